@@ -1,0 +1,441 @@
+//! The S3 face: uploads, every error IAS3 sends for a bad PUT, reads, deletes, history copies,
+//! derives with cascade deletes, and check_limit.
+
+use serde_json::json;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn put_stores_the_file_and_answers_its_md5_as_etag() {
+    let env = start().await;
+    let body = b"hello archive".to_vec();
+    let resp = env
+        .put(
+            "/myitem1/hello.txt",
+            body.clone(),
+            &[("x-archive-queue-derive", "0")],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let etag = resp.headers()["etag"].to_str().expect("etag").to_string();
+    assert_eq!(etag, format!("\"{}\"", md5_hex(&body)));
+
+    let item = env.emu.item("myitem1").expect("item created");
+    assert_eq!(item.files.len(), 1);
+    let f = &item.files[0];
+    assert_eq!(
+        (f.name.as_str(), f.size, f.source.as_str()),
+        ("hello.txt", 13, "original")
+    );
+    assert_eq!(f.md5, md5_hex(&body));
+    assert_eq!(std::fs::read(&f.path).expect("on disk"), body);
+    // IA's defaults for a new item.
+    let m = &item.metadata;
+    assert_eq!(m["identifier"], json!("myitem1"));
+    assert_eq!(m["mediatype"], json!("data"));
+    assert_eq!(m["collection"], json!("opensource"));
+    assert_eq!(m["title"], json!("myitem1"));
+    assert_eq!(m["uploader"], json!("user@example.com"));
+    let added = m["addeddate"].as_str().expect("addeddate");
+    assert_eq!(added.len(), 19, "YYYY-mm-dd hh:mm:ss: {added}");
+    assert_eq!(&added[4..5], "-");
+    assert_eq!(&added[10..11], " ");
+    assert_eq!(m["publicdate"], m["addeddate"]);
+}
+
+#[tokio::test]
+async fn get_and_head_serve_stored_files() {
+    let env = start().await;
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    env.put("/myitem1/dir/data.bin", body.clone(), &[]).await;
+    let resp = env
+        .client
+        .get(env.url("/myitem1/dir/data.bin"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["content-length"], "200000");
+    assert_eq!(
+        resp.headers()["etag"].to_str().expect("etag"),
+        format!("\"{}\"", md5_hex(&body))
+    );
+    assert_eq!(resp.bytes().await.expect("body").to_vec(), body);
+
+    let resp = env
+        .client
+        .head(env.url("/myitem1/dir/data.bin"))
+        .send()
+        .await
+        .expect("HEAD");
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["content-length"], "200000");
+
+    let resp = env
+        .client
+        .get(env.url("/myitem1/missing.bin"))
+        .send()
+        .await
+        .expect("GET");
+    expect_error(resp, 404, "NoSuchKey").await;
+    let resp = env
+        .client
+        .head(env.url("/myitem1/missing.bin"))
+        .send()
+        .await
+        .expect("HEAD");
+    assert_eq!(resp.status().as_u16(), 404);
+    let resp = env
+        .client
+        .get(env.url("/nosuchitem/x"))
+        .send()
+        .await
+        .expect("GET");
+    expect_error(resp, 404, "NoSuchBucket").await;
+}
+
+#[tokio::test]
+async fn keys_are_percent_decoded_and_may_contain_slashes() {
+    let env = start().await;
+    let resp = env
+        .put("/myitem1/dir/sp%20ace%23%3F%C3%A9.txt", "x", &[])
+        .await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let item = env.emu.item("myitem1").expect("item");
+    assert_eq!(item.files[0].name, "dir/sp ace#?é.txt");
+}
+
+#[tokio::test]
+async fn missing_or_wrong_auth_is_access_denied() {
+    let env = start().await;
+    let resp = env
+        .client
+        .put(env.url("/myitem1/a.txt"))
+        .body("x")
+        .send()
+        .await
+        .expect("PUT");
+    expect_error(resp, 403, "AccessDenied").await;
+    let resp = env
+        .client
+        .put(env.url("/myitem1/a.txt"))
+        .header("authorization", format!("LOW {KEY}:wrong"))
+        .header("x-archive-auto-make-bucket", "1")
+        .body("x")
+        .send()
+        .await
+        .expect("PUT");
+    expect_error(resp, 403, "AccessDenied").await;
+    let resp = env
+        .client
+        .delete(env.url("/myitem1/a.txt"))
+        .header("authorization", "AWS abc:def")
+        .send()
+        .await
+        .expect("DELETE");
+    expect_error(resp, 403, "AccessDenied").await;
+    assert!(env.emu.item("myitem1").is_none());
+}
+
+#[tokio::test]
+async fn new_item_needs_auto_make_bucket() {
+    let env = start().await;
+    let resp = env
+        .client
+        .put(env.url("/myitem1/a.txt"))
+        .header("authorization", auth())
+        .body("x")
+        .send()
+        .await
+        .expect("PUT");
+    let body = expect_error(resp, 404, "NoSuchBucket").await;
+    assert_eq!(xml_tag(&body, "Resource"), "/myitem1/a.txt");
+    assert!(!xml_tag(&body, "RequestId").is_empty());
+    // The x-amz- spelling works too, and an existing item needs no header.
+    let resp = env
+        .client
+        .put(env.url("/myitem1/a.txt"))
+        .header("authorization", auth())
+        .header("x-amz-auto-make-bucket", "1")
+        .body("x")
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(resp.status().as_u16(), 200);
+    let resp = env
+        .client
+        .put(env.url("/myitem1/b.txt"))
+        .header("authorization", auth())
+        .body("y")
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(resp.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn bad_identifiers_are_invalid_bucket_names() {
+    let env = start().await;
+    for id in [
+        "_under",
+        "-dash",
+        ".dot",
+        "ab",
+        "has%20space",
+        &"a".repeat(101),
+    ] {
+        let resp = env.put(&format!("/{id}/a.txt"), "x", &[]).await;
+        expect_error(resp, 400, "InvalidBucketName").await;
+    }
+    let resp = env
+        .put(&format!("/{}/a.txt", "a".repeat(100)), "x", &[])
+        .await;
+    assert_eq!(resp.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn chunked_bodies_are_refused_with_411() {
+    let env = start().await;
+    let stream = futures::stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from("abc"))]);
+    let resp = env
+        .put("/myitem1/a.txt", reqwest::Body::wrap_stream(stream), &[])
+        .await;
+    expect_error(resp, 411, "MissingContentLength").await;
+    assert!(env.emu.item("myitem1").is_none());
+}
+
+#[tokio::test]
+async fn content_md5_is_checked_in_hex_or_base64() {
+    use base64::Engine;
+    let env = start().await;
+    let body = b"checked body";
+    let hex = md5_hex(body);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(hex::decode(&hex).expect("hex"));
+
+    let resp = env
+        .put("/myitem1/hex.txt", body.to_vec(), &[("content-md5", &hex)])
+        .await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let resp = env
+        .put("/myitem1/b64.txt", body.to_vec(), &[("content-md5", &b64)])
+        .await;
+    assert_eq!(resp.status().as_u16(), 200);
+
+    let wrong = md5_hex(b"something else");
+    let resp = env
+        .put(
+            "/myitem1/bad.txt",
+            body.to_vec(),
+            &[("content-md5", &wrong)],
+        )
+        .await;
+    expect_error(resp, 400, "BadDigest").await;
+    let resp = env
+        .put(
+            "/myitem1/bad.txt",
+            body.to_vec(),
+            &[("content-md5", "not-a-digest")],
+        )
+        .await;
+    expect_error(resp, 400, "InvalidDigest").await;
+
+    let names: Vec<String> = env
+        .emu
+        .item("myitem1")
+        .expect("item")
+        .files
+        .into_iter()
+        .filter(|f| f.source == "original")
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(names, ["hex.txt", "b64.txt"]);
+    // Nothing left behind in the temp folder.
+    let tmp = env.dir.path().join("data").join("tmp");
+    assert_eq!(std::fs::read_dir(tmp).expect("tmp").count(), 0);
+}
+
+#[tokio::test]
+async fn delete_removes_files_and_refuses_buckets() {
+    let env = start().await;
+    env.put("/myitem1/a.txt", "a", &[("x-archive-queue-derive", "0")])
+        .await;
+    let resp = env.delete("/myitem1/a.txt", &[]).await;
+    assert_eq!(resp.status().as_u16(), 204);
+    assert!(env.emu.item("myitem1").expect("item").files.is_empty());
+    expect_error(env.delete("/myitem1/a.txt", &[]).await, 404, "NoSuchKey").await;
+    expect_error(
+        env.delete("/nosuchitem/a.txt", &[]).await,
+        404,
+        "NoSuchBucket",
+    )
+    .await;
+    expect_error(env.delete("/myitem1", &[]).await, 405, "MethodNotAllowed").await;
+    expect_error(env.delete("/myitem1/", &[]).await, 405, "MethodNotAllowed").await;
+    assert!(env.emu.item("myitem1").is_some());
+}
+
+#[tokio::test]
+async fn keep_old_version_keeps_history_copies() {
+    let env = start().await;
+    let keep = [
+        ("x-archive-keep-old-version", "1"),
+        ("x-archive-queue-derive", "0"),
+    ];
+    env.put("/myitem1/a.txt", "v1", &keep).await;
+    env.put("/myitem1/a.txt", "v2", &keep).await;
+    env.put("/myitem1/a.txt", "v3", &keep).await;
+    let resp = env
+        .delete("/myitem1/a.txt", &[("x-archive-keep-old-version", "1")])
+        .await;
+    assert_eq!(resp.status().as_u16(), 204);
+    let item = env.emu.item("myitem1").expect("item");
+    let files: Vec<(String, String)> = item
+        .files
+        .iter()
+        .map(|f| {
+            (
+                f.name.clone(),
+                std::fs::read_to_string(&f.path).expect("history body"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("history/files/a.txt.~1~".to_string(), "v1".to_string()),
+            ("history/files/a.txt.~2~".to_string(), "v2".to_string()),
+            ("history/files/a.txt.~3~".to_string(), "v3".to_string()),
+        ]
+    );
+    assert!(item.puts.iter().all(|p| p.keep_old_version));
+    // Without the header an overwrite keeps nothing.
+    env.put("/myitem1/b.txt", "v1", &[("x-archive-queue-derive", "0")])
+        .await;
+    env.put("/myitem1/b.txt", "v2", &[("x-archive-queue-derive", "0")])
+        .await;
+    let item = env.emu.item("myitem1").expect("item");
+    assert_eq!(
+        item.files
+            .iter()
+            .filter(|f| f.name.contains("b.txt"))
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn derive_makes_derivatives_and_cascade_delete_removes_them() {
+    let env = start().await;
+    env.put(
+        "/myitem1/a.txt",
+        "a",
+        &[
+            ("x-archive-queue-derive", "0"),
+            ("x-archive-size-hint", "12345"),
+        ],
+    )
+    .await;
+    assert!(env
+        .emu
+        .item("myitem1")
+        .expect("item")
+        .files
+        .iter()
+        .all(|f| f.source == "original"));
+    // No header means derive (IA's default), for every original without a derivative.
+    env.put("/myitem1/dir/b.tar.gz", "b", &[]).await;
+    let item = env.emu.item("myitem1").expect("item");
+    let derived: Vec<(String, Option<String>)> = item
+        .files
+        .iter()
+        .filter(|f| f.source == "derivative")
+        .map(|f| (f.name.clone(), f.original.clone()))
+        .collect();
+    assert_eq!(
+        derived,
+        [
+            ("a_derived.txt".to_string(), Some("a.txt".to_string())),
+            (
+                "dir/b.tar_derived.txt".to_string(),
+                Some("dir/b.tar.gz".to_string())
+            ),
+        ]
+    );
+    assert_eq!(item.puts.len(), 2);
+    assert!(!item.puts[0].queue_derive);
+    assert_eq!(item.puts[0].size_hint, Some(12345));
+    assert!(item.puts[1].queue_derive);
+    assert_eq!(item.puts[1].size_hint, None);
+
+    // A plain delete leaves the derivative; a cascade delete takes it along.
+    env.delete("/myitem1/a.txt", &[]).await;
+    let names = |env: &Env| -> Vec<String> {
+        env.emu
+            .item("myitem1")
+            .expect("item")
+            .files
+            .into_iter()
+            .map(|f| f.name)
+            .collect()
+    };
+    assert!(names(&env).contains(&"a_derived.txt".to_string()));
+    let resp = env
+        .delete(
+            "/myitem1/dir/b.tar.gz",
+            &[("x-archive-cascade-delete", "1")],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 204);
+    assert_eq!(names(&env), ["a_derived.txt"]);
+}
+
+#[tokio::test]
+async fn check_limit_reports_rationing() {
+    let env = start().await;
+    let (status, body) = env
+        .get_json(&format!("/?check_limit=1&accesskey={KEY}&bucket=myitem1"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["bucket"], json!("myitem1"));
+    assert_eq!(body["accesskey"], json!(KEY));
+    assert_eq!(body["over_limit"], json!(0));
+    let d = &body["detail"];
+    for field in [
+        "accesskey_ration",
+        "accesskey_tasks_queued",
+        "bucket_ration",
+        "bucket_tasks_queued",
+        "limit_reason",
+        "rationing_engaged",
+        "rationing_level",
+        "total_global_limit",
+        "total_tasks_queued",
+    ] {
+        assert!(d.get(field).is_some(), "detail.{field} missing: {body}");
+    }
+    assert_eq!(d["limit_reason"], json!(""));
+}
+
+#[tokio::test]
+async fn put_of_a_bucket_creates_an_empty_item() {
+    let env = start().await;
+    let resp = env
+        .put("/myitem1", "", &[("x-archive-meta-title", "Empty")])
+        .await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let item = env.emu.item("myitem1").expect("item");
+    assert!(item.files.is_empty());
+    assert_eq!(item.metadata["title"], json!("Empty"));
+    let resp = env
+        .client
+        .get(env.url("/myitem1"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp
+        .text()
+        .await
+        .expect("xml")
+        .contains("<ListBucketResult>"));
+}

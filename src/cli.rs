@@ -1,0 +1,146 @@
+//! The command line, as clap derive types. No logic lives here: `settings` and the commands
+//! turn these into validated values before anything runs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Fast, resumable, ia-compatible bulk uploads to the Internet Archive.
+///
+/// iaup speaks IAS3 exactly as the `ia` CLI does, reads the same ia.ini and the same
+/// spreadsheets, and uploads items in parallel with retries, integrity checks and a clear report.
+#[derive(Debug, Parser)]
+#[command(name = "iaup", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Path to ia.ini (default: $IA_CONFIG_FILE, then ia's search order).
+    #[arg(short = 'c', long, global = true, value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+    /// IAS3 endpoint.
+    #[arg(
+        long,
+        global = true,
+        env = "IAUP_S3_URL",
+        value_name = "URL",
+        default_value = "https://s3.us.archive.org"
+    )]
+    pub s3_url: String,
+    /// archive.org endpoint (metadata API, login).
+    #[arg(
+        long,
+        global = true,
+        env = "IAUP_ARCHIVE_URL",
+        value_name = "URL",
+        default_value = "https://archive.org"
+    )]
+    pub archive_url: String,
+    /// Print the resolved settings (secrets redacted) and exit.
+    #[arg(long, global = true, hide = true)]
+    pub show_settings: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Store archive.org S3 keys in ia.ini (log in, or give the keys).
+    Configure(ConfigureArgs),
+    /// Upload files to items, from arguments or a spreadsheet.
+    Upload(Box<UploadArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigureArgs {
+    /// archive.org account email (prompted for when not given).
+    #[arg(short, long, value_name = "EMAIL")]
+    pub username: Option<String>,
+    /// Account password (prompted for, hidden, when not given). Prefer the prompt: flags are
+    /// visible to other users of this machine.
+    #[arg(short, long, value_name = "PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Store this S3 access key directly, without logging in (with --secret).
+    #[arg(long, value_name = "KEY", requires = "secret", conflicts_with_all = ["username", "password"])]
+    pub access: Option<String>,
+    /// Store this S3 secret key directly (with --access).
+    #[arg(long, value_name = "SECRET", requires = "access")]
+    pub secret: Option<String>,
+    /// Print the configuration in use, with secrets redacted.
+    #[arg(long, conflicts_with_all = ["username", "password", "access", "secret", "check"])]
+    pub show: bool,
+    /// Check that the stored keys work (asks archive.org who they belong to).
+    #[arg(long, conflicts_with_all = ["username", "password", "access", "secret"])]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 all files uploaded or skipped, 1 some file failed, \
+2 bad input or configuration (nothing sent), 130 interrupted."
+)]
+pub struct UploadArgs {
+    /// Item identifier (omit with --spreadsheet).
+    #[arg(value_name = "IDENTIFIER", required_unless_present = "spreadsheet")]
+    pub identifier: Option<String>,
+    /// Files or directories to upload into the item.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// CSV with a `file` column, `identifier`/`item`, optional `REMOTE_NAME`, and metadata columns.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["identifier", "remote_name"])]
+    pub spreadsheet: Option<PathBuf>,
+    /// Item metadata KEY:VALUE (repeat a key for a list). Spreadsheet cells win over it.
+    #[arg(short = 'm', long = "metadata", value_name = "KEY:VALUE")]
+    pub metadata: Vec<String>,
+    /// Extra request header KEY:VALUE, sent literally.
+    #[arg(short = 'H', long = "header", value_name = "KEY:VALUE")]
+    pub headers: Vec<String>,
+    /// Remote name (key) for a single file.
+    #[arg(long, value_name = "NAME")]
+    pub remote_name: Option<String>,
+    /// Keep the local directory path in the key instead of the bare file name.
+    #[arg(long)]
+    pub keep_directories: bool,
+    /// Do not queue a derive task (x-archive-queue-derive: 0 on every file).
+    #[arg(long)]
+    pub no_derive: bool,
+    /// x-archive-size-hint in bytes (default: the item's total size).
+    #[arg(long, value_name = "BYTES")]
+    pub size_hint: Option<u64>,
+    /// Do not keep the old version of an overwritten file as a history copy.
+    #[arg(long)]
+    pub no_backup: bool,
+    /// Send Content-MD5 (hashes each file before sending it; the ETag is checked either way).
+    #[arg(long)]
+    pub verify: bool,
+    /// Retries per file for transient failures and SlowDown.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub retries: u32,
+    /// Base of the exponential backoff between retries, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    pub sleep: f64,
+    /// Ask IAS3 whether the items are over their task limit before uploading to them.
+    #[arg(long)]
+    pub status_check: bool,
+    /// Errors and the summary only.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print every planned request (secret masked) and send nothing. Same as --dry-run.
+    #[arg(short = 'd', long = "debug", alias = "dry-run")]
+    pub dry_run: bool,
+    /// Items uploaded at once.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: u32,
+    /// No progress bars; a plain progress line every few seconds instead.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Seconds to wait for the answer after a file's last byte was sent.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    pub timeout: f64,
+    /// Abort and retry an attempt when no byte was accepted for this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub stall_timeout: f64,
+}

@@ -1,0 +1,5 @@
+//! One module per subcommand. Each turns its clap args into settings and a plan, runs it, and
+//! returns an exit code; `lib::run` maps errors to codes in one place.
+
+pub mod configure;
+pub mod upload;

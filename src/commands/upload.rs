@@ -1,0 +1,259 @@
+//! `iaup upload`: build and validate the whole plan, then run the engine and report.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{GlobalArgs, UploadArgs};
+use crate::engine::{Engine, ItemWork, UploadOptions};
+use crate::error::{msg, AppError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
+use crate::http::{self, RetryPolicy};
+use crate::ias3::{self, PutSpec};
+use crate::output;
+use crate::plan::{self, Plan, PlanOptions, Problem};
+use crate::report::{self, Live, Mode, RunRecord};
+use crate::settings::{Env, Settings};
+
+/// How long files in flight may finish after the first Ctrl-C.
+const GRACE: Duration = Duration::from_secs(10);
+
+fn seconds(flag: &str, v: f64) -> Result<Duration, AppError> {
+    Duration::try_from_secs_f64(v).map_err(|_| {
+        AppError::usage(msg(format!(
+            "{flag} must be a number of seconds >= 0, not {v}"
+        )))
+    })
+}
+
+/// Renders every problem and returns the exit-2 error.
+fn problems(list: Vec<Problem>) -> AppError {
+    let n = list.len();
+    let body: Vec<String> = list.iter().map(|p| format!("  {p}")).collect();
+    AppError::usage(msg(format!(
+        "{n} problem{} found; nothing was uploaded:\n{}",
+        if n == 1 { "" } else { "s" },
+        body.join("\n")
+    )))
+}
+
+pub fn build_plan(args: &UploadArgs) -> Result<Plan, AppError> {
+    let mut errs = Vec::new();
+    let mut metadata = Vec::new();
+    for m in &args.metadata {
+        match plan::parse_key_value(m, "--metadata") {
+            Ok(kv) => metadata.push(kv),
+            Err(p) => errs.push(p),
+        }
+    }
+    let opts = PlanOptions {
+        keep_directories: args.keep_directories,
+        metadata,
+    };
+    let result = match (&args.spreadsheet, &args.identifier) {
+        (Some(sheet), _) => {
+            if !args.files.is_empty() {
+                errs.push(Problem {
+                    file: None,
+                    row: None,
+                    column: None,
+                    message: "file arguments cannot be combined with --spreadsheet".into(),
+                    hint: Some("list the files in the spreadsheet's `file` column".into()),
+                });
+            }
+            plan::from_spreadsheet(sheet, &opts)
+        }
+        (None, Some(id)) => {
+            if args.files.is_empty() {
+                errs.push(Problem {
+                    file: None,
+                    row: None,
+                    column: None,
+                    message: format!("no files given to upload to {id}"),
+                    hint: Some(
+                        "usage: iaup upload IDENTIFIER FILE..., or --spreadsheet FILE".into(),
+                    ),
+                });
+            }
+            plan::from_args(id, &args.files, args.remote_name.as_deref(), &opts)
+        }
+        (None, None) => {
+            return Err(AppError::usage(msg(
+                "give an identifier and files, or --spreadsheet",
+            )));
+        }
+    };
+    match result {
+        Ok(plan) if errs.is_empty() => Ok(plan),
+        Ok(_) => Err(problems(errs)),
+        Err(mut more) => {
+            errs.append(&mut more);
+            Err(problems(errs))
+        }
+    }
+}
+
+fn options(args: &UploadArgs) -> Result<UploadOptions, AppError> {
+    let mut extra_headers = Vec::new();
+    let mut errs = Vec::new();
+    for h in &args.headers {
+        match plan::parse_key_value(h, "--header") {
+            Ok((k, v)) => extra_headers.push((k.trim().to_owned(), v.trim_start().to_owned())),
+            Err(p) => errs.push(p),
+        }
+    }
+    if !errs.is_empty() {
+        return Err(problems(errs));
+    }
+    Ok(UploadOptions {
+        derive: !args.no_derive,
+        size_hint: args.size_hint,
+        keep_old_version: !args.no_backup,
+        verify: args.verify,
+        status_check: args.status_check,
+        policy: RetryPolicy {
+            retries: args.retries,
+            base: seconds("--sleep", args.sleep)?,
+            cap: Duration::from_secs(120),
+        },
+        jobs: args.jobs as usize,
+        answer_timeout: seconds("--timeout", args.timeout)?,
+        stall_timeout: seconds("--stall-timeout", args.stall_timeout)?,
+        extra_headers,
+    })
+}
+
+pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8, AppError> {
+    let settings = Settings::resolve(global, env)?;
+    let opts = options(args)?;
+    let plan = build_plan(args)?;
+    let creds = settings
+        .require_credentials()
+        .map_err(|e| {
+            AppError::usage(e)
+                .hint("run `iaup configure`, or set IA_ACCESS_KEY_ID and IA_SECRET_ACCESS_KEY")
+        })?
+        .clone();
+
+    if args.dry_run {
+        print_dry_run(&plan, &settings, &opts);
+        return Ok(EXIT_OK);
+    }
+
+    let plan = Arc::new(plan);
+    let mode = if args.quiet {
+        Mode::Quiet
+    } else if std::io::stderr().is_terminal() && !args.no_progress {
+        Mode::Bars
+    } else {
+        Mode::Plain
+    };
+    let work: Vec<ItemWork> = plan
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| ItemWork {
+            item: i,
+            files: (0..it.files.len()).collect(),
+        })
+        .collect();
+
+    let stop = CancellationToken::new();
+    let abort = CancellationToken::new();
+    spawn_interrupt_handler(stop.clone(), abort.clone(), mode != Mode::Quiet);
+
+    let (tx, rx) = mpsc::channel(1024);
+    let engine = Arc::new(Engine::new(
+        http::client(opts.jobs),
+        settings.s3_url.clone(),
+        creds,
+        opts,
+        plan.clone(),
+        tx,
+        stop.clone(),
+        abort,
+    ));
+    let live = Live {
+        plan: plan.clone(),
+        bytes_done: engine.bytes_done.clone(),
+    };
+    let owner = tokio::spawn(report::own_events(
+        rx,
+        live,
+        mode,
+        RunRecord::new(&plan),
+        Duration::from_secs(5),
+    ));
+    engine.run(work).await;
+    let record = owner
+        .await
+        .map_err(|e| AppError::failed(msg(format!("the report task failed: {e}"))))?;
+    let interrupted = stop.is_cancelled();
+    output::note(&record.summary(&plan, interrupted));
+    Ok(if interrupted {
+        EXIT_INTERRUPTED
+    } else if record.failed() > 0 || record.not_done() > 0 {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    })
+}
+
+fn spawn_interrupt_handler(stop: CancellationToken, abort: CancellationToken, verbose: bool) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        stop.cancel();
+        if verbose {
+            output::note(&format!(
+                "interrupted: letting files in flight finish (up to {}s); press Ctrl-C again to quit now",
+                GRACE.as_secs()
+            ));
+        }
+        tokio::spawn(async move {
+            tokio::time::sleep(GRACE).await;
+            abort.cancel();
+        });
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+    });
+}
+
+fn print_dry_run(plan: &Plan, settings: &Settings, opts: &UploadOptions) {
+    let creds = settings
+        .credentials
+        .as_ref()
+        .expect("checked by the caller");
+    for item in &plan.items {
+        let last = item.files.len().saturating_sub(1);
+        for (i, f) in item.files.iter().enumerate() {
+            let spec = ias3::put_request(
+                &settings.s3_url,
+                creds,
+                &PutSpec {
+                    identifier: &item.identifier,
+                    key: &f.key,
+                    size: f.size,
+                    metadata: &item.metadata,
+                    derive: opts.derive && i == last,
+                    size_hint: Some(opts.size_hint.unwrap_or(item.total_bytes)),
+                    keep_old_version: opts.keep_old_version,
+                    content_md5: opts.verify.then_some("(md5 of the file)"),
+                    extra_headers: &opts.extra_headers,
+                },
+            );
+            output::data(&format!("# {}", f.local.display()));
+            output::data(spec.render().trim_end());
+        }
+    }
+    output::note(&format!(
+        "dry run: {} items, {} files, {} bytes; nothing was sent",
+        plan.items.len(),
+        plan.file_count(),
+        plan.total_bytes()
+    ));
+}

@@ -1,0 +1,188 @@
+//! Run-wide flow control: an AIMD concurrency limit (halve on overload SlowDown, climb back by
+//! about one slot per window of successes) and a gate that holds every new PUT while IAS3
+//! reports its global task queue full.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{watch, Notify};
+
+pub struct Limiter {
+    max: f64,
+    state: Mutex<LimitState>,
+    notify: Notify,
+}
+
+struct LimitState {
+    limit: f64,
+    in_flight: usize,
+    last_decrease: Option<Instant>,
+}
+
+/// A slot in flight; dropping it frees the slot.
+pub struct Permit<'a> {
+    limiter: &'a Limiter,
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let mut s = self.limiter.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.in_flight -= 1;
+        drop(s);
+        self.limiter.notify.notify_waiters();
+    }
+}
+
+/// One decrease per this window, so a burst of SlowDowns from requests that were already in
+/// flight counts as one signal.
+const DECREASE_WINDOW: Duration = Duration::from_secs(2);
+
+impl Limiter {
+    pub fn new(max: usize) -> Limiter {
+        let max = max.max(1) as f64;
+        Limiter {
+            max,
+            state: Mutex::new(LimitState {
+                limit: max,
+                in_flight: 0,
+                last_decrease: None,
+            }),
+            notify: Notify::new(),
+        }
+    }
+
+    pub async fn acquire(&self) -> Permit<'_> {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if (s.in_flight as f64) < s.limit.floor().max(1.0) {
+                    s.in_flight += 1;
+                    return Permit { limiter: self };
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Additive increase: +1 slot per `limit` successes.
+    pub fn on_success(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let before = s.limit.floor();
+        s.limit = (s.limit + 1.0 / s.limit).min(self.max);
+        let grew = s.limit.floor() > before;
+        drop(s);
+        if grew {
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// Multiplicative decrease; returns the new limit when it changed.
+    pub fn on_overload(&self) -> Option<usize> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if s.last_decrease.is_some_and(|t| now - t < DECREASE_WINDOW) {
+            return None;
+        }
+        s.last_decrease = Some(now);
+        let before = s.limit.floor() as usize;
+        s.limit = (s.limit / 2.0).max(1.0);
+        let after = s.limit.floor() as usize;
+        (after != before).then_some(after)
+    }
+
+    pub fn current(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .limit
+            .floor() as usize
+    }
+}
+
+/// Open or paused. While paused no new PUT starts; one task polls check_limit to reopen it.
+pub struct Gate {
+    tx: watch::Sender<bool>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate {
+            tx: watch::Sender::new(false),
+        }
+    }
+}
+
+impl Gate {
+    pub async fn wait_open(&self) {
+        let mut rx = self.tx.subscribe();
+        let _ = rx.wait_for(|paused| !paused).await;
+    }
+
+    /// Pauses; `true` when this call closed an open gate (the caller then owns the polling).
+    pub fn pause(&self) -> bool {
+        self.tx.send_if_modified(|p| {
+            let was_open = !*p;
+            *p = true;
+            was_open
+        })
+    }
+
+    pub fn open(&self) {
+        self.tx.send_replace(false);
+    }
+
+    pub fn is_paused(&self) -> bool {
+        *self.tx.borrow()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn aimd_halves_and_recovers() {
+        let l = Limiter::new(8);
+        assert_eq!(l.current(), 8);
+        assert_eq!(l.on_overload(), Some(4));
+        assert_eq!(l.on_overload(), None, "one decrease per window");
+        for _ in 0..4 {
+            l.on_success();
+        }
+        assert_eq!(l.current(), 5);
+        for _ in 0..100 {
+            l.on_success();
+        }
+        assert_eq!(l.current(), 8, "capped at --jobs");
+    }
+
+    #[tokio::test]
+    async fn acquire_blocks_at_limit() {
+        let l = Limiter::new(1);
+        let p = l.acquire().await;
+        let blocked = tokio::time::timeout(Duration::from_millis(50), l.acquire()).await;
+        assert!(blocked.is_err());
+        drop(p);
+        let again = tokio::time::timeout(Duration::from_millis(50), l.acquire()).await;
+        assert!(again.is_ok());
+    }
+
+    #[tokio::test]
+    async fn gate_pauses_and_opens() {
+        let g = std::sync::Arc::new(Gate::default());
+        assert!(g.pause());
+        assert!(!g.pause(), "second pause does not own the polling");
+        let g2 = g.clone();
+        let waiter = tokio::spawn(async move { g2.wait_open().await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished());
+        g.open();
+        tokio::time::timeout(Duration::from_secs(1), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}

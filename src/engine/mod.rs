@@ -1,0 +1,503 @@
+//! The upload engine: items in parallel (`--jobs`), the files of one item in order, each file
+//! retried on its own budget with full-jitter backoff, AIMD concurrency on overload SlowDown, a
+//! run-wide pause while the global task queue is full, a landed-check after ambiguous failures,
+//! and a graceful stop on Ctrl-C.
+//!
+//! The engine prints nothing: it sends [`Event`]s over a bounded channel to the one task that
+//! owns the display, the journal and the report.
+
+pub mod attempt;
+pub mod limiter;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::api;
+use crate::http::RetryPolicy;
+use crate::ias3::{self, Class, PutSpec, SlowDown};
+use crate::plan::{ItemPlan, Plan};
+use crate::secret::Credentials;
+use attempt::{AttemptResult, Progress, Watch};
+use limiter::{Gate, Limiter};
+
+/// How to upload, resolved from flags.
+#[derive(Clone, Debug)]
+pub struct UploadOptions {
+    pub derive: bool,
+    pub size_hint: Option<u64>,
+    pub keep_old_version: bool,
+    pub verify: bool,
+    pub status_check: bool,
+    pub policy: RetryPolicy,
+    pub jobs: usize,
+    pub answer_timeout: Duration,
+    pub stall_timeout: Duration,
+    pub extra_headers: Vec<(String, String)>,
+}
+
+/// A file by its place in the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileRef {
+    pub item: usize,
+    pub file: usize,
+}
+
+/// What the engine tells the run's owner task.
+#[derive(Debug)]
+pub enum Event {
+    Started {
+        file: FileRef,
+        attempt: u32,
+        progress: Arc<Progress>,
+    },
+    Retry {
+        file: FileRef,
+        attempt: u32,
+        delay: Duration,
+        reason: String,
+        slowdown: bool,
+    },
+    Uploaded {
+        file: FileRef,
+        md5: String,
+        attempts: u32,
+    },
+    Failed {
+        file: FileRef,
+        reason: String,
+        attempts: u32,
+    },
+    /// Not attempted because the run was interrupted.
+    NotStarted { file: FileRef },
+    /// Something a person should know about the run as a whole.
+    Notice(String),
+}
+
+/// Everything one run shares.
+pub struct Engine {
+    pub client: reqwest::Client,
+    pub s3_url: String,
+    pub creds: Credentials,
+    pub opts: UploadOptions,
+    pub plan: Arc<Plan>,
+    pub events: mpsc::Sender<Event>,
+    /// Set by the first Ctrl-C: start nothing new.
+    pub stop: CancellationToken,
+    /// Set after the grace period: abort what is in flight.
+    pub abort: CancellationToken,
+    /// Bytes confirmed uploaded (for throughput).
+    pub bytes_done: Arc<AtomicU64>,
+    limiter: Limiter,
+    gate: Gate,
+}
+
+/// Work for one item: which of its files to send (the rest were skipped before).
+#[derive(Clone, Debug)]
+pub struct ItemWork {
+    pub item: usize,
+    pub files: Vec<usize>,
+}
+
+enum FileOutcome {
+    Done,
+    Failed,
+    /// The item cannot succeed (spam): fail its other files with this reason.
+    ItemFatal(String),
+    Interrupted,
+}
+
+impl Engine {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client: reqwest::Client,
+        s3_url: String,
+        creds: Credentials,
+        opts: UploadOptions,
+        plan: Arc<Plan>,
+        events: mpsc::Sender<Event>,
+        stop: CancellationToken,
+        abort: CancellationToken,
+    ) -> Engine {
+        let limiter = Limiter::new(opts.jobs);
+        Engine {
+            client,
+            s3_url,
+            creds,
+            opts,
+            plan,
+            events,
+            stop,
+            abort,
+            bytes_done: Arc::new(AtomicU64::new(0)),
+            limiter,
+            gate: Gate::default(),
+        }
+    }
+
+    /// Runs every item of `work`, `--jobs` at a time.
+    pub async fn run(self: Arc<Self>, work: Vec<ItemWork>) {
+        let queue = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(
+            work,
+        )));
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..self.opts.jobs.max(1) {
+            let me = self.clone();
+            let queue = queue.clone();
+            workers.spawn(async move {
+                loop {
+                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                    let Some(w) = next else { break };
+                    me.run_item(w).await;
+                }
+            });
+        }
+        while workers.join_next().await.is_some() {}
+    }
+
+    async fn emit(&self, ev: Event) {
+        let _ = self.events.send(ev).await;
+    }
+
+    async fn run_item(&self, work: ItemWork) {
+        let item = &self.plan.items[work.item];
+        if self.opts.status_check && !self.stop.is_cancelled() {
+            self.check_limit_before(item).await;
+        }
+        let mut fatal: Option<String> = None;
+        let last = work.files.len().saturating_sub(1);
+        for (n, &f) in work.files.iter().enumerate() {
+            let file = FileRef {
+                item: work.item,
+                file: f,
+            };
+            if let Some(reason) = &fatal {
+                self.emit(Event::Failed {
+                    file,
+                    reason: reason.clone(),
+                    attempts: 0,
+                })
+                .await;
+                continue;
+            }
+            if self.stop.is_cancelled() {
+                for &rest in &work.files[n..] {
+                    self.emit(Event::NotStarted {
+                        file: FileRef {
+                            item: work.item,
+                            file: rest,
+                        },
+                    })
+                    .await;
+                }
+                return;
+            }
+            // Derive once per item, on the last file this run sends (ia derives on every row).
+            let derive = self.opts.derive && n == last;
+            match self.upload_file(item, file, derive).await {
+                FileOutcome::Done | FileOutcome::Failed => {}
+                FileOutcome::ItemFatal(reason) => fatal = Some(reason),
+                FileOutcome::Interrupted => {
+                    for &rest in &work.files[n + 1..] {
+                        self.emit(Event::NotStarted {
+                            file: FileRef {
+                                item: work.item,
+                                file: rest,
+                            },
+                        })
+                        .await;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn check_limit_before(&self, item: &ItemPlan) {
+        let noop = |_: u32, _: Duration, _: &str| {};
+        match api::over_limit(
+            &self.client,
+            &self.s3_url,
+            &self.creds,
+            &item.identifier,
+            &self.opts.policy,
+            &noop,
+        )
+        .await
+        {
+            Ok(true) => {
+                if self.gate.pause() {
+                    self.emit(Event::Notice(format!(
+                        "{} is over its task limit: waiting for it to clear before uploading",
+                        item.identifier
+                    )))
+                    .await;
+                    self.poll_until_clear(&item.identifier).await;
+                }
+            }
+            Ok(false) => {}
+            Err(e) => {
+                self.emit(Event::Notice(format!(
+                    "could not check the task limit of {}: {e}",
+                    item.identifier
+                )))
+                .await
+            }
+        }
+    }
+
+    /// Polls check_limit until the bucket (and the global queue) is under its limit.
+    async fn poll_until_clear(&self, bucket: &str) {
+        let mut wait = self.opts.policy.base.max(Duration::from_millis(500));
+        let noop = |_: u32, _: Duration, _: &str| {};
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.stop.cancelled() => { self.gate.open(); return; }
+            }
+            match api::over_limit(
+                &self.client,
+                &self.s3_url,
+                &self.creds,
+                bucket,
+                &self.opts.policy,
+                &noop,
+            )
+            .await
+            {
+                Ok(false) => {
+                    self.gate.open();
+                    self.emit(Event::Notice(
+                        "the task queue has room again: resuming uploads".into(),
+                    ))
+                    .await;
+                    return;
+                }
+                Ok(true) => {}
+                Err(e) => {
+                    self.emit(Event::Notice(format!("check_limit failed: {e}")))
+                        .await
+                }
+            }
+            wait = (wait * 2).min(self.opts.policy.cap.max(Duration::from_secs(1)));
+        }
+    }
+
+    async fn upload_file(&self, item: &ItemPlan, file: FileRef, derive: bool) -> FileOutcome {
+        let fp = &item.files[file.file];
+        let content_md5 = if self.opts.verify {
+            match attempt::md5_file(&fp.local).await {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    self.emit(Event::Failed {
+                        file,
+                        reason: format!("cannot read {}: {e}", fp.local.display()),
+                        attempts: 0,
+                    })
+                    .await;
+                    return FileOutcome::Failed;
+                }
+            }
+        } else {
+            None
+        };
+        let spec = ias3::put_request(
+            &self.s3_url,
+            &self.creds,
+            &PutSpec {
+                identifier: &item.identifier,
+                key: &fp.key,
+                size: fp.size,
+                metadata: &item.metadata,
+                derive,
+                size_hint: Some(self.opts.size_hint.unwrap_or(item.total_bytes)),
+                keep_old_version: self.opts.keep_old_version,
+                content_md5: content_md5.as_deref(),
+                extra_headers: &self.opts.extra_headers,
+            },
+        );
+        let watch = Watch {
+            stall: self.opts.stall_timeout,
+            answer_timeout: self.opts.answer_timeout,
+        };
+        let mut attempts = 0u32;
+        let mut retries_used = 0u32;
+        loop {
+            tokio::select! {
+                _ = self.gate.wait_open() => {}
+                _ = self.stop.cancelled() => {}
+            }
+            if self.stop.is_cancelled() && attempts > 0 {
+                self.emit(Event::Failed {
+                    file,
+                    reason: "interrupted before it could be retried".into(),
+                    attempts,
+                })
+                .await;
+                return FileOutcome::Interrupted;
+            }
+            if self.stop.is_cancelled() {
+                self.emit(Event::NotStarted { file }).await;
+                return FileOutcome::Interrupted;
+            }
+            let permit = tokio::select! {
+                p = self.limiter.acquire() => p,
+                _ = self.stop.cancelled() => {
+                    self.emit(Event::NotStarted { file }).await;
+                    return FileOutcome::Interrupted;
+                }
+            };
+            attempts += 1;
+            let progress = Arc::new(Progress::default());
+            self.emit(Event::Started {
+                file,
+                attempt: attempts,
+                progress: progress.clone(),
+            })
+            .await;
+            let result = tokio::select! {
+                r = attempt::put(&self.client, &self.creds, &spec, &fp.local, fp.size, &watch, progress) => r,
+                _ = self.abort.cancelled() => {
+                    drop(permit);
+                    self.emit(Event::Failed { file, reason: "interrupted while sending".into(), attempts }).await;
+                    return FileOutcome::Interrupted;
+                }
+            };
+            drop(permit);
+            let err = match result {
+                AttemptResult::Stored { md5 } => {
+                    self.limiter.on_success();
+                    self.bytes_done.fetch_add(fp.size, Ordering::Relaxed);
+                    self.emit(Event::Uploaded {
+                        file,
+                        md5,
+                        attempts,
+                    })
+                    .await;
+                    return FileOutcome::Done;
+                }
+                AttemptResult::Failed(e) => e,
+            };
+            // Ambiguous: every byte went out, then the answer failed. Look before resending.
+            if let (Some(md5), Class::Transient) = (&err.sent_md5, &err.class) {
+                if self.landed(&item.identifier, &fp.key, md5).await {
+                    self.limiter.on_success();
+                    self.bytes_done.fetch_add(fp.size, Ordering::Relaxed);
+                    self.emit(Event::Notice(format!(
+                        "{}/{}: the answer was lost ({}) but the file is there with the right MD5",
+                        item.identifier, fp.key, err.reason
+                    )))
+                    .await;
+                    self.emit(Event::Uploaded {
+                        file,
+                        md5: md5.clone(),
+                        attempts,
+                    })
+                    .await;
+                    return FileOutcome::Done;
+                }
+            }
+            let slowdown = matches!(err.class, Class::SlowDown(_));
+            match err.class {
+                Class::Success => unreachable!("a stored file is not an error"),
+                Class::Fatal => {
+                    self.emit(Event::Failed {
+                        file,
+                        reason: err.reason,
+                        attempts,
+                    })
+                    .await;
+                    return FileOutcome::Failed;
+                }
+                Class::SlowDown(SlowDown::Spam) => {
+                    let reason = format!(
+                        "IA refused the item as spam, retrying will not help: {}",
+                        err.reason
+                    );
+                    self.emit(Event::Failed {
+                        file,
+                        reason: reason.clone(),
+                        attempts,
+                    })
+                    .await;
+                    return FileOutcome::ItemFatal(reason);
+                }
+                Class::SlowDown(SlowDown::GlobalLimit) => {
+                    // Not this file's fault: no budget spent; hold everyone until it clears.
+                    self.emit(Event::Retry {
+                        file,
+                        attempt: attempts,
+                        delay: Duration::ZERO,
+                        reason: err.reason.clone(),
+                        slowdown: true,
+                    })
+                    .await;
+                    if self.gate.pause() {
+                        self.emit(Event::Notice(
+                            "IAS3's global task queue is full: pausing new uploads until check_limit clears".into(),
+                        ))
+                        .await;
+                        self.poll_until_clear(&item.identifier).await;
+                    }
+                    continue;
+                }
+                Class::SlowDown(SlowDown::Overload) | Class::Transient => {
+                    if slowdown {
+                        if let Some(n) = self.limiter.on_overload() {
+                            self.emit(Event::Notice(format!(
+                                "SlowDown: lowering concurrency to {n}"
+                            )))
+                            .await;
+                        }
+                    }
+                    if retries_used >= self.opts.policy.retries {
+                        self.emit(Event::Failed {
+                            file,
+                            reason: format!("{} (gave up after {attempts} attempts)", err.reason),
+                            attempts,
+                        })
+                        .await;
+                        return FileOutcome::Failed;
+                    }
+                    retries_used += 1;
+                    let delay = self.opts.policy.backoff(retries_used, err.retry_after);
+                    self.emit(Event::Retry {
+                        file,
+                        attempt: attempts,
+                        delay,
+                        reason: err.reason,
+                        slowdown,
+                    })
+                    .await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.stop.cancelled() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// `HEAD` the key: stored with our MD5 means the upload landed.
+    async fn landed(&self, identifier: &str, key: &str, md5: &str) -> bool {
+        let url = ias3::object_url(&self.s3_url, identifier, key);
+        let resp = self
+            .client
+            .head(&url)
+            .header("authorization", self.creds.authorization())
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await;
+        match resp {
+            Ok(r) if r.status().is_success() => r
+                .headers()
+                .get(reqwest::header::ETAG)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|e| e.trim_matches('"').eq_ignore_ascii_case(md5)),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! The IAS3 wire format, as `ia` speaks it: URL quoting, `x-archive-meta` header encoding, the
+//! upload request builder, S3 XML error parsing and the classification of failures.
+//!
+//! Everything here is pure: a plan entry goes in, a method, URL and header list come out; a
+//! status and body go in, an error class comes out. No I/O, so every byte of the wire format is
+//! unit-tested without a server.
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use crate::plan::Metadata;
+use crate::secret::Credentials;
+
+/// Python's `urllib.parse.quote(s)` (safe `/`): everything but `A-Za-z0-9_.-~/` is escaped.
+const PY_QUOTE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'~')
+    .remove(b'/');
+
+/// Percent-encodes a key (or any path part) as `ia` does: UTF-8, `/` kept.
+pub fn quote(s: &str) -> String {
+    utf8_percent_encode(s, PY_QUOTE).to_string()
+}
+
+/// `ia`'s `needs_quote`: any non-ASCII or whitespace. iaup also quotes other control characters,
+/// which `ia` would put raw into a header (an invalid request).
+fn needs_quote(v: &str) -> bool {
+    v.chars()
+        .any(|c| !c.is_ascii() || c.is_whitespace() || c.is_ascii_control())
+}
+
+/// A metadata value as a header value: raw, or `uri(<percent-encoded UTF-8>)`.
+pub fn encode_value(v: &str) -> String {
+    if needs_quote(v) {
+        format!("uri({})", quote(v))
+    } else {
+        v.to_owned()
+    }
+}
+
+/// `x-archive-meta{NN}-{field}` headers (or `filemeta` with `prefix`). `_` in a field name
+/// becomes `--`; NN counts the values of one field from 00; empty values are not sent.
+pub fn meta_headers(prefix: &str, metadata: &Metadata) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (field, values) in metadata.iter() {
+        let name = field.replace('_', "--");
+        for (i, v) in values.iter().filter(|v| !v.is_empty()).enumerate() {
+            out.push((format!("x-archive-{prefix}{i:02}-{name}"), encode_value(v)));
+        }
+    }
+    out
+}
+
+/// Joins an endpoint base URL (`https://s3.us.archive.org`, possibly with a path) and a path.
+pub fn join(base: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}
+
+/// `{s3}/{identifier}/{quoted key}`.
+pub fn object_url(s3_base: &str, identifier: &str, key: &str) -> String {
+    join(s3_base, &format!("{}/{}", quote(identifier), quote(key)))
+}
+
+/// What a PUT of one file needs besides its body.
+#[derive(Clone, Debug)]
+pub struct PutSpec<'a> {
+    pub identifier: &'a str,
+    pub key: &'a str,
+    pub size: u64,
+    pub metadata: &'a Metadata,
+    /// `x-archive-queue-derive: 1` (only the item's last file, unless --no-derive).
+    pub derive: bool,
+    pub size_hint: Option<u64>,
+    pub keep_old_version: bool,
+    pub content_md5: Option<&'a str>,
+    /// `-H KEY:VALUE`, sent as given.
+    pub extra_headers: &'a [(String, String)],
+}
+
+/// A request ready to send or print.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestSpec {
+    pub method: &'static str,
+    pub url: String,
+    /// In send order. The `authorization` value is filled by [`RequestSpec::authorize`].
+    pub headers: Vec<(String, String)>,
+}
+
+impl RequestSpec {
+    /// Returns the headers with the real `Authorization`; the spec itself only ever holds the
+    /// masked form, so printing it can never leak.
+    pub fn headers_with_auth(&self, creds: &Credentials) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .map(|(k, v)| {
+                if k == "authorization" {
+                    (k.clone(), creds.authorization())
+                } else {
+                    (k.clone(), v.clone())
+                }
+            })
+            .collect()
+    }
+
+    /// `METHOD URL` then one `name: value` line per header, for --dry-run.
+    pub fn render(&self) -> String {
+        let mut s = format!("{} {}\n", self.method, self.url);
+        for (k, v) in &self.headers {
+            s.push_str(&format!("  {k}: {v}\n"));
+        }
+        s
+    }
+}
+
+/// The PUT of one file, byte for byte what `ia` sends (with `ia`'s faults fixed by the caller's
+/// choice of `derive` and `size_hint`).
+pub fn put_request(s3_base: &str, creds: &Credentials, spec: &PutSpec<'_>) -> RequestSpec {
+    let mut headers = vec![
+        ("authorization".to_owned(), creds.authorization_masked()),
+        ("content-length".to_owned(), spec.size.to_string()),
+        ("x-archive-auto-make-bucket".to_owned(), "1".to_owned()),
+        (
+            "x-archive-queue-derive".to_owned(),
+            if spec.derive { "1" } else { "0" }.to_owned(),
+        ),
+    ];
+    if let Some(hint) = spec.size_hint {
+        headers.push(("x-archive-size-hint".to_owned(), hint.to_string()));
+    }
+    if spec.keep_old_version {
+        headers.push(("x-archive-keep-old-version".to_owned(), "1".to_owned()));
+    }
+    if let Some(md5) = spec.content_md5 {
+        headers.push(("content-md5".to_owned(), md5.to_owned()));
+    }
+    headers.extend(meta_headers("meta", spec.metadata));
+    for (k, v) in spec.extra_headers {
+        headers.push((k.to_ascii_lowercase(), v.clone()));
+    }
+    RequestSpec {
+        method: "PUT",
+        url: object_url(s3_base, spec.identifier, spec.key),
+        headers,
+    }
+}
+
+/// `DELETE {s3}/{id}/{key}`.
+pub fn delete_request(
+    s3_base: &str,
+    creds: &Credentials,
+    identifier: &str,
+    key: &str,
+    cascade: bool,
+    keep_old_version: bool,
+) -> RequestSpec {
+    let mut headers = vec![("authorization".to_owned(), creds.authorization_masked())];
+    if cascade {
+        headers.push(("x-archive-cascade-delete".to_owned(), "1".to_owned()));
+    }
+    if keep_old_version {
+        headers.push(("x-archive-keep-old-version".to_owned(), "1".to_owned()));
+    }
+    RequestSpec {
+        method: "DELETE",
+        url: object_url(s3_base, identifier, key),
+        headers,
+    }
+}
+
+/// An S3 XML error body: `<Error><Code>..</Code><Message>..</Message></Error>`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct S3Error {
+    #[serde(rename = "Code", default)]
+    pub code: String,
+    #[serde(rename = "Message", default)]
+    pub message: String,
+}
+
+impl S3Error {
+    pub fn parse(body: &str) -> Option<S3Error> {
+        let e: S3Error = quick_xml::de::from_str(body.trim_start_matches('\u{feff}')).ok()?;
+        (!e.code.is_empty()).then_some(e)
+    }
+}
+
+/// The three kinds of `503 SlowDown`, told apart by IA's message text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlowDown {
+    /// Plain overload: back off, lower concurrency, retry.
+    Overload,
+    /// `total_tasks_queued exceeds global_limit`: pause every new PUT until check_limit clears.
+    GlobalLimit,
+    /// `appears to be spam`: retrying never helps; fail the item.
+    Spam,
+}
+
+impl SlowDown {
+    pub fn from_message(message: &str) -> SlowDown {
+        let m = message.to_ascii_lowercase();
+        if m.contains("spam") {
+            SlowDown::Spam
+        } else if m.contains("global_limit") || m.contains("global limit") {
+            SlowDown::GlobalLimit
+        } else {
+            SlowDown::Overload
+        }
+    }
+}
+
+/// What to do about one HTTP answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Class {
+    Success,
+    /// Worth another attempt after a backoff: 5xx, 408, 429.
+    Transient,
+    SlowDown(SlowDown),
+    /// Any other 4xx: the same request will fail again.
+    Fatal,
+}
+
+pub fn classify(status: u16, s3: Option<&S3Error>) -> Class {
+    if let Some(e) = s3.filter(|e| e.code == "SlowDown") {
+        return Class::SlowDown(SlowDown::from_message(&e.message));
+    }
+    match status {
+        200..=299 => Class::Success,
+        503 => Class::SlowDown(SlowDown::Overload),
+        408 | 429 | 500..=599 => Class::Transient,
+        // IA answers RequestTimeout with 400 when the socket stalled: worth retrying.
+        400 if s3.is_some_and(|e| e.code == "RequestTimeout") => Class::Transient,
+        _ => Class::Fatal,
+    }
+}
+
+/// A short human reason for a failed answer: `403 AccessDenied: Access Denied`.
+pub fn describe(status: u16, s3: Option<&S3Error>, body: &str) -> String {
+    match s3 {
+        Some(e) if e.message.is_empty() => format!("{status} {}", e.code),
+        Some(e) => format!("{status} {}: {}", e.code, e.message),
+        None => {
+            let snippet: String = body.trim().chars().take(200).collect();
+            if snippet.is_empty() {
+                format!("HTTP {status}")
+            } else {
+                format!("HTTP {status}: {snippet}")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    fn md(pairs: &[(&str, &[&str])]) -> Metadata {
+        Metadata(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn quote_matches_python_urllib() {
+        assert_eq!(quote("sp ace#?é.txt"), "sp%20ace%23%3F%C3%A9.txt");
+        assert_eq!(quote("a/b c/d~_-.x"), "a/b%20c/d~_-.x");
+        assert_eq!(quote("100%+&=;"), "100%25%2B%26%3D%3B");
+    }
+
+    #[test]
+    fn values_quoted_like_ia() {
+        assert_eq!(encode_value("plain-ascii_value"), "plain-ascii_value");
+        assert_eq!(encode_value("a b"), "uri(a%20b)");
+        assert_eq!(encode_value("Héllo"), "uri(H%C3%A9llo)");
+        assert_eq!(encode_value("line1\nline2"), "uri(line1%0Aline2)");
+        assert_eq!(encode_value("tab\there"), "uri(tab%09here)");
+        assert_eq!(encode_value("http://x.org/a?b=c"), "http://x.org/a?b=c");
+        assert_eq!(
+            encode_value("Бандура 2"),
+            "uri(%D0%91%D0%B0%D0%BD%D0%B4%D1%83%D1%80%D0%B0%202)"
+        );
+    }
+
+    #[test]
+    fn meta_header_names_and_lists() {
+        let h = meta_headers(
+            "meta",
+            &md(&[
+                ("title", &["A title"]),
+                ("isbn_10", &["123"]),
+                ("subject", &["SUCHO", "choir music", ""]),
+                ("host_institution", &["Dudaryk"]),
+            ]),
+        );
+        let want: Vec<(String, String)> = [
+            ("x-archive-meta00-title", "uri(A%20title)"),
+            ("x-archive-meta00-isbn--10", "123"),
+            ("x-archive-meta00-subject", "SUCHO"),
+            ("x-archive-meta01-subject", "uri(choir%20music)"),
+            ("x-archive-meta00-host--institution", "Dudaryk"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        assert_eq!(h, want);
+    }
+
+    #[test]
+    fn put_request_masks_secret_and_sets_headers() {
+        let creds = Credentials {
+            access: "AK".into(),
+            secret: Secret::new("SEKRET"),
+        };
+        let meta = md(&[("title", &["T"])]);
+        let spec = PutSpec {
+            identifier: "my-item",
+            key: "dir/a b.txt",
+            size: 42,
+            metadata: &meta,
+            derive: false,
+            size_hint: Some(1000),
+            keep_old_version: true,
+            content_md5: None,
+            extra_headers: &[("X-Archive-Interactive-Priority".into(), "1".into())],
+        };
+        let r = put_request("http://127.0.0.1:9/", &creds, &spec);
+        assert_eq!(r.url, "http://127.0.0.1:9/my-item/dir/a%20b.txt");
+        assert!(!r.render().contains("SEKRET"));
+        let auth = r.headers_with_auth(&creds);
+        assert!(auth.contains(&("authorization".into(), "LOW AK:SEKRET".into())));
+        for h in [
+            ("content-length", "42"),
+            ("x-archive-queue-derive", "0"),
+            ("x-archive-size-hint", "1000"),
+            ("x-archive-keep-old-version", "1"),
+            ("x-archive-meta00-title", "T"),
+            ("x-archive-interactive-priority", "1"),
+        ] {
+            assert!(
+                r.headers.contains(&(h.0.into(), h.1.into())),
+                "missing {h:?} in {r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn s3_errors_parse_and_classify() {
+        let body = "<?xml version='1.0' encoding='UTF-8'?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><Resource>/a/b</Resource></Error>";
+        let e = S3Error::parse(body).unwrap();
+        assert_eq!(e.code, "SlowDown");
+        assert_eq!(classify(503, Some(&e)), Class::SlowDown(SlowDown::Overload));
+        let spam = S3Error {
+            code: "SlowDown".into(),
+            message: "Your upload of x from username y appears to be spam.".into(),
+        };
+        assert_eq!(classify(503, Some(&spam)), Class::SlowDown(SlowDown::Spam));
+        let global = S3Error {
+            code: "SlowDown".into(),
+            message: "Reduce your request rate. total_tasks_queued exceeds global_limit".into(),
+        };
+        assert_eq!(
+            classify(503, Some(&global)),
+            Class::SlowDown(SlowDown::GlobalLimit)
+        );
+        assert_eq!(classify(500, None), Class::Transient);
+        assert_eq!(classify(429, None), Class::Transient);
+        assert_eq!(classify(408, None), Class::Transient);
+        assert_eq!(classify(403, None), Class::Fatal);
+        assert_eq!(classify(200, None), Class::Success);
+        assert_eq!(S3Error::parse("not xml"), None);
+        assert_eq!(
+            describe(
+                403,
+                Some(&S3Error {
+                    code: "AccessDenied".into(),
+                    message: "Access Denied".into()
+                }),
+                ""
+            ),
+            "403 AccessDenied: Access Denied"
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! The `iaup` binary: parse, run, turn the result into an exit code. Nothing else.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = iaup::cli::Cli::parse();
+    match iaup::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            iaup::output::note(&e.render());
+            ExitCode::from(e.code)
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The only place that writes to stdout and stderr. Data goes to stdout, people's messages to
+//! stderr; a closed stdout (`iaup ... | head`) ends the program quietly instead of panicking.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::Write;
+
+/// Writes a line of data to stdout. A broken pipe exits cleanly.
+pub fn data(line: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|_| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
+/// Writes a line for people to stderr.
+pub fn note(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}

@@ -1,0 +1,625 @@
+//! The spreadsheet input, in `ia upload --spreadsheet` format: a UTF-8 CSV (BOM allowed)
+//! whose header names a `file` column, an `identifier` (or `item`) column, an optional
+//! `REMOTE_NAME` column, and metadata columns. Every row is checked and every problem kept, with
+//! the row number a spreadsheet app shows (quoted newlines do not shift it).
+//!
+//! Leniencies beyond `ia`, all harmless for sheets `ia` accepts: `file`, `identifier` and `item`
+//! match in any case; header names are trimmed; rows whose cells are all empty are skipped.
+//! Stricter than `ia`: a `remote_name` column in another case is a problem (ia would silently
+//! take it as metadata), duplicate columns are problems (ia keeps the last one).
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use csv::ByteRecord;
+
+use super::files::{self, Origin};
+use super::meta::{self, MetaBuilder, FIELD_NAME_HINT};
+use super::validate::{
+    parse_field_name, validate_field_name, validate_identifier, validate_key, IDENTIFIER_RULE,
+};
+use super::{ItemBuilder, Plan, PlanOptions, Problem};
+
+const UTF8_HINT: &str = "save the spreadsheet as \"CSV UTF-8\" (in LibreOffice: character set \
+     Unicode (UTF-8))";
+
+/// Builds a plan from a spreadsheet; see the module docs for the format.
+///
+/// Local paths in the `file` column are relative to the current directory, as with `ia`.
+/// On failure, every problem found is returned, sorted by row.
+pub fn from_spreadsheet(path: &Path, opts: &PlanOptions) -> Result<Plan, Vec<Problem>> {
+    let data = std::fs::read(path).map_err(|e| {
+        vec![Problem::new(format!("cannot read the spreadsheet: {e}")).with_file(path)]
+    })?;
+    let (options_meta, problems) = meta::from_options(&opts.metadata);
+    let mut sheet = Sheet {
+        path,
+        opts,
+        problems,
+        items: Vec::new(),
+        by_identifier: HashMap::new(),
+        current: None,
+        missing_identifier_reported: false,
+        unnamed_reported: HashSet::new(),
+    };
+    sheet.read(&data);
+    let Sheet {
+        mut problems,
+        items,
+        ..
+    } = sheet;
+    let items: Vec<_> = items
+        .into_iter()
+        .map(|item| item.finish(&options_meta, Some(path), &mut problems))
+        .collect();
+    if problems.is_empty() {
+        Ok(Plan { items })
+    } else {
+        // Stable: problems of one row stay in the order they were found.
+        problems.sort_by_key(|p| p.row.unwrap_or(0));
+        Err(problems)
+    }
+}
+
+/// What each column of the header means.
+#[derive(Debug, Default)]
+struct Header {
+    /// Column names as written (trimmed), or `#N` for unnamed ones; for problems.
+    names: Vec<String>,
+    file: Option<usize>,
+    identifier: Option<usize>,
+    item: Option<usize>,
+    remote_name: Option<usize>,
+    meta: Vec<MetaColumn>,
+    /// Columns with an empty name: tolerated while their cells are empty.
+    unnamed: Vec<usize>,
+}
+
+#[derive(Debug)]
+struct MetaColumn {
+    col: usize,
+    base: String,
+    index: Option<usize>,
+}
+
+#[derive(Clone, Copy)]
+enum Special {
+    File,
+    Identifier,
+    Item,
+    RemoteName,
+}
+
+impl Header {
+    fn slot(&mut self, kind: Special) -> &mut Option<usize> {
+        match kind {
+            Special::File => &mut self.file,
+            Special::Identifier => &mut self.identifier,
+            Special::Item => &mut self.item,
+            Special::RemoteName => &mut self.remote_name,
+        }
+    }
+
+    fn name(&self, col: usize) -> &str {
+        &self.names[col]
+    }
+}
+
+/// State while reading rows.
+struct Sheet<'a> {
+    path: &'a Path,
+    opts: &'a PlanOptions,
+    problems: Vec<Problem>,
+    items: Vec<ItemBuilder>,
+    by_identifier: HashMap<String, usize>,
+    /// The item a row with a blank identifier continues.
+    current: Option<usize>,
+    missing_identifier_reported: bool,
+    unnamed_reported: HashSet<usize>,
+}
+
+impl Sheet<'_> {
+    fn report(&mut self, row: usize, column: Option<&str>, message: String, hint: Option<&str>) {
+        let mut problem = Problem::new(message).with_file(self.path).with_row(row);
+        problem.column = column.map(str::to_owned);
+        problem.hint = hint.map(str::to_owned);
+        self.problems.push(problem);
+    }
+
+    fn read(&mut self, data: &[u8]) {
+        let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(data);
+        let mut record = ByteRecord::new();
+        let mut rows = RowCounter::default();
+        let mut header: Option<Header> = None;
+        let mut data_rows = 0usize;
+        loop {
+            match reader.read_byte_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    let row = rows.last + 1;
+                    self.report(
+                        row,
+                        None,
+                        format!("cannot parse the spreadsheet: {e}"),
+                        None,
+                    );
+                    return;
+                }
+            }
+            let row = rows.next(&record, data);
+            match &header {
+                None => header = Some(self.header(&record, row)),
+                Some(header) => {
+                    if record.iter().all(<[u8]>::is_empty) {
+                        continue;
+                    }
+                    data_rows += 1;
+                    self.data_row(header, &record, row);
+                }
+            }
+        }
+        match header {
+            None => self.problems.push(
+                Problem::new("the spreadsheet is empty")
+                    .with_file(self.path)
+                    .with_hint(
+                        "its first row names the columns (`identifier`, `file`, then metadata \
+                         fields); each further row uploads one file or folder",
+                    ),
+            ),
+            Some(_) if data_rows == 0 => self.problems.push(
+                Problem::new("the spreadsheet has a header row but no data rows")
+                    .with_file(self.path)
+                    .with_hint("add one row per file or folder to upload"),
+            ),
+            Some(_) => {}
+        }
+    }
+
+    fn header(&mut self, record: &ByteRecord, row: usize) -> Header {
+        let mut header = Header::default();
+        let mut seen: HashMap<(String, Option<usize>), usize> = HashMap::new();
+        for (col, raw) in record.iter().enumerate() {
+            let Ok(name) = std::str::from_utf8(raw) else {
+                let label = format!("#{}", col + 1);
+                self.report(
+                    row,
+                    Some(&label),
+                    "the column name is not valid UTF-8".to_owned(),
+                    Some(UTF8_HINT),
+                );
+                header.names.push(label);
+                continue;
+            };
+            let name = name.trim();
+            header.names.push(if name.is_empty() {
+                format!("#{}", col + 1)
+            } else {
+                name.to_owned()
+            });
+            let lower = name.to_ascii_lowercase();
+            let special = match lower.as_str() {
+                _ if name == "REMOTE_NAME" => Some(Special::RemoteName),
+                "file" => Some(Special::File),
+                "identifier" => Some(Special::Identifier),
+                "item" => Some(Special::Item),
+                _ => None,
+            };
+            if let Some(kind) = special {
+                match *header.slot(kind) {
+                    Some(first) => self.report(
+                        row,
+                        Some(name),
+                        format!(
+                            "the column appears twice (columns {} and {})",
+                            column_letters(first),
+                            column_letters(col)
+                        ),
+                        Some("keep only one of them"),
+                    ),
+                    None => *header.slot(kind) = Some(col),
+                }
+                continue;
+            }
+            if name.is_empty() {
+                header.unnamed.push(col);
+                continue;
+            }
+            if lower == "remote_name" {
+                self.report(
+                    row,
+                    Some(name),
+                    "the remote-name column must be spelled `REMOTE_NAME`, in upper case (ia \
+                     would upload this column as metadata)"
+                        .to_owned(),
+                    Some("rename the column to REMOTE_NAME"),
+                );
+                continue;
+            }
+            let parsed = validate_field_name(name).and_then(|()| parse_field_name(&lower));
+            let (base, index) = match parsed {
+                Ok(parsed) => parsed,
+                Err(why) => {
+                    self.report(
+                        row,
+                        Some(name),
+                        format!("invalid metadata field name `{name}`: {why}"),
+                        Some(FIELD_NAME_HINT),
+                    );
+                    continue;
+                }
+            };
+            if meta::is_reserved_field(base) {
+                self.report(
+                    row,
+                    Some(name),
+                    "the identifier is not a metadata field".to_owned(),
+                    Some("name the item in a plain `identifier` column"),
+                );
+                continue;
+            }
+            if let Some(&first) = seen.get(&(base.to_owned(), index)) {
+                let hint = match index {
+                    None => format!(
+                        "keep one; for several values use `{base}[0]`, `{base}[1]`, ... columns"
+                    ),
+                    Some(_) => "give each index once".to_owned(),
+                };
+                self.report(
+                    row,
+                    Some(name),
+                    format!(
+                        "the field appears twice (columns {} and {})",
+                        column_letters(first),
+                        column_letters(col)
+                    ),
+                    Some(&hint),
+                );
+                continue;
+            }
+            seen.insert((base.to_owned(), index), col);
+            header.meta.push(MetaColumn {
+                col,
+                base: base.to_owned(),
+                index,
+            });
+        }
+        let found = header.names.join(", ");
+        if header.file.is_none() {
+            self.report(
+                row,
+                None,
+                "there is no `file` column".to_owned(),
+                Some(&format!(
+                    "name a column `file` and put each local file or folder path in it; \
+                     the columns are: {found}"
+                )),
+            );
+        }
+        if header.identifier.is_none() && header.item.is_none() {
+            self.report(
+                row,
+                None,
+                "there is no `identifier` (or `item`) column".to_owned(),
+                Some(&format!(
+                    "name a column `identifier` and put each item's identifier in it; \
+                     the columns are: {found}"
+                )),
+            );
+        }
+        header
+    }
+
+    fn data_row(&mut self, header: &Header, record: &ByteRecord, row: usize) {
+        let width = header.names.len();
+        if record.len() != width {
+            self.report(
+                row,
+                None,
+                format!("the row has {} cells, the header has {width}", record.len()),
+                Some(
+                    "a quote may be unbalanced, or a cell with a comma unquoted; quote cells \
+                     that contain commas, quotes or line breaks",
+                ),
+            );
+            // Keep an identifier it names as the current item, so rows below that continue it
+            // are not also reported.
+            let id_col = header.identifier.or(header.item);
+            let id = id_col
+                .and_then(|c| record.get(c))
+                .and_then(|raw| std::str::from_utf8(raw).ok())
+                .filter(|id| !id.is_empty());
+            if let (Some(id), Some(col)) = (id, id_col) {
+                self.current = Some(self.item_for(id, header.name(col), row));
+            }
+            return;
+        }
+        let mut cells: Vec<Option<&str>> = Vec::with_capacity(width);
+        for (col, raw) in record.iter().enumerate() {
+            match std::str::from_utf8(raw) {
+                Ok(cell) => cells.push(Some(cell)),
+                Err(e) => {
+                    self.report(
+                        row,
+                        Some(header.name(col)),
+                        format!(
+                            "the cell is not valid UTF-8 (bad byte after {} valid ones)",
+                            e.valid_up_to()
+                        ),
+                        Some(UTF8_HINT),
+                    );
+                    cells.push(None);
+                }
+            }
+        }
+        let cell = |col: Option<usize>| col.and_then(|c| cells[c]).filter(|s| !s.is_empty());
+        let undecodable = |col: Option<usize>| col.is_some_and(|c| cells[c].is_none());
+
+        // An undecodable identifier names no known item; rows below it are not guessed at.
+        let item = if undecodable(header.identifier) || undecodable(header.item) {
+            self.current = None;
+            self.missing_identifier_reported = true;
+            None
+        } else {
+            self.row_item(header, row, cell(header.identifier), cell(header.item))
+        };
+
+        let remote_name = cell(header.remote_name).filter(|name| {
+            // A folder's REMOTE_NAME is a prefix, so a trailing `/` is fine there.
+            match validate_key(name.trim_end_matches('/')) {
+                Ok(()) => true,
+                Err(why) => {
+                    self.report(
+                        row,
+                        Some("REMOTE_NAME"),
+                        format!("invalid remote name `{name}`: {why}"),
+                        None,
+                    );
+                    false
+                }
+            }
+        });
+
+        if let Some(file_col) = header.file {
+            match cells[file_col] {
+                None => {}
+                Some("") => self.report(
+                    row,
+                    Some(header.name(file_col)),
+                    "the cell is empty".to_owned(),
+                    Some("every row needs the path of a local file or folder"),
+                ),
+                Some(given) => self.row_files(header, row, file_col, given, remote_name, item),
+            }
+        }
+
+        let mut fields = MetaBuilder::default();
+        for column in &header.meta {
+            if let Some(value) = cells[column.col].filter(|v| !v.is_empty()) {
+                match column.index {
+                    None => fields.push_plain(&column.base, value, false),
+                    // The header has no duplicate index, so nothing can clash here.
+                    Some(i) => {
+                        let _ = fields.push_indexed(&column.base, i, value);
+                    }
+                }
+            }
+        }
+        for &col in &header.unnamed {
+            if cells[col].is_some_and(|c| !c.is_empty()) && self.unnamed_reported.insert(col) {
+                self.report(
+                    row,
+                    Some(header.name(col)),
+                    format!(
+                        "the cell has a value, but column {} has no name in the header row",
+                        column_letters(col)
+                    ),
+                    Some("name the column in the header row, or clear the cell"),
+                );
+            }
+        }
+        if let Some(i) = item {
+            self.items[i].add_fields(fields.finish(), self.path, row, &mut self.problems);
+        }
+    }
+
+    /// The item of a row: its identifier (or `item`) cell, else the item of the row above.
+    fn row_item(
+        &mut self,
+        header: &Header,
+        row: usize,
+        identifier: Option<&str>,
+        item: Option<&str>,
+    ) -> Option<usize> {
+        let named = match (identifier, item, header.identifier, header.item) {
+            (Some(a), Some(b), Some(col), _) if a != b => {
+                self.report(
+                    row,
+                    Some(header.name(col)),
+                    format!("the identifier is `{a}`, but the `item` cell says `{b}`"),
+                    Some("keep one of the two columns, or make them agree"),
+                );
+                Some((a, col))
+            }
+            (Some(a), _, Some(col), _) => Some((a, col)),
+            (None, Some(b), _, Some(col)) => Some((b, col)),
+            _ => None,
+        };
+        if let Some((id, col)) = named {
+            let index = self.item_for(id, header.name(col), row);
+            self.current = Some(index);
+            return Some(index);
+        }
+        if self.current.is_none() && !self.missing_identifier_reported {
+            if let Some(col) = header.identifier.or(header.item) {
+                self.missing_identifier_reported = true;
+                self.report(
+                    row,
+                    Some(header.name(col)),
+                    "the first data row has no identifier".to_owned(),
+                    Some(
+                        "fill in the identifier; a blank identifier continues the item of the \
+                         row above",
+                    ),
+                );
+            }
+        }
+        self.current
+    }
+
+    /// The index of the item `id`, created (and its identifier checked) on first sight.
+    fn item_for(&mut self, id: &str, column: &str, row: usize) -> usize {
+        if let Some(&index) = self.by_identifier.get(id) {
+            return index;
+        }
+        if let Err(why) = validate_identifier(id) {
+            self.report(
+                row,
+                Some(column),
+                format!("invalid identifier `{id}`: {why}"),
+                Some(IDENTIFIER_RULE),
+            );
+        }
+        self.items.push(ItemBuilder::new(id, Some(row)));
+        self.by_identifier
+            .insert(id.to_owned(), self.items.len() - 1);
+        self.items.len() - 1
+    }
+
+    /// Expands a `file` cell and adds its files to the row's item.
+    fn row_files(
+        &mut self,
+        header: &Header,
+        row: usize,
+        file_col: usize,
+        given: &str,
+        remote_name: Option<&str>,
+        item: Option<usize>,
+    ) {
+        let column = header.name(file_col);
+        let expansion = files::expand(
+            Path::new(given),
+            self.opts.keep_directories,
+            remote_name,
+            Origin::Spreadsheet,
+        );
+        if let (Some(false), Some(name)) = (expansion.is_dir, remote_name) {
+            if name.ends_with('/') {
+                self.report(
+                    row,
+                    Some("REMOTE_NAME"),
+                    format!("the remote name `{name}` ends with `/`, but `{given}` is a file"),
+                    Some("give the full remote file name, e.g. `folder/name.pdf`"),
+                );
+            }
+        }
+        for mut problem in expansion.problems {
+            problem.file = Some(self.path.to_path_buf());
+            problem.row = Some(row);
+            problem.column = Some(column.to_owned());
+            self.problems.push(problem);
+        }
+        for mut file in expansion.files {
+            file.row = Some(row);
+            if let Some(i) = item {
+                self.items[i].add_file(file, Some(self.path), &mut self.problems);
+            }
+        }
+    }
+}
+
+/// Turns records into the row numbers a spreadsheet app shows: one per record, newlines inside
+/// quoted cells not counted, blank lines counted (the csv reader skips them silently).
+#[derive(Debug, Default)]
+struct RowCounter {
+    last: usize,
+}
+
+impl RowCounter {
+    /// The row of `record`, read from `data` (the bytes given to the csv reader).
+    fn next(&mut self, record: &ByteRecord, data: &[u8]) -> usize {
+        let start = record
+            .position()
+            .and_then(|p| usize::try_from(p.byte()).ok())
+            .unwrap_or(0);
+        let row = self.last + 1 + blank_lines_at(data, start);
+        self.last = row;
+        row
+    }
+}
+
+/// Counts the blank lines the csv reader skipped before a record. Its position points at the
+/// end of the previous record, which may be between the `\r` and `\n` of a CRLF.
+fn blank_lines_at(data: &[u8], start: usize) -> usize {
+    let mut i = start;
+    if i > 0 && data.get(i - 1) == Some(&b'\r') && data.get(i) == Some(&b'\n') {
+        i += 1;
+    }
+    let mut blanks = 0;
+    loop {
+        match data.get(i) {
+            Some(b'\n') => i += 1,
+            Some(b'\r') if data.get(i + 1) == Some(&b'\n') => i += 2,
+            Some(b'\r') => i += 1,
+            _ => return blanks,
+        }
+        blanks += 1;
+    }
+}
+
+/// Spreadsheet column letters for a 0-based column: 0 -> A, 25 -> Z, 26 -> AA.
+fn column_letters(col: usize) -> String {
+    let mut n = col + 1;
+    let mut letters = Vec::new();
+    while n > 0 {
+        let rem = (n - 1) % 26;
+        letters.push(char::from(b'A' + rem as u8));
+        n = (n - 1) / 26;
+    }
+    letters.iter().rev().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_lines_are_counted_once_per_line_ending() {
+        assert_eq!(blank_lines_at(b"a\nb\n", 2), 0);
+        assert_eq!(blank_lines_at(b"a\n\n\nb\n", 2), 2);
+        // Position between the `\r` and `\n` of the previous record's CRLF.
+        assert_eq!(blank_lines_at(b"a\r\nb\n", 2), 0);
+        assert_eq!(blank_lines_at(b"a\r\n\r\nb\n", 2), 1);
+        assert_eq!(blank_lines_at(b"\n\nh\n", 0), 2);
+    }
+
+    #[test]
+    fn row_counter_follows_csv_positions() {
+        let data = b"h1,h2\na,\"x\ny\"\n\nb,c\r\n\r\nd,e\n";
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(&data[..]);
+        let mut record = ByteRecord::new();
+        let mut rows = RowCounter::default();
+        let mut seen = Vec::new();
+        while reader.read_byte_record(&mut record).unwrap() {
+            seen.push(rows.next(&record, data));
+        }
+        assert_eq!(seen, [1, 2, 4, 6]);
+    }
+
+    #[test]
+    fn column_letters_count_like_a_spreadsheet() {
+        assert_eq!(column_letters(0), "A");
+        assert_eq!(column_letters(25), "Z");
+        assert_eq!(column_letters(26), "AA");
+        assert_eq!(column_letters(27), "AB");
+        assert_eq!(column_letters(701), "ZZ");
+        assert_eq!(column_letters(702), "AAA");
+    }
+}

@@ -1,0 +1,338 @@
+//! The run's owner task: it receives every engine [`Event`], keeps each file's status, drives
+//! the display (indicatif bars on a TTY, a plain line every few seconds otherwise, nothing but
+//! errors with `-q`), and renders the final summary. It decides nothing.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::mpsc;
+
+use crate::engine::attempt::Progress;
+use crate::engine::{Event, FileRef};
+use crate::output;
+use crate::plan::Plan;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileStatus {
+    Pending,
+    Uploaded { md5: String, attempts: u32 },
+    Skipped { reason: String },
+    Failed { reason: String, attempts: u32 },
+    NotStarted,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Bars,
+    Plain,
+    Quiet,
+}
+
+/// What happened to every file of the plan.
+#[derive(Debug)]
+pub struct RunRecord {
+    pub status: Vec<Vec<FileStatus>>,
+    pub retries: u64,
+    pub slowdowns: u64,
+    pub elapsed: Duration,
+    pub bytes_sent: u64,
+}
+
+impl RunRecord {
+    pub fn new(plan: &Plan) -> RunRecord {
+        RunRecord {
+            status: plan
+                .items
+                .iter()
+                .map(|i| vec![FileStatus::Pending; i.files.len()])
+                .collect(),
+            retries: 0,
+            slowdowns: 0,
+            elapsed: Duration::ZERO,
+            bytes_sent: 0,
+        }
+    }
+
+    fn count(&self, f: impl Fn(&FileStatus) -> bool) -> usize {
+        self.status.iter().flatten().filter(|s| f(s)).count()
+    }
+
+    pub fn uploaded(&self) -> usize {
+        self.count(|s| matches!(s, FileStatus::Uploaded { .. }))
+    }
+    pub fn skipped(&self) -> usize {
+        self.count(|s| matches!(s, FileStatus::Skipped { .. }))
+    }
+    pub fn failed(&self) -> usize {
+        self.count(|s| matches!(s, FileStatus::Failed { .. }))
+    }
+    pub fn not_done(&self) -> usize {
+        self.count(|s| matches!(s, FileStatus::NotStarted | FileStatus::Pending))
+    }
+
+    /// The summary block for stderr.
+    pub fn summary(&self, plan: &Plan, interrupted: bool) -> String {
+        let secs = self.elapsed.as_secs_f64().max(0.001);
+        let mut s = format!(
+            "{} {} items, {} files: {} uploaded, {} skipped, {} failed",
+            if interrupted { "interrupted:" } else { "done:" },
+            plan.items.len(),
+            plan.file_count(),
+            self.uploaded(),
+            self.skipped(),
+            self.failed(),
+        );
+        let left = self.not_done();
+        if left > 0 {
+            s.push_str(&format!(", {left} not started"));
+        }
+        s.push_str(&format!(
+            "; {} in {:.1}s ({}/s); {} retries ({} SlowDown)",
+            HumanBytes(self.bytes_sent),
+            secs,
+            HumanBytes((self.bytes_sent as f64 / secs) as u64),
+            self.retries,
+            self.slowdowns
+        ));
+        let failures: Vec<String> = self
+            .status
+            .iter()
+            .enumerate()
+            .flat_map(|(i, files)| {
+                files
+                    .iter()
+                    .enumerate()
+                    .filter_map(move |(f, st)| match st {
+                        FileStatus::Failed { reason, .. } => {
+                            let it = &plan.items[i];
+                            Some(format!(
+                                "  {}/{} ({}): {reason}",
+                                it.identifier,
+                                it.files[f].key,
+                                it.files[f].local.display()
+                            ))
+                        }
+                        _ => None,
+                    })
+            })
+            .collect();
+        if !failures.is_empty() {
+            s.push_str("\nfailed files:\n");
+            s.push_str(&failures.join("\n"));
+        }
+        s
+    }
+}
+
+struct Display {
+    mode: Mode,
+    multi: Option<MultiProgress>,
+    overall: Option<ProgressBar>,
+    bars: BTreeMap<FileRef, ProgressBar>,
+    last_plain: Instant,
+    last_retry: Option<String>,
+}
+
+impl Display {
+    fn new(mode: Mode, plan: &Plan) -> Display {
+        let (multi, overall) = if mode == Mode::Bars {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+            let bar = multi.add(ProgressBar::new(plan.total_bytes()));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:30.cyan/blue} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            (Some(multi), Some(bar))
+        } else {
+            (None, None)
+        };
+        Display {
+            mode,
+            multi,
+            overall,
+            bars: BTreeMap::new(),
+            last_plain: Instant::now(),
+            last_retry: None,
+        }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.multi {
+            Some(m) => {
+                let _ = m.println(text);
+            }
+            None => output::note(text),
+        }
+    }
+}
+
+/// Where the progress of one run can be read from.
+pub struct Live {
+    pub plan: Arc<Plan>,
+    pub bytes_done: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Consumes events until the engine is done (the channel closes).
+pub async fn own_events(
+    mut rx: mpsc::Receiver<Event>,
+    live: Live,
+    mode: Mode,
+    mut record: RunRecord,
+    plain_every: Duration,
+) -> RunRecord {
+    let plan = live.plan.clone();
+    let start = Instant::now();
+    let mut display = Display::new(mode, &plan);
+    let mut in_flight: BTreeMap<FileRef, Arc<Progress>> = BTreeMap::new();
+    let total_files = plan.file_count();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            ev = rx.recv() => {
+                let Some(ev) = ev else { break };
+                handle(ev, &plan, &mut record, &mut display, &mut in_flight);
+            }
+            _ = tick.tick() => {}
+        }
+        let sent_now: u64 = live.bytes_done.load(Ordering::Relaxed)
+            + in_flight
+                .values()
+                .map(|p| p.sent.load(Ordering::Relaxed))
+                .sum::<u64>();
+        let finished = record.uploaded() + record.failed() + record.skipped();
+        match display.mode {
+            Mode::Bars => {
+                if let Some(b) = &display.overall {
+                    b.set_position(sent_now.min(plan.total_bytes()));
+                    b.set_message(format!("{finished}/{total_files} files"));
+                }
+                for (f, bar) in &display.bars {
+                    if let Some(p) = in_flight.get(f) {
+                        bar.set_position(p.sent.load(Ordering::Relaxed));
+                    }
+                }
+            }
+            Mode::Plain if display.last_plain.elapsed() >= plain_every => {
+                display.last_plain = Instant::now();
+                let secs = start.elapsed().as_secs_f64().max(0.001);
+                let mut line = format!(
+                    "progress: {finished}/{total_files} files, {}/{}, {}/s, {} retries",
+                    HumanBytes(sent_now),
+                    HumanBytes(plan.total_bytes()),
+                    HumanBytes((sent_now as f64 / secs) as u64),
+                    record.retries
+                );
+                if let Some(r) = display.last_retry.take() {
+                    line.push_str(&format!(" (last: {r})"));
+                }
+                output::note(&line);
+            }
+            _ => {}
+        }
+    }
+    if let Some(b) = &display.overall {
+        b.finish_and_clear();
+    }
+    for bar in display.bars.values() {
+        bar.finish_and_clear();
+    }
+    record.elapsed = start.elapsed();
+    record
+}
+
+fn handle(
+    ev: Event,
+    plan: &Plan,
+    record: &mut RunRecord,
+    display: &mut Display,
+    in_flight: &mut BTreeMap<FileRef, Arc<Progress>>,
+) {
+    let name = |f: FileRef| {
+        let it = &plan.items[f.item];
+        format!("{}/{}", it.identifier, it.files[f.file].key)
+    };
+    match ev {
+        Event::Started {
+            file,
+            attempt: _,
+            progress,
+        } => {
+            in_flight.insert(file, progress);
+            if let Some(m) = &display.multi {
+                if let std::collections::btree_map::Entry::Vacant(slot) = display.bars.entry(file) {
+                    let size = plan.items[file.item].files[file.file].size;
+                    let bar = m.add(ProgressBar::new(size));
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "  {bar:20} {bytes:>10}/{total_bytes:<10} {wide_msg}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                    bar.set_message(name(file));
+                    slot.insert(bar);
+                }
+            }
+        }
+        Event::Retry {
+            file,
+            attempt,
+            delay,
+            reason,
+            slowdown,
+        } => {
+            in_flight.remove(&file);
+            record.retries += 1;
+            if slowdown {
+                record.slowdowns += 1;
+            }
+            let text = format!(
+                "{} attempt {attempt} failed ({reason}); retrying in {:.1}s",
+                name(file),
+                delay.as_secs_f64()
+            );
+            if let Some(bar) = display.bars.get(&file) {
+                bar.set_position(0);
+                bar.set_message(format!("{} (retry {attempt}: {reason})", name(file)));
+            }
+            display.last_retry = Some(text);
+        }
+        Event::Uploaded {
+            file,
+            md5,
+            attempts,
+        } => {
+            in_flight.remove(&file);
+            record.bytes_sent += plan.items[file.item].files[file.file].size;
+            record.status[file.item][file.file] = FileStatus::Uploaded { md5, attempts };
+            if let Some(bar) = display.bars.remove(&file) {
+                bar.finish_and_clear();
+            }
+        }
+        Event::Failed {
+            file,
+            reason,
+            attempts,
+        } => {
+            in_flight.remove(&file);
+            if let Some(bar) = display.bars.remove(&file) {
+                bar.finish_and_clear();
+            }
+            display.line(&format!("error: {}: {reason}", name(file)));
+            record.status[file.item][file.file] = FileStatus::Failed { reason, attempts };
+        }
+        Event::NotStarted { file } => {
+            in_flight.remove(&file);
+            record.status[file.item][file.file] = FileStatus::NotStarted;
+        }
+        Event::Notice(text) => {
+            if display.mode != Mode::Quiet {
+                display.line(&format!("note: {text}"));
+            }
+        }
+    }
+}

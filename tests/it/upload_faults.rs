@@ -1,0 +1,268 @@
+//! `iaup upload` against every fault the emulator injects: each is survived with every file
+//! intact, and the number of requests shows the retries really happened (and no more).
+
+use std::time::{Duration, Instant};
+
+use ias3_emulator::{Faults, SlowDownKind};
+
+use crate::harness::*;
+
+/// Builds a sheet of `items` x `files` small files; returns (id, key, md5) for each.
+fn sheet(bed: &Bed, items: usize, files: usize, size: usize) -> Vec<(String, String, String)> {
+    let mut csv = String::from("identifier,file,title\n");
+    let mut out = Vec::new();
+    for i in 0..items {
+        for j in 0..files {
+            let data = content((i * 7 + j) as u8, size + i + j);
+            let rel = format!("data/{i}-{j}.bin");
+            bed.file(&rel, &data);
+            let id = format!("fault-item-{i:02}");
+            csv.push_str(&format!("{id},{rel},Fault test {i}\n"));
+            out.push((id, format!("{i}-{j}.bin"), md5_hex(&data)));
+        }
+    }
+    bed.file("sheet.csv", csv.as_bytes());
+    out
+}
+
+fn upload(bed: &Bed, extra: &[&str]) -> std::process::Output {
+    bed.cmd()
+        .args([
+            "upload",
+            "--spreadsheet",
+            "sheet.csv",
+            "--no-progress",
+            "--sleep",
+            "0.05",
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn assert_all_intact(bed: &Bed, files: &[(String, String, String)]) {
+    for (id, key, md5) in files {
+        assert_eq!(
+            bed.stored(id, key).map(|s| s.0).as_deref(),
+            Some(md5.as_str()),
+            "{id}/{key} missing or corrupt"
+        );
+    }
+}
+
+fn count_status(bed: &Bed, status: u16) -> usize {
+    bed.puts().iter().filter(|r| r.status == status).count()
+}
+
+#[test]
+fn overload_slowdown_is_retried_and_every_file_lands() {
+    let bed = Bed::with_faults(Faults {
+        slowdown_rate: 0.3,
+        ..Faults::default()
+    });
+    let files = sheet(&bed, 6, 3, 2000);
+    let o = upload(&bed, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_all_intact(&bed, &files);
+    let slow = count_status(&bed, 503);
+    assert!(slow > 0, "the fault must have fired");
+    assert_eq!(
+        bed.puts().len(),
+        files.len() + slow,
+        "one retry per SlowDown"
+    );
+    assert!(
+        stderr(&o).contains(&format!("({slow} SlowDown)")),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let bed = Bed::with_faults(Faults {
+        fail_first: 0,
+        slowdown_rate: 1.0,
+        retry_after: Some(1),
+        ..Faults::default()
+    });
+    let files = sheet(&bed, 1, 1, 100);
+    let emu = &bed.emu;
+    // Clear the fault after the first SlowDown so the retry can succeed.
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while emu.requests().is_empty() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            emu.set_faults(Faults::default());
+        });
+        let o = upload(&bed, &["--sleep", "0"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    });
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "--sleep 0 still waits Retry-After: 1"
+    );
+    assert_all_intact(&bed, &files);
+}
+
+#[test]
+fn connection_resets_mid_body_are_retried() {
+    let bed = Bed::with_faults(Faults {
+        reset_rate: 0.3,
+        ..Faults::default()
+    });
+    let files = sheet(&bed, 4, 3, 300_000);
+    let o = upload(&bed, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_all_intact(&bed, &files);
+    let resets = bed.puts().iter().filter(|r| r.status == 0).count();
+    assert!(resets > 0, "the fault must have fired");
+    assert_eq!(bed.puts().len(), files.len() + resets);
+}
+
+#[test]
+fn internal_errors_are_retried_after_checking_whether_the_file_landed() {
+    let bed = Bed::with_faults(Faults {
+        error_rate: 0.3,
+        ..Faults::default()
+    });
+    let files = sheet(&bed, 4, 3, 1000);
+    let o = upload(&bed, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_all_intact(&bed, &files);
+    let errors = count_status(&bed, 500);
+    assert!(errors > 0);
+    assert_eq!(bed.puts().len(), files.len() + errors);
+    let heads = bed.requests().iter().filter(|r| r.method == "HEAD").count();
+    assert_eq!(heads, errors, "a HEAD before each resend after a 5xx");
+}
+
+#[test]
+fn fail_first_n_costs_exactly_n_retries_per_file() {
+    let bed = Bed::with_faults(Faults {
+        fail_first: 2,
+        ..Faults::default()
+    });
+    let files = sheet(&bed, 2, 2, 500);
+    let o = upload(&bed, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_all_intact(&bed, &files);
+    assert_eq!(bed.puts().len(), files.len() * 3);
+}
+
+#[test]
+fn exhausted_budget_fails_the_file_names_it_and_exits_1() {
+    let bed = Bed::with_faults(Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    });
+    let files = sheet(&bed, 2, 1, 100);
+    let o = upload(&bed, &["--retries", "2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(bed.puts().len(), files.len() * 3);
+    let e = stderr(&o);
+    for (id, key, _) in &files {
+        assert!(e.contains(&format!("{id}/{key}")), "{e}");
+    }
+    assert!(
+        e.contains("InternalError") && e.contains("gave up after 3 attempts"),
+        "{e}"
+    );
+    assert!(e.contains("2 failed"), "{e}");
+}
+
+#[test]
+fn a_stalled_transfer_is_aborted_and_retried() {
+    let bed = Bed::with_faults(Faults {
+        stall: Some(Duration::from_secs(20)),
+        stall_rate: 1.0,
+        ..Faults::default()
+    });
+    let files = sheet(&bed, 1, 1, 2_000_000);
+    let start = Instant::now();
+    let o = upload(&bed, &["--stall-timeout", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "did not wait out the stall"
+    );
+    assert_all_intact(&bed, &files);
+    assert_eq!(bed.puts().len(), 2);
+}
+
+#[test]
+fn global_limit_pauses_the_run_and_polls_check_limit() {
+    let bed = Bed::with_faults(Faults {
+        slowdown_rate: 0.25,
+        slowdown_kind: SlowDownKind::GlobalLimit,
+        global_limit_ms: 300,
+        ..Faults::default()
+    });
+    let files = sheet(&bed, 4, 2, 500);
+    let o = upload(&bed, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_all_intact(&bed, &files);
+    let polls = bed
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.contains("check_limit=1"))
+        .count();
+    assert!(count_status(&bed, 503) > 0);
+    assert!(polls > 0, "the run polled check_limit");
+    assert!(stderr(&o).contains("global task queue"), "{}", stderr(&o));
+}
+
+#[test]
+fn spam_fails_the_item_at_once_and_other_items_continue() {
+    let bed = Bed::with_faults(Faults {
+        slowdown_rate: 0.5,
+        slowdown_kind: SlowDownKind::Spam,
+        ..Faults::default()
+    });
+    let files = sheet(&bed, 6, 3, 100);
+    let o = upload(&bed, &["--jobs", "2"]);
+    let e = stderr(&o);
+    let puts = bed.puts();
+    let spammed: Vec<String> = puts
+        .iter()
+        .filter(|r| r.status == 503)
+        .map(|r| r.path.split('/').nth(1).unwrap().to_owned())
+        .collect();
+    assert!(!spammed.is_empty(), "the fault must have fired");
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("spam"), "{e}");
+    for id in &spammed {
+        // No retry and no further file of that item after the spam answer.
+        let after: Vec<_> = puts
+            .iter()
+            .skip_while(|r| !(r.status == 503 && r.path.starts_with(&format!("/{id}/"))))
+            .skip(1)
+            .filter(|r| r.path.starts_with(&format!("/{id}/")))
+            .collect();
+        assert!(after.is_empty(), "{id} got more PUTs after spam: {after:?}");
+    }
+    for (id, key, md5) in &files {
+        if !spammed.contains(id) {
+            assert_eq!(
+                bed.stored(id, key).map(|s| s.0).as_deref(),
+                Some(md5.as_str())
+            );
+        }
+    }
+}
+
+#[test]
+fn latency_and_connection_delay_are_survived() {
+    let bed = Bed::with_faults(Faults {
+        latency: Duration::from_millis(50),
+        connect_delay: Duration::from_millis(100),
+        ..Faults::default()
+    });
+    let files = sheet(&bed, 3, 3, 1000);
+    let o = upload(&bed, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_all_intact(&bed, &files);
+    assert_eq!(bed.puts().len(), files.len());
+}
