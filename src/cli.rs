@@ -52,6 +52,29 @@ pub enum Command {
     Configure(ConfigureArgs),
     /// Upload files to items, from arguments or a spreadsheet.
     Upload(Box<UploadArgs>),
+    /// Read or change item metadata (Metadata Write API).
+    Metadata(Box<MetadataArgs>),
+    /// Delete files from an item.
+    Delete(Box<DeleteArgs>),
+    /// Show what the resume journal knows about past runs.
+    Status(StatusArgs),
+}
+
+// ---- metadata (owned by the metadata/delete work) ----
+#[derive(Debug, Args)]
+pub struct MetadataArgs {}
+// ---- end metadata ----
+
+// ---- delete (owned by the metadata/delete work) ----
+#[derive(Debug, Args)]
+pub struct DeleteArgs {}
+// ---- end delete ----
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The journal to read (default: the one `iaup upload` uses).
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -141,11 +141,22 @@ pub fn load_ini(path: &Path) -> Result<Option<Ini>, ConfigError> {
         line: line_of_byte(e.as_bytes(), e.utf8_error().valid_up_to()),
         msg: "the file is not valid UTF-8".into(),
     })?;
+    // The INI parser reports an unclosed `[section` at the end of the file; name its line.
+    for (n, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') && !t.ends_with(']') {
+            return Err(ConfigError::Parse {
+                path: path.to_path_buf(),
+                line: n + 1,
+                msg: format!("section header {t:?} is not closed with ]"),
+            });
+        }
+    }
     Ini::load_from_str_opt(&text, parse_option())
         .map(Some)
         .map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            line: e.line + 1,
+            line: (e.line + 1).min(text.lines().count().max(1)),
             msg: e.msg.to_string(),
         })
 }

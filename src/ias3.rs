@@ -179,9 +179,26 @@ pub struct S3Error {
     pub code: String,
     #[serde(rename = "Message", default)]
     pub message: String,
+    /// IA puts the reason of a SlowDown here (`total_tasks_queued exceeds global_limit`,
+    /// `... appears to be spam ...`); `<Message>` is always the generic text.
+    #[serde(rename = "Resource", default)]
+    pub resource: String,
 }
 
 impl S3Error {
+    /// Message and reason, as `ia` prints them: `Message - Resource` when the resource is a
+    /// reason rather than the request path.
+    pub fn text(&self) -> String {
+        let r = self.resource.trim();
+        if r.is_empty() || r.starts_with('/') {
+            self.message.clone()
+        } else if self.message.is_empty() {
+            r.to_owned()
+        } else {
+            format!("{} - {r}", self.message)
+        }
+    }
+
     pub fn parse(body: &str) -> Option<S3Error> {
         let e: S3Error = quick_xml::de::from_str(body.trim_start_matches('\u{feff}')).ok()?;
         (!e.code.is_empty()).then_some(e)
@@ -225,7 +242,7 @@ pub enum Class {
 
 pub fn classify(status: u16, s3: Option<&S3Error>) -> Class {
     if let Some(e) = s3.filter(|e| e.code == "SlowDown") {
-        return Class::SlowDown(SlowDown::from_message(&e.message));
+        return Class::SlowDown(SlowDown::from_message(&e.text()));
     }
     match status {
         200..=299 => Class::Success,
@@ -240,8 +257,8 @@ pub fn classify(status: u16, s3: Option<&S3Error>) -> Class {
 /// A short human reason for a failed answer: `403 AccessDenied: Access Denied`.
 pub fn describe(status: u16, s3: Option<&S3Error>, body: &str) -> String {
     match s3 {
-        Some(e) if e.message.is_empty() => format!("{status} {}", e.code),
-        Some(e) => format!("{status} {}: {}", e.code, e.message),
+        Some(e) if e.text().is_empty() => format!("{status} {}", e.code),
+        Some(e) => format!("{status} {}: {}", e.code, e.text()),
         None => {
             let snippet: String = body.trim().chars().take(200).collect();
             if snippet.is_empty() {
@@ -358,13 +375,24 @@ mod tests {
         assert_eq!(classify(503, Some(&e)), Class::SlowDown(SlowDown::Overload));
         let spam = S3Error {
             code: "SlowDown".into(),
-            message: "Your upload of x from username y appears to be spam.".into(),
+            message: "Please reduce your request rate.".into(),
+            resource: "Your upload of x from username y appears to be spam.".into(),
         };
         assert_eq!(classify(503, Some(&spam)), Class::SlowDown(SlowDown::Spam));
         let global = S3Error {
             code: "SlowDown".into(),
-            message: "Reduce your request rate. total_tasks_queued exceeds global_limit".into(),
+            message: "Please reduce your request rate.".into(),
+            resource: "total_tasks_queued exceeds global_limit".into(),
         };
+        assert_eq!(
+            global.text(),
+            "Please reduce your request rate. - total_tasks_queued exceeds global_limit"
+        );
+        assert_eq!(
+            e.text(),
+            "Please reduce your request rate.",
+            "a path is not a reason"
+        );
         assert_eq!(
             classify(503, Some(&global)),
             Class::SlowDown(SlowDown::GlobalLimit)

@@ -37,6 +37,9 @@ pub fn run(cli: cli::Cli) -> Result<u8, AppError> {
         match &cli.command {
             cli::Command::Configure(a) => commands::configure::run(&cli.global, a, &env).await,
             cli::Command::Upload(a) => commands::upload::run(&cli.global, a, &env).await,
+            cli::Command::Metadata(a) => commands::metadata::run(&cli.global, a, &env).await,
+            cli::Command::Delete(a) => commands::delete::run(&cli.global, a, &env).await,
+            cli::Command::Status(a) => commands::status::run(&cli.global, a, &env).await,
         }
     })
 }

@@ -134,6 +134,8 @@ struct Display {
     bars: BTreeMap<FileRef, ProgressBar>,
     last_plain: Instant,
     last_retry: Option<String>,
+    /// Plain mode prints at most one retry line a second; the rest show in the progress line.
+    last_retry_line: Option<Instant>,
 }
 
 impl Display {
@@ -158,6 +160,7 @@ impl Display {
             bars: BTreeMap::new(),
             last_plain: Instant::now(),
             last_retry: None,
+            last_retry_line: None,
         }
     }
 
@@ -299,7 +302,15 @@ fn handle(
                 bar.set_position(0);
                 bar.set_message(format!("{} (retry {attempt}: {reason})", name(file)));
             }
-            display.last_retry = Some(text);
+            let quiet_enough = display
+                .last_retry_line
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+            if display.mode == Mode::Plain && quiet_enough {
+                display.last_retry_line = Some(Instant::now());
+                display.line(&format!("retry: {text}"));
+            } else {
+                display.last_retry = Some(text);
+            }
         }
         Event::Uploaded {
             file,

@@ -2,4 +2,7 @@
 //! returns an exit code; `lib::run` maps errors to codes in one place.
 
 pub mod configure;
+pub mod delete;
+pub mod metadata;
+pub mod status;
 pub mod upload;
