@@ -166,4 +166,20 @@ pub struct UploadArgs {
     /// Abort and retry an attempt when no byte was accepted for this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
     pub stall_timeout: f64,
+    /// The resume journal (default: $XDG_STATE_HOME/iaup/journal.sqlite).
+    #[arg(long, value_name = "PATH", conflicts_with = "no_journal")]
+    pub journal: Option<PathBuf>,
+    /// Do not read or write the resume journal: every file is sent.
+    #[arg(long)]
+    pub no_journal: bool,
+    /// Skip files whose MD5 equals the item's remote file of the same key (one metadata GET
+    /// per item; hashes the local files).
+    #[arg(long)]
+    pub checksum: bool,
+    /// Delete each local file once its upload is confirmed (or it is confirmed already there).
+    #[arg(long)]
+    pub delete: bool,
+    /// Write one record per file to FILE: JSON lines (.jsonl) or CSV (.csv).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }

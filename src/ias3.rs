@@ -408,7 +408,8 @@ mod tests {
                 403,
                 Some(&S3Error {
                     code: "AccessDenied".into(),
-                    message: "Access Denied".into()
+                    message: "Access Denied".into(),
+                    resource: "/a/b".into(),
                 }),
                 ""
             ),

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod ias3;
+pub mod journal;
 pub mod output;
 pub mod plan;
 pub mod report;

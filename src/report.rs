@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::engine::attempt::Progress;
 use crate::engine::{Event, FileRef};
+use crate::journal::{self, Op};
 use crate::output;
 use crate::plan::Plan;
 
@@ -180,14 +181,16 @@ pub struct Live {
     pub bytes_done: Arc<std::sync::atomic::AtomicU64>,
 }
 
-/// Consumes events until the engine is done (the channel closes).
+/// Consumes events until the engine is done (the channel closes), recording each change in
+/// the journal (when there is one) as it happens. Returns the record and the journal writer.
 pub async fn own_events(
     mut rx: mpsc::Receiver<Event>,
     live: Live,
     mode: Mode,
     mut record: RunRecord,
     plain_every: Duration,
-) -> RunRecord {
+    journal: Option<journal::Writer>,
+) -> (RunRecord, Option<journal::Writer>) {
     let plan = live.plan.clone();
     let start = Instant::now();
     let mut display = Display::new(mode, &plan);
@@ -198,6 +201,11 @@ pub async fn own_events(
         tokio::select! {
             ev = rx.recv() => {
                 let Some(ev) = ev else { break };
+                if let Some(j) = &journal {
+                    if let Some(op) = journal_op(&ev, &plan) {
+                        j.send(op);
+                    }
+                }
                 handle(ev, &plan, &mut record, &mut display, &mut in_flight);
             }
             _ = tick.tick() => {}
@@ -245,7 +253,58 @@ pub async fn own_events(
         bar.finish_and_clear();
     }
     record.elapsed = start.elapsed();
-    record
+    (record, journal)
+}
+
+/// The journal's view of an event.
+fn journal_op(ev: &Event, plan: &Plan) -> Option<Op> {
+    let ids = |f: &FileRef| {
+        let it = &plan.items[f.item];
+        (it.identifier.clone(), it.files[f.file].key.clone())
+    };
+    Some(match ev {
+        Event::Started { file, .. } => {
+            let (identifier, key) = ids(file);
+            Op::InFlight { identifier, key }
+        }
+        Event::Retry { file, reason, .. } => {
+            let (identifier, key) = ids(file);
+            Op::Retry {
+                identifier,
+                key,
+                error: reason.clone(),
+            }
+        }
+        Event::Uploaded { file, md5, .. } => {
+            let (identifier, key) = ids(file);
+            Op::Uploaded {
+                identifier,
+                key,
+                md5: md5.clone(),
+            }
+        }
+        Event::Skipped { file, md5, .. } => {
+            let (identifier, key) = ids(file);
+            let fp = &plan.items[file.item].files[file.file];
+            Op::Verified {
+                identifier,
+                key,
+                local_path: fp.local.display().to_string(),
+                size: fp.size,
+                mtime_ns: fp.mtime_ns,
+                md5: md5.clone(),
+            }
+        }
+        Event::Failed { file, reason, .. } => {
+            let (identifier, key) = ids(file);
+            Op::Failed {
+                identifier,
+                key,
+                error: reason.clone(),
+            }
+        }
+        Event::NotStarted { .. } | Event::Notice(_) => return None,
+    })
 }
 
 fn handle(
@@ -336,6 +395,9 @@ fn handle(
             display.line(&format!("error: {}: {reason}", name(file)));
             record.status[file.item][file.file] = FileStatus::Failed { reason, attempts };
         }
+        Event::Skipped { file, reason, .. } => {
+            record.status[file.item][file.file] = FileStatus::Skipped { reason };
+        }
         Event::NotStarted { file } => {
             in_flight.remove(&file);
             record.status[file.item][file.file] = FileStatus::NotStarted;
@@ -346,4 +408,113 @@ fn handle(
             }
         }
     }
+}
+
+/// One line of `--report`.
+#[derive(Debug, serde::Serialize)]
+struct ReportRow<'a> {
+    identifier: &'a str,
+    key: &'a str,
+    local_path: String,
+    size: u64,
+    md5: Option<&'a str>,
+    status: &'static str,
+    attempts: u32,
+    error: Option<&'a str>,
+    details_url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("--report {}: give a file ending in .jsonl or .csv", path.display())]
+    Extension { path: std::path::PathBuf },
+    #[error("cannot write the report {}", path.display())]
+    Write {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportFormat {
+    Jsonl,
+    Csv,
+}
+
+impl ReportFormat {
+    /// Checked before the run starts, so a typo costs nothing.
+    pub fn from_path(path: &std::path::Path) -> Result<ReportFormat, ReportError> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("jsonl") => Ok(ReportFormat::Jsonl),
+            Some(e) if e.eq_ignore_ascii_case("csv") => Ok(ReportFormat::Csv),
+            _ => Err(ReportError::Extension {
+                path: path.to_path_buf(),
+            }),
+        }
+    }
+}
+
+/// Writes one record per planned file.
+pub fn write_report(
+    path: &std::path::Path,
+    format: ReportFormat,
+    plan: &Plan,
+    record: &RunRecord,
+    archive_url: &str,
+) -> Result<(), ReportError> {
+    let werr = |source: std::io::Error| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut rows = Vec::new();
+    for (i, item) in plan.items.iter().enumerate() {
+        for (f, fp) in item.files.iter().enumerate() {
+            let (status, md5, attempts, error) = match &record.status[i][f] {
+                FileStatus::Uploaded { md5, attempts } => {
+                    ("uploaded", Some(md5.as_str()), *attempts, None)
+                }
+                FileStatus::Skipped { reason } => ("skipped", None, 0, Some(reason.as_str())),
+                FileStatus::Failed { reason, attempts } => {
+                    ("failed", None, *attempts, Some(reason.as_str()))
+                }
+                FileStatus::NotStarted | FileStatus::Pending => ("not_started", None, 0, None),
+            };
+            rows.push(ReportRow {
+                identifier: &item.identifier,
+                key: &fp.key,
+                local_path: fp.local.display().to_string(),
+                size: fp.size,
+                md5,
+                status,
+                attempts,
+                error,
+                details_url: format!(
+                    "{}/details/{}",
+                    archive_url.trim_end_matches('/'),
+                    crate::ias3::quote(&item.identifier)
+                ),
+            });
+        }
+    }
+    let file = std::fs::File::create(path).map_err(werr)?;
+    let mut out = std::io::BufWriter::new(file);
+    match format {
+        ReportFormat::Jsonl => {
+            use std::io::Write;
+            for r in &rows {
+                serde_json::to_writer(&mut out, r).map_err(|e| werr(e.into()))?;
+                out.write_all(b"\n").map_err(werr)?;
+            }
+            out.flush().map_err(werr)?;
+        }
+        ReportFormat::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            for r in &rows {
+                w.serialize(r).map_err(|e| werr(std::io::Error::other(e)))?;
+            }
+            w.flush().map_err(werr)?;
+        }
+    }
+    Ok(())
 }

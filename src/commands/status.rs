@@ -1,9 +1,80 @@
-//! `iaup status` (not written yet).
+//! `iaup status`: what the resume journal knows: each run with its files uploaded, failed and
+//! still pending, then every file that is not confirmed uploaded, with its last error.
 
 use crate::cli::{GlobalArgs, StatusArgs};
-use crate::error::{msg, AppError};
+use crate::error::{AppError, EXIT_FAILED, EXIT_OK};
+use crate::journal::{self, Journal};
+use crate::output;
 use crate::settings::Env;
 
-pub async fn run(_global: &GlobalArgs, _args: &StatusArgs, _env: &Env) -> Result<u8, AppError> {
-    Err(AppError::usage(msg("`iaup status` is not available yet")))
+fn when(unix: i64) -> String {
+    httpdate::fmt_http_date(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0) as u64),
+    )
+}
+
+pub async fn run(_global: &GlobalArgs, args: &StatusArgs, _env: &Env) -> Result<u8, AppError> {
+    let path = match &args.journal {
+        Some(p) => p.clone(),
+        None => journal::default_path()?,
+    };
+    let j = Journal::open_read(&path).map_err(|e| {
+        let hint = e.hint();
+        let err = AppError::usage(e);
+        match hint {
+            Some(h) => err.hint(h),
+            None => err,
+        }
+    })?;
+    let runs = j.runs()?;
+    output::data(&format!("journal: {}", j.path().display()));
+    if runs.is_empty() {
+        output::data("no runs recorded");
+        return Ok(EXIT_OK);
+    }
+    for r in &runs {
+        let outcome = r.outcome.as_deref().unwrap_or("running");
+        output::data(&format!(
+            "run {}: {} ({}), started {}{}: {} uploaded, {} failed, {} pending",
+            r.id,
+            r.command,
+            outcome,
+            when(r.started_at),
+            r.finished_at
+                .map(|t| format!(", finished {}", when(t)))
+                .unwrap_or_default(),
+            r.uploaded,
+            r.failed,
+            r.pending
+        ));
+        output::data(&format!("  endpoint: {}", r.endpoint));
+    }
+    let problems = j.problems()?;
+    if problems.is_empty() {
+        output::data("every recorded file is uploaded");
+        return Ok(EXIT_OK);
+    }
+    output::data(&format!(
+        "{} file(s) not confirmed uploaded:",
+        problems.len()
+    ));
+    for p in &problems {
+        let state = match p.state.as_str() {
+            "in_flight" => "in flight when the run stopped",
+            "pending" => "not started",
+            other => other,
+        };
+        output::data(&format!(
+            "  {}/{} ({}): {state}, {} attempt(s){}",
+            p.identifier,
+            p.key,
+            p.local_path,
+            p.attempts,
+            p.last_error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        ));
+    }
+    Ok(EXIT_FAILED)
 }

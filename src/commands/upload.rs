@@ -12,9 +12,10 @@ use crate::engine::{Engine, ItemWork, UploadOptions};
 use crate::error::{msg, AppError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::http::{self, RetryPolicy};
 use crate::ias3::{self, PutSpec};
+use crate::journal::{self, Journal, Op};
 use crate::output;
 use crate::plan::{self, Plan, PlanOptions, Problem};
-use crate::report::{self, Live, Mode, RunRecord};
+use crate::report::{self, FileStatus, Live, Mode, ReportFormat, RunRecord};
 use crate::settings::{Env, Settings};
 
 /// How long files in flight may finish after the first Ctrl-C.
@@ -122,12 +123,21 @@ fn options(args: &UploadArgs) -> Result<UploadOptions, AppError> {
         answer_timeout: seconds("--timeout", args.timeout)?,
         stall_timeout: seconds("--stall-timeout", args.stall_timeout)?,
         extra_headers,
+        checksum: args.checksum,
+        delete_local: args.delete,
+        archive_url: String::new(),
     })
 }
 
 pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8, AppError> {
     let settings = Settings::resolve(global, env)?;
-    let opts = options(args)?;
+    let mut opts = options(args)?;
+    opts.archive_url = settings.archive_url.clone();
+    let report_format = args
+        .report
+        .as_deref()
+        .map(ReportFormat::from_path)
+        .transpose()?;
     let plan = build_plan(args)?;
     let creds = settings
         .require_credentials()
@@ -150,15 +160,86 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     } else {
         Mode::Plain
     };
-    let work: Vec<ItemWork> = plan
-        .items
-        .iter()
-        .enumerate()
-        .map(|(i, it)| ItemWork {
-            item: i,
-            files: (0..it.files.len()).collect(),
-        })
-        .collect();
+    let mut record = RunRecord::new(&plan);
+    let journal = if args.no_journal {
+        None
+    } else {
+        let path = match &args.journal {
+            Some(p) => p.clone(),
+            None => journal::default_path()?,
+        };
+        let j = Journal::open(&path).map_err(|e| {
+            let hint = e.hint();
+            let err = AppError::usage(e);
+            match hint {
+                Some(h) => err.hint(h),
+                None => err,
+            }
+        })?;
+        Some(j)
+    };
+    // Files the journal saw confirmed, unchanged since (same size and mtime): not even read.
+    let done = match &journal {
+        Some(j) => j.uploaded(&settings.s3_url)?,
+        None => Default::default(),
+    };
+    let mut work = Vec::new();
+    let mut resumed = 0usize;
+    let mut to_delete = Vec::new();
+    for (i, it) in plan.items.iter().enumerate() {
+        let mut files = Vec::new();
+        for (f, fp) in it.files.iter().enumerate() {
+            let hit = done
+                .get(&(it.identifier.clone(), fp.key.clone()))
+                .is_some_and(|u| u.size == fp.size && u.mtime_ns == fp.mtime_ns);
+            if hit {
+                resumed += 1;
+                record.status[i][f] = FileStatus::Skipped {
+                    reason: "already uploaded (journal)".into(),
+                };
+                if args.delete {
+                    to_delete.push(fp.local.clone());
+                }
+            } else {
+                files.push(f);
+            }
+        }
+        if !files.is_empty() {
+            work.push(ItemWork { item: i, files });
+        }
+    }
+    for p in to_delete {
+        if let Err(e) = std::fs::remove_file(&p) {
+            output::note(&format!("--delete: could not remove {}: {e}", p.display()));
+        }
+    }
+    if resumed > 0 && mode != Mode::Quiet {
+        output::note(&format!(
+            "resuming: {resumed} of {} files already uploaded (journal); sending the rest",
+            plan.file_count()
+        ));
+    }
+    let writer = match journal {
+        Some(mut j) => {
+            let run_id = j.begin_run(&settings.s3_url, "upload")?;
+            let w = j.into_writer(settings.s3_url.clone(), run_id);
+            for wk in &work {
+                let it = &plan.items[wk.item];
+                for &f in &wk.files {
+                    let fp = &it.files[f];
+                    w.send(Op::Pending {
+                        identifier: it.identifier.clone(),
+                        key: fp.key.clone(),
+                        local_path: fp.local.display().to_string(),
+                        size: fp.size,
+                        mtime_ns: fp.mtime_ns,
+                    });
+                }
+            }
+            Some(w)
+        }
+        None => None,
+    };
 
     let stop = CancellationToken::new();
     let abort = CancellationToken::new();
@@ -183,14 +264,35 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         rx,
         live,
         mode,
-        RunRecord::new(&plan),
+        record,
         Duration::from_secs(5),
+        writer,
     ));
     engine.run(work).await;
-    let record = owner
+    let (record, writer) = owner
         .await
         .map_err(|e| AppError::failed(msg(format!("the report task failed: {e}"))))?;
     let interrupted = stop.is_cancelled();
+    if let Some(w) = writer {
+        let outcome = if interrupted {
+            "interrupted"
+        } else if record.failed() > 0 {
+            "partial"
+        } else {
+            "complete"
+        };
+        if let Err(e) = tokio::task::spawn_blocking(move || w.finish(outcome))
+            .await
+            .unwrap_or(Ok(()))
+        {
+            output::note(&format!("warning: the journal could not be completed: {e}"));
+        }
+    }
+    if let (Some(path), Some(format)) = (&args.report, report_format) {
+        if let Err(e) = report::write_report(path, format, &plan, &record, &settings.archive_url) {
+            output::note(&AppError::failed(e).render());
+        }
+    }
     output::note(&record.summary(&plan, interrupted));
     Ok(if interrupted {
         EXIT_INTERRUPTED

@@ -149,7 +149,8 @@ mod tests {
         assert_eq!(l.current(), 8);
         assert_eq!(l.on_overload(), Some(4));
         assert_eq!(l.on_overload(), None, "one decrease per window");
-        for _ in 0..4 {
+        // About one slot per window of `limit` successes.
+        for _ in 0..5 {
             l.on_success();
         }
         assert_eq!(l.current(), 5);

@@ -37,6 +37,11 @@ pub struct UploadOptions {
     pub answer_timeout: Duration,
     pub stall_timeout: Duration,
     pub extra_headers: Vec<(String, String)>,
+    /// `--checksum`: compare with the item's remote MD5s before sending.
+    pub checksum: bool,
+    /// `--delete`: remove the local file once the server confirmed it.
+    pub delete_local: bool,
+    pub archive_url: String,
 }
 
 /// A file by its place in the plan.
@@ -70,6 +75,12 @@ pub enum Event {
         file: FileRef,
         reason: String,
         attempts: u32,
+    },
+    /// Not sent: already on the server with the same MD5 (`--checksum`).
+    Skipped {
+        file: FileRef,
+        reason: String,
+        md5: String,
     },
     /// Not attempted because the run was interrupted.
     NotStarted { file: FileRef },
@@ -167,6 +178,15 @@ impl Engine {
         if self.opts.status_check && !self.stop.is_cancelled() {
             self.check_limit_before(item).await;
         }
+        let files = if self.opts.checksum && !self.stop.is_cancelled() {
+            self.skip_matching(work.item, item, work.files).await
+        } else {
+            work.files
+        };
+        let work = ItemWork {
+            item: work.item,
+            files,
+        };
         let mut fatal: Option<String> = None;
         let last = work.files.len().saturating_sub(1);
         for (n, &f) in work.files.iter().enumerate() {
@@ -213,6 +233,84 @@ impl Engine {
                     return;
                 }
             }
+        }
+    }
+
+    /// `--checksum`: one metadata GET for the item; files whose MD5 equals the remote file of
+    /// the same key are skipped. Returns the files still to send.
+    async fn skip_matching(&self, idx: usize, item: &ItemPlan, files: Vec<usize>) -> Vec<usize> {
+        let noop = |_: u32, _: Duration, _: &str| {};
+        let remote = match api::item_metadata(
+            &self.client,
+            &self.opts.archive_url,
+            &item.identifier,
+            &self.opts.policy,
+            &noop,
+        )
+        .await
+        {
+            Ok(Some(v)) => v,
+            Ok(None) => return files,
+            Err(e) => {
+                self.emit(Event::Notice(format!(
+                    "--checksum: cannot read {}'s file list ({e}); sending every file",
+                    item.identifier
+                )))
+                .await;
+                return files;
+            }
+        };
+        if let Some(tasks) = remote["tasks"].as_array().filter(|t| !t.is_empty()) {
+            self.emit(Event::Notice(format!(
+                "--checksum: {} has {} pending task(s); files not listed yet cannot be compared and will be sent",
+                item.identifier,
+                tasks.len()
+            )))
+            .await;
+        }
+        let remote_md5: std::collections::HashMap<&str, &str> = remote["files"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| Some((f["name"].as_str()?, f["md5"].as_str()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut keep = Vec::new();
+        for f in files {
+            let fp = &item.files[f];
+            let Some(theirs) = remote_md5.get(fp.key.as_str()) else {
+                keep.push(f);
+                continue;
+            };
+            match attempt::md5_file(&fp.local).await {
+                Ok(ours) if ours.eq_ignore_ascii_case(theirs) => {
+                    self.delete_local(item, f).await;
+                    self.emit(Event::Skipped {
+                        file: FileRef { item: idx, file: f },
+                        reason: "already on the server with the same MD5".into(),
+                        md5: ours,
+                    })
+                    .await;
+                }
+                _ => keep.push(f),
+            }
+        }
+        keep
+    }
+
+    /// `--delete`: removes a confirmed file's local copy; a failure is a notice, not an error.
+    async fn delete_local(&self, item: &ItemPlan, f: usize) {
+        if !self.opts.delete_local {
+            return;
+        }
+        let path = item.files[f].local.clone();
+        if let Err(e) = tokio::fs::remove_file(&path).await {
+            self.emit(Event::Notice(format!(
+                "--delete: could not remove {}: {e}",
+                path.display()
+            )))
+            .await;
         }
     }
 
@@ -377,6 +475,7 @@ impl Engine {
                         attempts,
                     })
                     .await;
+                    self.delete_local(item, file.file).await;
                     return FileOutcome::Done;
                 }
                 AttemptResult::Failed(e) => e,
@@ -397,6 +496,7 @@ impl Engine {
                         attempts,
                     })
                     .await;
+                    self.delete_local(item, file.file).await;
                     return FileOutcome::Done;
                 }
             }

@@ -28,6 +28,17 @@ const UTF8_HINT: &str = "save the spreadsheet as \"CSV UTF-8\" (in LibreOffice: 
 /// Local paths in the `file` column are relative to the current directory, as with `ia`.
 /// On failure, every problem found is returned, sorted by row.
 pub fn from_spreadsheet(path: &Path, opts: &PlanOptions) -> Result<Plan, Vec<Problem>> {
+    read_sheet(path, opts, false)
+}
+
+/// Reads a metadata-only spreadsheet (`iaup metadata --spreadsheet`): the same rules, but no
+/// `file` column is needed, and `file` and `REMOTE_NAME` cells are ignored, so an upload sheet
+/// works as is. Items come back without files, each with its rows' metadata.
+pub fn metadata_from_spreadsheet(path: &Path) -> Result<Plan, Vec<Problem>> {
+    read_sheet(path, &PlanOptions::default(), true)
+}
+
+fn read_sheet(path: &Path, opts: &PlanOptions, metadata_only: bool) -> Result<Plan, Vec<Problem>> {
     let data = std::fs::read(path).map_err(|e| {
         vec![Problem::new(format!("cannot read the spreadsheet: {e}")).with_file(path)]
     })?;
@@ -35,6 +46,7 @@ pub fn from_spreadsheet(path: &Path, opts: &PlanOptions) -> Result<Plan, Vec<Pro
     let mut sheet = Sheet {
         path,
         opts,
+        metadata_only,
         problems,
         items: Vec::new(),
         by_identifier: HashMap::new(),
@@ -109,6 +121,8 @@ impl Header {
 struct Sheet<'a> {
     path: &'a Path,
     opts: &'a PlanOptions,
+    /// `iaup metadata --spreadsheet`: no files, `file` and `REMOTE_NAME` cells ignored.
+    metadata_only: bool,
     problems: Vec<Problem>,
     items: Vec<ItemBuilder>,
     by_identifier: HashMap<String, usize>,
@@ -290,7 +304,7 @@ impl Sheet<'_> {
             });
         }
         let found = header.names.join(", ");
-        if header.file.is_none() {
+        if header.file.is_none() && !self.metadata_only {
             self.report(
                 row,
                 None,
@@ -369,7 +383,8 @@ impl Sheet<'_> {
             self.row_item(header, row, cell(header.identifier), cell(header.item))
         };
 
-        let remote_name = cell(header.remote_name).filter(|name| {
+        let remote_name = cell(header.remote_name).filter(|_| !self.metadata_only);
+        let remote_name = remote_name.filter(|name| {
             // A folder's REMOTE_NAME is a prefix, so a trailing `/` is fine there.
             match validate_key(name.trim_end_matches('/')) {
                 Ok(()) => true,
@@ -385,7 +400,7 @@ impl Sheet<'_> {
             }
         });
 
-        if let Some(file_col) = header.file {
+        if let Some(file_col) = header.file.filter(|_| !self.metadata_only) {
             match cells[file_col] {
                 None => {}
                 Some("") => self.report(

@@ -1,0 +1,707 @@
+//! The resume journal: an embedded SQLite database (WAL) that records every run and, per file,
+//! what the server confirmed. A rerun skips files whose (endpoint, identifier, key, size,
+//! mtime) match an uploaded record, without reading them.
+//!
+//! One thread owns the connection while a run writes ([`Writer`]); it batches what arrives into
+//! one transaction, so a `kill -9` at any instant leaves a consistent database that lost at
+//! most the last few milliseconds of state (files then count as in flight and are re-sent).
+//! A lock file beside the database makes a second run on the same journal refuse to start.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OpenFlags};
+
+/// `PRAGMA application_id`: "iaup" in ASCII, so a foreign SQLite file is recognised.
+const APP_ID: i64 = 0x6961_7570;
+const SCHEMA_VERSION: i64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal {}: {what}", path.display())]
+    Open {
+        path: PathBuf,
+        what: String,
+        #[source]
+        source: Option<rusqlite::Error>,
+    },
+    #[error("journal {} is in use by another iaup run", path.display())]
+    Busy { path: PathBuf },
+    #[error("journal {}: cannot create it: {source}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("journal {}: {source}", path.display())]
+    Sql {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot find a state directory for the journal; pass --journal PATH")]
+    NoStateDir,
+}
+
+impl JournalError {
+    /// What a person should do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            JournalError::Open { path, .. } => Some(format!(
+                "move {} aside (or delete it to forget past runs), or pass --journal with another path",
+                path.display()
+            )),
+            JournalError::Busy { .. } => Some(
+                "wait for the other run to finish, or give this one its own --journal".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// `$XDG_STATE_HOME/iaup/journal.sqlite` (or the platform's local data dir).
+pub fn default_path() -> Result<PathBuf, JournalError> {
+    dirs::state_dir()
+        .or_else(dirs::data_local_dir)
+        .map(|d| d.join("iaup").join("journal.sqlite"))
+        .ok_or(JournalError::NoStateDir)
+}
+
+pub struct Journal {
+    conn: Connection,
+    path: PathBuf,
+    _lock: Option<File>,
+}
+
+/// What the journal says about one uploaded file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Uploaded {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub md5: Option<String>,
+}
+
+fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> JournalError + '_ {
+    move |source| JournalError::Sql {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    endpoint TEXT NOT NULL,
+    command TEXT NOT NULL,
+    outcome TEXT
+);
+CREATE TABLE IF NOT EXISTS files (
+    endpoint TEXT NOT NULL,
+    identifier TEXT NOT NULL,
+    key TEXT NOT NULL,
+    local_path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    md5 TEXT,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'in_flight', 'uploaded', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    etag TEXT,
+    run_id INTEGER REFERENCES runs(id),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (endpoint, identifier, key)
+);
+CREATE INDEX IF NOT EXISTS files_run ON files(run_id, state);
+";
+
+impl Journal {
+    /// Opens (creating if needed) for a run: takes the lock, checks it is iaup's, migrates.
+    pub fn open(path: &Path) -> Result<Journal, JournalError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| JournalError::Create {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+        let lock_path = lock_path(path);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| JournalError::Create {
+                path: lock_path.clone(),
+                source,
+            })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(JournalError::Busy {
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(JournalError::Create {
+                    path: lock_path,
+                    source,
+                })
+            }
+        }
+        let conn = Connection::open(path).map_err(|e| damaged(path, e))?;
+        let mut j = Journal {
+            conn,
+            path: path.to_path_buf(),
+            _lock: Some(lock),
+        };
+        j.prepare(true)?;
+        Ok(j)
+    }
+
+    /// Opens an existing journal read-only (for `iaup status`), without the run lock.
+    pub fn open_read(path: &Path) -> Result<Journal, JournalError> {
+        if !path.exists() {
+            return Err(JournalError::Open {
+                path: path.to_path_buf(),
+                what: "no journal here yet (no upload has run with it)".into(),
+                source: None,
+            });
+        }
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| damaged(path, e))?;
+        let mut j = Journal {
+            conn,
+            path: path.to_path_buf(),
+            _lock: None,
+        };
+        j.prepare(false)?;
+        Ok(j)
+    }
+
+    fn prepare(&mut self, write: bool) -> Result<(), JournalError> {
+        let path = self.path.clone();
+        let c = &self.conn;
+        // Any read fails on a file that is not SQLite: report it as damaged, not as an SQL error.
+        let app_id: i64 = c
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(|e| damaged(&path, e))?;
+        let tables: i64 = c
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(|e| damaged(&path, e))?;
+        if app_id != APP_ID && (app_id != 0 || tables > 0) {
+            return Err(JournalError::Open {
+                path,
+                what: "this SQLite database is not an iaup journal".into(),
+                source: None,
+            });
+        }
+        let version: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(sql(&path))?;
+        if version > SCHEMA_VERSION {
+            return Err(JournalError::Open {
+                path,
+                what: format!(
+                    "written by a newer iaup (schema {version}, this one knows {SCHEMA_VERSION})"
+                ),
+                source: None,
+            });
+        }
+        if write {
+            c.busy_timeout(std::time::Duration::from_secs(5))
+                .map_err(sql(&path))?;
+            c.pragma_update(None, "journal_mode", "WAL")
+                .map_err(sql(&path))?;
+            c.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(sql(&path))?;
+            if app_id == 0 {
+                c.execute_batch(SCHEMA).map_err(sql(&path))?;
+                c.pragma_update(None, "application_id", APP_ID)
+                    .map_err(sql(&path))?;
+                c.pragma_update(None, "user_version", SCHEMA_VERSION)
+                    .map_err(sql(&path))?;
+            }
+            // Runs that never finished were killed: say so, and their in-flight files are
+            // unconfirmed.
+            c.execute(
+                "UPDATE runs SET outcome = 'killed' WHERE outcome IS NULL",
+                [],
+            )
+            .map_err(sql(&path))?;
+        } else if app_id == 0 {
+            return Err(JournalError::Open {
+                path,
+                what: "empty journal (no upload has run with it)".into(),
+                source: None,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every uploaded file of `endpoint`, by (identifier, key).
+    pub fn uploaded(
+        &self,
+        endpoint: &str,
+    ) -> Result<HashMap<(String, String), Uploaded>, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT identifier, key, size, mtime_ns, md5 FROM files
+                 WHERE endpoint = ?1 AND state = 'uploaded'",
+            )
+            .map_err(sql(&self.path))?;
+        let rows = stmt
+            .query_map([endpoint], |r| {
+                Ok((
+                    (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                    Uploaded {
+                        size: r.get::<_, i64>(2)? as u64,
+                        mtime_ns: r.get(3)?,
+                        md5: r.get(4)?,
+                    },
+                ))
+            })
+            .map_err(sql(&self.path))?;
+        rows.collect::<Result<_, _>>().map_err(sql(&self.path))
+    }
+
+    pub fn begin_run(&mut self, endpoint: &str, command: &str) -> Result<i64, JournalError> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (started_at, endpoint, command) VALUES (?1, ?2, ?3)",
+                params![now(), endpoint, command],
+            )
+            .map_err(sql(&self.path))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Hands the connection to a writer thread for the rest of the run.
+    pub fn into_writer(self, endpoint: String, run_id: i64) -> Writer {
+        let (tx, rx) = mpsc::channel::<Op>();
+        let thread = std::thread::Builder::new()
+            .name("iaup-journal".into())
+            .spawn(move || write_loop(self, endpoint, run_id, rx))
+            .expect("spawning the journal thread");
+        Writer {
+            tx,
+            thread: Some(thread),
+        }
+    }
+
+    /// Runs, newest first, with per-state file counts.
+    pub fn runs(&self) -> Result<Vec<RunInfo>, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT r.id, r.started_at, r.finished_at, r.endpoint, r.command, r.outcome,
+                   (SELECT count(*) FROM files f WHERE f.run_id = r.id AND f.state = 'uploaded'),
+                   (SELECT count(*) FROM files f WHERE f.run_id = r.id AND f.state = 'failed'),
+                   (SELECT count(*) FROM files f WHERE f.run_id = r.id
+                      AND f.state IN ('pending', 'in_flight'))
+                 FROM runs r ORDER BY r.id DESC",
+            )
+            .map_err(sql(&self.path))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(RunInfo {
+                    id: r.get(0)?,
+                    started_at: r.get(1)?,
+                    finished_at: r.get(2)?,
+                    endpoint: r.get(3)?,
+                    command: r.get(4)?,
+                    outcome: r.get(5)?,
+                    uploaded: r.get(6)?,
+                    failed: r.get(7)?,
+                    pending: r.get(8)?,
+                })
+            })
+            .map_err(sql(&self.path))?;
+        rows.collect::<Result<_, _>>().map_err(sql(&self.path))
+    }
+
+    /// Every file whose last state is failed (or unconfirmed), with its reason.
+    pub fn problems(&self) -> Result<Vec<FileProblem>, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT identifier, key, local_path, state, attempts, last_error, run_id FROM files
+                 WHERE state != 'uploaded' ORDER BY run_id, identifier, key",
+            )
+            .map_err(sql(&self.path))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(FileProblem {
+                    identifier: r.get(0)?,
+                    key: r.get(1)?,
+                    local_path: r.get(2)?,
+                    state: r.get(3)?,
+                    attempts: r.get(4)?,
+                    last_error: r.get(5)?,
+                    run_id: r.get(6)?,
+                })
+            })
+            .map_err(sql(&self.path))?;
+        rows.collect::<Result<_, _>>().map_err(sql(&self.path))
+    }
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
+fn damaged(path: &Path, e: rusqlite::Error) -> JournalError {
+    JournalError::Open {
+        path: path.to_path_buf(),
+        what: "cannot be read as an iaup journal (damaged, or not a journal)".into(),
+        source: Some(e),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    pub id: i64,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub endpoint: String,
+    pub command: String,
+    pub outcome: Option<String>,
+    pub uploaded: i64,
+    pub failed: i64,
+    pub pending: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct FileProblem {
+    pub identifier: String,
+    pub key: String,
+    pub local_path: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub run_id: Option<i64>,
+}
+
+/// A change to record.
+#[derive(Debug)]
+pub enum Op {
+    Pending {
+        identifier: String,
+        key: String,
+        local_path: String,
+        size: u64,
+        mtime_ns: i64,
+    },
+    InFlight {
+        identifier: String,
+        key: String,
+    },
+    Retry {
+        identifier: String,
+        key: String,
+        error: String,
+    },
+    Uploaded {
+        identifier: String,
+        key: String,
+        md5: String,
+    },
+    /// Found on the server with the same MD5 (`--checksum`): as good as uploaded.
+    Verified {
+        identifier: String,
+        key: String,
+        local_path: String,
+        size: u64,
+        mtime_ns: i64,
+        md5: String,
+    },
+    Failed {
+        identifier: String,
+        key: String,
+        error: String,
+    },
+    Finish {
+        outcome: String,
+    },
+}
+
+/// The single writer of a run.
+pub struct Writer {
+    tx: mpsc::Sender<Op>,
+    thread: Option<JoinHandle<Result<(), JournalError>>>,
+}
+
+impl Writer {
+    pub fn send(&self, op: Op) {
+        let _ = self.tx.send(op);
+    }
+
+    /// Records the run's outcome and waits for everything to be on disk.
+    pub fn finish(mut self, outcome: &str) -> Result<(), JournalError> {
+        self.send(Op::Finish {
+            outcome: outcome.to_owned(),
+        });
+        let (tx, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.tx, tx));
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Ok(()),
+            None => Ok(()),
+        }
+    }
+}
+
+fn write_loop(
+    j: Journal,
+    endpoint: String,
+    run_id: i64,
+    rx: mpsc::Receiver<Op>,
+) -> Result<(), JournalError> {
+    let path = j.path.clone();
+    let mut conn = j.conn;
+    while let Ok(first) = rx.recv() {
+        let tx = conn.transaction().map_err(sql(&path))?;
+        apply(&tx, &endpoint, run_id, first).map_err(sql(&path))?;
+        // Batch whatever else is waiting into the same transaction.
+        for _ in 0..4096 {
+            match rx.try_recv() {
+                Ok(op) => apply(&tx, &endpoint, run_id, op).map_err(sql(&path))?,
+                Err(_) => break,
+            }
+        }
+        tx.commit().map_err(sql(&path))?;
+    }
+    let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+    Ok(())
+}
+
+fn apply(c: &Connection, endpoint: &str, run_id: i64, op: Op) -> rusqlite::Result<()> {
+    let t = now();
+    match op {
+        Op::Pending {
+            identifier,
+            key,
+            local_path,
+            size,
+            mtime_ns,
+        } => {
+            c.prepare_cached(
+                "INSERT INTO files (endpoint, identifier, key, local_path, size, mtime_ns, state,
+                   attempts, run_id, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?8, ?8)
+                 ON CONFLICT (endpoint, identifier, key) DO UPDATE SET
+                   local_path = excluded.local_path, size = excluded.size,
+                   mtime_ns = excluded.mtime_ns, md5 = NULL, etag = NULL, state = 'pending',
+                   attempts = 0, last_error = NULL, run_id = excluded.run_id,
+                   updated_at = excluded.updated_at",
+            )?
+            .execute(params![
+                endpoint,
+                identifier,
+                key,
+                local_path,
+                size as i64,
+                mtime_ns,
+                run_id,
+                t
+            ])?;
+        }
+        Op::InFlight { identifier, key } => {
+            c.prepare_cached(
+                "UPDATE files SET state = 'in_flight', attempts = attempts + 1, updated_at = ?4
+                 WHERE endpoint = ?1 AND identifier = ?2 AND key = ?3",
+            )?
+            .execute(params![endpoint, identifier, key, t])?;
+        }
+        Op::Retry {
+            identifier,
+            key,
+            error,
+        } => {
+            c.prepare_cached(
+                "UPDATE files SET last_error = ?4, updated_at = ?5
+                 WHERE endpoint = ?1 AND identifier = ?2 AND key = ?3",
+            )?
+            .execute(params![endpoint, identifier, key, error, t])?;
+        }
+        Op::Uploaded {
+            identifier,
+            key,
+            md5,
+        } => {
+            c.prepare_cached(
+                "UPDATE files SET state = 'uploaded', md5 = ?4, etag = ?4, last_error = NULL,
+                   updated_at = ?5
+                 WHERE endpoint = ?1 AND identifier = ?2 AND key = ?3",
+            )?
+            .execute(params![endpoint, identifier, key, md5, t])?;
+        }
+        Op::Verified {
+            identifier,
+            key,
+            local_path,
+            size,
+            mtime_ns,
+            md5,
+        } => {
+            c.prepare_cached(
+                "INSERT INTO files (endpoint, identifier, key, local_path, size, mtime_ns, md5,
+                   state, attempts, run_id, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'uploaded', 0, ?8, ?9, ?9)
+                 ON CONFLICT (endpoint, identifier, key) DO UPDATE SET
+                   local_path = excluded.local_path, size = excluded.size,
+                   mtime_ns = excluded.mtime_ns, md5 = excluded.md5, state = 'uploaded',
+                   last_error = NULL, run_id = excluded.run_id, updated_at = excluded.updated_at",
+            )?
+            .execute(params![
+                endpoint,
+                identifier,
+                key,
+                local_path,
+                size as i64,
+                mtime_ns,
+                md5,
+                run_id,
+                t
+            ])?;
+        }
+        Op::Failed {
+            identifier,
+            key,
+            error,
+        } => {
+            c.prepare_cached(
+                "UPDATE files SET state = 'failed', last_error = ?4, updated_at = ?5
+                 WHERE endpoint = ?1 AND identifier = ?2 AND key = ?3",
+            )?
+            .execute(params![endpoint, identifier, key, error, t])?;
+        }
+        Op::Finish { outcome } => {
+            c.execute(
+                "UPDATE runs SET finished_at = ?2, outcome = ?3 WHERE id = ?1",
+                params![run_id, t, outcome],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(id: &str, key: &str) -> Op {
+        Op::Pending {
+            identifier: id.into(),
+            key: key.into(),
+            local_path: format!("/l/{key}"),
+            size: 10,
+            mtime_ns: 5,
+        }
+    }
+
+    #[test]
+    fn records_and_resumes() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("j/journal.sqlite");
+        let mut j = Journal::open(&p).unwrap();
+        let run = j.begin_run("http://e", "upload").unwrap();
+        let w = j.into_writer("http://e".into(), run);
+        w.send(pending("item", "a"));
+        w.send(pending("item", "b"));
+        w.send(Op::InFlight {
+            identifier: "item".into(),
+            key: "a".into(),
+        });
+        w.send(Op::Uploaded {
+            identifier: "item".into(),
+            key: "a".into(),
+            md5: "m".into(),
+        });
+        w.send(Op::Failed {
+            identifier: "item".into(),
+            key: "b".into(),
+            error: "403 AccessDenied".into(),
+        });
+        w.finish("partial").unwrap();
+
+        let j = Journal::open(&p).unwrap();
+        let up = j.uploaded("http://e").unwrap();
+        assert_eq!(up.len(), 1);
+        assert_eq!(
+            up[&("item".to_string(), "a".to_string())],
+            Uploaded {
+                size: 10,
+                mtime_ns: 5,
+                md5: Some("m".into())
+            }
+        );
+        assert!(j.uploaded("http://other").unwrap().is_empty());
+        let runs = j.runs().unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!((runs[0].uploaded, runs[0].failed), (1, 1));
+        assert_eq!(runs[0].outcome.as_deref(), Some("partial"));
+        let probs = j.problems().unwrap();
+        assert_eq!(probs.len(), 1);
+        assert_eq!(probs[0].last_error.as_deref(), Some("403 AccessDenied"));
+    }
+
+    #[test]
+    fn second_run_on_one_journal_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("journal.sqlite");
+        let _first = Journal::open(&p).unwrap();
+        match Journal::open(&p) {
+            Err(JournalError::Busy { .. }) => {}
+            other => panic!("expected Busy, got {:?}", other.err()),
+        }
+        // Reading for `status` still works.
+        Journal::open_read(&p).unwrap();
+    }
+
+    #[test]
+    fn garbage_and_foreign_files_are_refused_with_a_hint() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("garbage.sqlite");
+        std::fs::write(&p, b"this is not a database, just text that is long enough to matter....................................").unwrap();
+        let e = Journal::open(&p).err().expect("garbage must be refused");
+        assert!(e.to_string().contains("garbage.sqlite"), "{e}");
+        assert!(e.hint().unwrap().contains("--journal"));
+        let f = t.path().join("foreign.sqlite");
+        let c = Connection::open(&f).unwrap();
+        c.execute_batch("CREATE TABLE t(x)").unwrap();
+        drop(c);
+        let e = Journal::open(&f).err().expect("foreign db must be refused");
+        assert!(e.to_string().contains("not an iaup journal"), "{e}");
+    }
+
+    #[test]
+    fn unfinished_runs_are_marked_killed() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("journal.sqlite");
+        {
+            let mut j = Journal::open(&p).unwrap();
+            j.begin_run("e", "upload").unwrap();
+        }
+        let j = Journal::open(&p).unwrap();
+        assert_eq!(j.runs().unwrap()[0].outcome.as_deref(), Some("killed"));
+    }
+}
