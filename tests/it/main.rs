@@ -3,5 +3,6 @@
 
 mod configure;
 mod harness;
+mod resume;
 mod upload;
 mod upload_faults;

@@ -1,0 +1,396 @@
+//! The resume journal, `--checksum`, `--delete`, `--report` and `iaup status`, including runs
+//! killed with SIGKILL mid-transfer and resumed until done.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use ias3_emulator::Faults;
+
+use crate::harness::*;
+
+fn small_sheet(
+    bed: &Bed,
+    items: usize,
+    files: usize,
+    size: usize,
+) -> Vec<(String, String, String)> {
+    let mut csv = String::from("identifier,file,title\n");
+    let mut out = Vec::new();
+    for i in 0..items {
+        for j in 0..files {
+            let data = content((i * 11 + j) as u8, size + i * 3 + j);
+            let rel = format!("files/{i}-{j}.dat");
+            bed.file(&rel, &data);
+            let id = format!("resume-item-{i:02}");
+            csv.push_str(&format!("{id},{rel},Resume {i}\n"));
+            out.push((id, format!("{i}-{j}.dat"), md5_hex(&data)));
+        }
+    }
+    bed.file("sheet.csv", csv.as_bytes());
+    out
+}
+
+fn puts_per_key(bed: &Bed) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for r in bed.puts() {
+        *m.entry(r.path).or_insert(0) += 1;
+    }
+    m
+}
+
+#[test]
+fn rerun_after_completion_sends_nothing_and_a_changed_file_is_sent_again() {
+    let bed = Bed::new();
+    let files = small_sheet(&bed, 3, 2, 500);
+    let up = || {
+        bed.cmd()
+            .args(["upload", "--spreadsheet", "sheet.csv", "--no-progress"])
+            .output()
+            .unwrap()
+    };
+    let o = up();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(bed.puts().len(), files.len());
+    let o = up();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(bed.puts().len(), files.len(), "a rerun sends zero PUTs");
+    assert!(
+        stderr(&o).contains(&format!("{} skipped", files.len())),
+        "{}",
+        stderr(&o)
+    );
+    // Change one file (size changes): only it is sent again.
+    bed.file("files/1-1.dat", b"changed content");
+    let o = up();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(bed.puts().len(), files.len() + 1);
+    assert_eq!(bed.puts().last().unwrap().path, "/resume-item-01/1-1.dat");
+    assert_eq!(
+        bed.stored("resume-item-01", "1-1.dat").unwrap().0,
+        md5_hex(b"changed content")
+    );
+    // --no-journal sends everything.
+    let o = bed
+        .cmd()
+        .args(["upload", "--spreadsheet", "sheet.csv", "-q", "--no-journal"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(bed.puts().len(), 2 * files.len() + 1);
+}
+
+// The acceptance test: SIGKILL at several points, resume until done, nothing lost,
+// nothing sent twice except what was in flight at a kill.
+#[test]
+fn sigkill_at_several_points_then_resume_until_done() {
+    let bed = Bed::with_faults(Faults {
+        latency: Duration::from_millis(60),
+        bandwidth: Some(512 << 10),
+        ..Faults::default()
+    });
+    let files = small_sheet(&bed, 6, 4, 200_000);
+    let journal = bed.home.path().join("j.sqlite");
+    let jobs = 3;
+    let bin = assert_cmd::cargo::cargo_bin("iaup");
+    let mut kills = 0;
+    for delay_ms in [400u64, 600, 500, 700] {
+        let mut child = std::process::Command::new(&bin)
+            .env_clear()
+            .env("HOME", bed.home.path())
+            .env("IAUP_S3_URL", bed.emu.url())
+            .env("IAUP_ARCHIVE_URL", bed.emu.url())
+            .env("IA_ACCESS_KEY_ID", ACCESS)
+            .env("IA_SECRET_ACCESS_KEY", SECRET)
+            .current_dir(bed.work.path())
+            .args([
+                "upload",
+                "--spreadsheet",
+                "sheet.csv",
+                "-q",
+                "--sleep",
+                "0.05",
+            ])
+            .args(["--jobs", &jobs.to_string(), "--journal"])
+            .arg(&journal)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        let _ = child.wait();
+    }
+    assert!(kills >= 2, "the kills must land mid-run (got {kills})");
+    // Resume until done.
+    let mut finished = false;
+    for _ in 0..5 {
+        let o = bed
+            .cmd()
+            .args(["upload", "--spreadsheet", "sheet.csv", "-q", "--journal"])
+            .arg(&journal)
+            .output()
+            .unwrap();
+        if o.status.code() == Some(0) {
+            finished = true;
+            break;
+        }
+    }
+    assert!(finished);
+    for (id, key, md5) in &files {
+        assert_eq!(
+            bed.stored(id, key).map(|s| s.0).as_deref(),
+            Some(md5.as_str()),
+            "{id}/{key}"
+        );
+    }
+    let per_key = puts_per_key(&bed);
+    let resent: usize = per_key.values().map(|n| n - 1).sum();
+    assert!(
+        resent <= kills * jobs,
+        "{resent} extra PUTs for {kills} kills of {jobs} files in flight: {per_key:?}"
+    );
+    // After completion, a rerun sends zero PUTs.
+    let before = bed.puts().len();
+    bed.cmd()
+        .args(["upload", "--spreadsheet", "sheet.csv", "-q", "--journal"])
+        .arg(&journal)
+        .assert()
+        .success();
+    assert_eq!(bed.puts().len(), before);
+    // And status reports the killed runs and no unconfirmed file.
+    let o = bed
+        .cmd()
+        .args(["status", "--journal"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("killed"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("every recorded file is uploaded"));
+}
+
+#[test]
+fn checksum_skips_files_already_on_the_server() {
+    let bed = Bed::new();
+    let files = small_sheet(&bed, 2, 2, 300);
+    bed.cmd()
+        .args(["upload", "--spreadsheet", "sheet.csv", "-q", "--no-journal"])
+        .assert()
+        .success();
+    bed.file("files/0-1.dat", b"different now");
+    let o = bed
+        .cmd()
+        .args([
+            "upload",
+            "--spreadsheet",
+            "sheet.csv",
+            "--no-progress",
+            "--no-journal",
+            "--checksum",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        bed.puts().len(),
+        files.len() + 1,
+        "only the changed file is sent"
+    );
+    assert!(stderr(&o).contains("3 skipped"), "{}", stderr(&o));
+    let gets = bed
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with("/metadata/"))
+        .count();
+    assert_eq!(gets, 2, "one metadata GET per item");
+}
+
+#[test]
+fn checksum_says_when_the_item_has_pending_tasks() {
+    let bed = Bed::with_faults(Faults {
+        task_delay: Duration::from_secs(30),
+        ..Faults::default()
+    });
+    small_sheet(&bed, 1, 2, 100);
+    bed.cmd()
+        .args(["upload", "--spreadsheet", "sheet.csv", "-q", "--no-journal"])
+        .assert()
+        .success();
+    let o = bed
+        .cmd()
+        .args([
+            "upload",
+            "--spreadsheet",
+            "sheet.csv",
+            "--no-progress",
+            "--no-journal",
+            "--checksum",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("pending task"), "{}", stderr(&o));
+}
+
+#[test]
+fn delete_removes_local_files_only_after_confirmation() {
+    let bed = Bed::with_faults(Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    });
+    bed.file("keep.txt", b"keep me");
+    let o = bed
+        .cmd()
+        .args([
+            "upload",
+            "del-item",
+            "keep.txt",
+            "--delete",
+            "--retries",
+            "1",
+            "--sleep",
+            "0",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        bed.work.path().join("keep.txt").exists(),
+        "a failed upload keeps the file"
+    );
+    bed.emu.set_faults(Faults::default());
+    let o = bed
+        .cmd()
+        .args(["upload", "del-item", "keep.txt", "--delete", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!bed.work.path().join("keep.txt").exists());
+    assert_eq!(
+        bed.stored("del-item", "keep.txt").unwrap().0,
+        md5_hex(b"keep me")
+    );
+}
+
+#[test]
+fn report_lists_every_file_as_jsonl_and_csv() {
+    let bed = Bed::with_faults(Faults {
+        fail_first: 100,
+        ..Faults::default()
+    });
+    bed.file("a.txt", b"aaa");
+    let o = bed
+        .cmd()
+        .args([
+            "upload",
+            "rep-item",
+            "a.txt",
+            "--retries",
+            "1",
+            "--sleep",
+            "0",
+            "-q",
+        ])
+        .args(["--report", "out.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let text = std::fs::read_to_string(bed.work.path().join("out.jsonl")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(v["identifier"], "rep-item");
+    assert_eq!(v["key"], "a.txt");
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["attempts"], 2);
+    assert!(v["error"].as_str().unwrap().contains("InternalError"));
+    assert_eq!(
+        v["details_url"],
+        format!("{}/details/rep-item", bed.emu.url())
+    );
+    bed.emu.set_faults(Faults::default());
+    let o = bed
+        .cmd()
+        .args(["upload", "rep-item", "a.txt", "-q", "--report", "out.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(bed.work.path().join("out.csv")).unwrap();
+    assert!(
+        csv.starts_with("identifier,key,local_path,size,md5,status,attempts,error,details_url"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(&format!("uploaded,1,,{}/details/rep-item", bed.emu.url())),
+        "{csv}"
+    );
+    assert!(csv.contains(&md5_hex(b"aaa")));
+    // A report name without a known extension is refused before anything is sent.
+    let n = bed.requests().len();
+    let o = bed
+        .cmd()
+        .args(["upload", "rep-item", "a.txt", "--report", "out.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(bed.requests().len(), n);
+}
+
+#[test]
+fn a_damaged_or_busy_journal_is_refused_clearly() {
+    let bed = Bed::new();
+    bed.file("a.txt", b"a");
+    bed.file("bad.sqlite", &[0x42; 4096]);
+    let o = bed
+        .cmd()
+        .args(["upload", "jr-item", "a.txt", "--journal", "bad.sqlite"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("bad.sqlite") && e.contains("hint:"), "{e}");
+    assert!(bed.requests().is_empty());
+    let o = bed
+        .cmd()
+        .args(["status", "--journal", "bad.sqlite"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("bad.sqlite"));
+}
+
+#[test]
+fn status_lists_failures_with_reasons() {
+    let bed = Bed::with_faults(Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    });
+    bed.file("a.txt", b"a");
+    bed.cmd()
+        .args([
+            "upload",
+            "st-item",
+            "a.txt",
+            "--retries",
+            "0",
+            "-q",
+            "--journal",
+            "j.sqlite",
+        ])
+        .assert()
+        .code(1);
+    let o = bed
+        .cmd()
+        .args(["status", "--journal", "j.sqlite"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("1 failed"), "{out}");
+    assert!(
+        out.contains("st-item/a.txt") && out.contains("InternalError"),
+        "{out}"
+    );
+}
