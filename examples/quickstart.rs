@@ -44,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("  {id}: MISSING");
             continue;
         };
-        println!("  {}/details/{id}", emu.url());
+        println!("  {id}  ({}/metadata/{id})", emu.url());
         for key in ["title", "subject", "language", "collection"] {
             if let Some(v) = item.metadata.get(key) {
                 println!("    {key}: {v}");
