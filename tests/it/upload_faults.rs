@@ -262,3 +262,50 @@ fn latency_and_connection_delay_are_survived() {
     assert_all_intact(&bed, &files);
     assert_eq!(bed.puts().len(), files.len());
 }
+
+#[test]
+fn ctrl_c_stops_new_files_prints_the_summary_and_exits_130() {
+    let bed = Bed::with_faults(Faults {
+        bandwidth: Some(256 << 10),
+        ..Faults::default()
+    });
+    let files = sheet(&bed, 4, 3, 200_000);
+    bed.write_config(ACCESS, SECRET);
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("iaup"))
+        .env_clear()
+        .env("HOME", bed.home.path())
+        .env("IAUP_S3_URL", bed.emu.url())
+        .env("IAUP_ARCHIVE_URL", bed.emu.url())
+        .current_dir(bed.work.path())
+        .args([
+            "upload",
+            "--spreadsheet",
+            "sheet.csv",
+            "--no-progress",
+            "--jobs",
+            "2",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{e}");
+    assert!(e.contains("interrupted"), "{e}");
+    assert!(e.contains("not started"), "{e}");
+    // What was in flight finished (grace period); nothing new started after the signal.
+    assert!(bed.puts().len() < files.len(), "{} PUTs", bed.puts().len());
+    for r in bed.puts() {
+        assert_eq!(
+            r.status, 200,
+            "in-flight files were allowed to finish: {r:?}"
+        );
+    }
+}
