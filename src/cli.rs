@@ -62,12 +62,113 @@ pub enum Command {
 
 // ---- metadata (owned by the metadata/delete work) ----
 #[derive(Debug, Args)]
-pub struct MetadataArgs {}
+#[command(
+    after_help = "Without change flags, prints each item's metadata document as JSON \
+(pretty on a terminal, one line per item otherwise). With --modify, --append, --append-list, \
+--remove or --spreadsheet, computes a JSON Patch from the current metadata and sends it.\n\n\
+Exit codes: 0 all done (\"no changes\" included), 1 some item failed or does not exist, \
+2 bad input or configuration (nothing sent)."
+)]
+pub struct MetadataArgs {
+    /// Item identifiers (omit with --spreadsheet).
+    #[arg(value_name = "IDENTIFIER", required_unless_present = "spreadsheet")]
+    pub identifiers: Vec<String>,
+    /// Set a field: KEY:VALUE (repeat the key for a list), KEY[i]:VALUE (one list element),
+    /// KEY:REMOVE_TAG (delete the field or the element).
+    #[arg(short = 'm', long, value_name = "KEY:VALUE")]
+    pub modify: Vec<String>,
+    /// Append VALUE to the text of field KEY, after a space.
+    #[arg(short = 'a', long, value_name = "KEY:VALUE")]
+    pub append: Vec<String>,
+    /// Add VALUE to the list field KEY unless it is already there.
+    #[arg(short = 'A', long, value_name = "KEY:VALUE")]
+    pub append_list: Vec<String>,
+    /// Remove VALUE from field KEY; the field goes when no value is left.
+    #[arg(short = 'r', long, value_name = "KEY:VALUE")]
+    pub remove: Vec<String>,
+    /// CSV with an `identifier` (or `item`) column and metadata columns (`subject[0]`,
+    /// `subject[1]`... form a list); each item's cells replace those fields.
+    #[arg(long, value_name = "FILE", conflicts_with = "identifiers")]
+    pub spreadsheet: Option<PathBuf>,
+    /// What to change: `metadata` (the item's metadata) or `files/NAME` (one file's metadata).
+    /// [default: metadata]
+    #[arg(short = 't', long, value_name = "TARGET")]
+    pub target: Option<String>,
+    /// Priority of the metadata task. [default: -5]
+    #[arg(short = 'p', long, value_name = "N", allow_negative_numbers = true)]
+    pub priority: Option<i32>,
+    /// Print each item's JSON Patch and send nothing (the current metadata is still read).
+    #[arg(short = 'd', long)]
+    pub dry_run: bool,
+    /// Only check that the items exist: exit 0 if all do, 1 if not.
+    #[arg(long, conflicts_with_all = ["formats", "spreadsheet", "modify", "append", "append_list", "remove"])]
+    pub exists: bool,
+    /// List the formats of the item's files, one per line.
+    #[arg(long, conflicts_with_all = ["spreadsheet", "modify", "append", "append_list", "remove"])]
+    pub formats: bool,
+    /// Retries per item for 429, 5xx and connection errors.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub retries: u32,
+    /// Base of the exponential backoff between retries, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    pub sleep: f64,
+    /// Failures and the summary only.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Items handled at once.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: u32,
+}
 // ---- end metadata ----
 
 // ---- delete (owned by the metadata/delete work) ----
 #[derive(Debug, Args)]
-pub struct DeleteArgs {}
+#[command(
+    after_help = "Name the files to delete, or select them with --glob, --format or \
+--all; `iaup delete ID` alone deletes nothing. Derivatives go only with --cascade.\n\n\
+Exit codes: 0 every selected file deleted, 1 some file failed or was not found, 2 bad input or \
+configuration (nothing sent)."
+)]
+pub struct DeleteArgs {
+    /// The item.
+    #[arg(value_name = "IDENTIFIER")]
+    pub identifier: String,
+    /// Remote names of the files to delete.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<String>,
+    /// Delete the original files whose name matches PATTERN (`*` also matches `/`; `|`
+    /// separates patterns, as in ia). Repeatable.
+    #[arg(short = 'g', long, value_name = "PATTERN")]
+    pub glob: Vec<String>,
+    /// Delete the original files of this format, as the metadata API names it (`Text PDF`,
+    /// `JPEG`...). Repeatable.
+    #[arg(short = 'f', long, value_name = "FORMAT")]
+    pub format: Vec<String>,
+    /// Delete every original file of the item (never its _meta.xml and _files.xml).
+    #[arg(short = 'a', long, conflicts_with_all = ["files", "glob", "format"])]
+    pub all: bool,
+    /// Also delete each file's derivatives (x-archive-cascade-delete: 1).
+    #[arg(long)]
+    pub cascade: bool,
+    /// List what would be deleted and send nothing (the file list is still read).
+    #[arg(short = 'd', long)]
+    pub dry_run: bool,
+    /// Do not keep the deleted file as a history copy (x-archive-keep-old-version).
+    #[arg(long)]
+    pub no_backup: bool,
+    /// Retries per file for SlowDown, 429, 5xx and connection errors.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub retries: u32,
+    /// Base of the exponential backoff between retries, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    pub sleep: f64,
+    /// Failures and the summary only.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// DELETE requests in flight at once.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: u32,
+}
 // ---- end delete ----
 
 #[derive(Debug, Args)]

@@ -1,9 +1,394 @@
-//! `iaup delete` (not written yet).
+//! `iaup delete`: delete files of one item, named or selected from its file list (`--glob`,
+//! `--format`, `--all`), with retries on SlowDown and transient errors, one result line per file.
+//!
+//! Unlike `ia`, nothing is deleted implicitly: `iaup delete ID` alone is refused (exit 2), the
+//! selection flags pick original files only (never IA's `_meta.xml`/`_files.xml`, never history
+//! copies), and derivatives go only with `--cascade`. The request itself is
+//! [`ias3::delete_request`]; retries are [`http::send_with_retry`]'s.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use serde_json::Value;
+
+use super::metadata::{problems_error, retry_policy};
+use crate::api;
 use crate::cli::{DeleteArgs, GlobalArgs};
-use crate::error::{msg, AppError};
-use crate::settings::Env;
+use crate::error::{msg, AppError, EXIT_FAILED, EXIT_OK};
+use crate::http::{self, RetryPolicy};
+use crate::ias3;
+use crate::output;
+use crate::plan::{validate_identifier, validate_key, Problem};
+use crate::secret::Credentials;
+use crate::settings::{Env, Settings};
 
-pub async fn run(_global: &GlobalArgs, _args: &DeleteArgs, _env: &Env) -> Result<u8, AppError> {
-    Err(AppError::usage(msg("`iaup delete` is not available yet")))
+/// IA's own files of an item, which iaup never deletes.
+fn is_ia_record(id: &str, name: &str) -> bool {
+    name == format!("{id}_meta.xml") || name == format!("{id}_files.xml")
+}
+
+/// Compiles `--glob` patterns; `|` separates alternatives, as in `ia`. `*` also matches `/`.
+fn glob_set(patterns: &[String], problems: &mut Vec<Problem>) -> Option<GlobSet> {
+    if patterns.is_empty() {
+        return None;
+    }
+    let mut set = GlobSetBuilder::new();
+    for given in patterns {
+        for p in given.split('|').filter(|p| !p.is_empty()) {
+            match GlobBuilder::new(p).literal_separator(false).build() {
+                Ok(g) => {
+                    set.add(g);
+                }
+                Err(e) => problems.push(
+                    Problem::new(format!("`--glob {given}`: invalid pattern `{p}`: {e}"))
+                        .with_hint("patterns use `*`, `?`, `[abc]` and `{a,b}`"),
+                ),
+            }
+        }
+    }
+    set.build().ok()
+}
+
+/// What the flags select from a listed file.
+struct Selector<'a> {
+    all: bool,
+    globs: Option<GlobSet>,
+    formats: &'a [String],
+}
+
+impl Selector<'_> {
+    /// Original files only, and not IA's records or history copies.
+    fn picks(&self, id: &str, file: &Value) -> bool {
+        let (Some(name), Some(source)) = (file["name"].as_str(), file["source"].as_str()) else {
+            return false;
+        };
+        if source != "original" || is_ia_record(id, name) || name.starts_with("history/") {
+            return false;
+        }
+        let format = file["format"].as_str().unwrap_or("");
+        self.all
+            || self.globs.as_ref().is_some_and(|g| g.is_match(name))
+            || self.formats.iter().any(|f| f.eq_ignore_ascii_case(format))
+    }
+}
+
+pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8, AppError> {
+    let settings = Settings::resolve(global, env)?;
+    let policy = retry_policy(args.retries, args.sleep)?;
+    let id = args.identifier.as_str();
+    if args.files.is_empty() && args.glob.is_empty() && args.format.is_empty() && !args.all {
+        return Err(AppError::usage(msg(format!(
+            "no files to delete: `iaup delete {id}` alone deletes nothing"
+        )))
+        .hint(
+            "name the files (iaup delete ID FILE...), select them with --glob or --format, or \
+             delete every original file with --all; add --cascade to delete their derivatives",
+        ));
+    }
+    let mut problems = Vec::new();
+    if let Err(why) = validate_identifier(id) {
+        problems.push(super::metadata::invalid_identifier(id, &why));
+    }
+    for name in &args.files {
+        if let Err(why) = validate_key(name) {
+            problems.push(Problem::new(format!("invalid file name `{name}`: {why}")));
+        } else if is_ia_record(id, name) {
+            problems.push(
+                Problem::new(format!("`{name}` is IA's own record of the item"))
+                    .with_hint("it goes away only with the item; iaup does not delete it"),
+            );
+        }
+    }
+    let selector = Selector {
+        all: args.all,
+        globs: glob_set(&args.glob, &mut problems),
+        formats: &args.format,
+    };
+    if !problems.is_empty() {
+        return Err(problems_error(problems));
+    }
+    let creds = settings
+        .require_credentials()
+        .map_err(|e| {
+            AppError::usage(e)
+                .hint("run `iaup configure`, or set IA_ACCESS_KEY_ID and IA_SECRET_ACCESS_KEY")
+        })?
+        .clone();
+    let client = http::client(args.jobs as usize);
+    let quiet = args.quiet;
+    let on_retry = move |attempt: u32, delay: Duration, reason: &str| {
+        if !quiet {
+            output::note(&format!(
+                "retry: reading {id} attempt {attempt} failed ({reason}); retrying in {:.1}s",
+                delay.as_secs_f64()
+            ));
+        }
+    };
+
+    let selecting = args.all || !args.glob.is_empty() || !args.format.is_empty();
+    let listing: Vec<Value> = if selecting || args.dry_run {
+        match api::item_metadata(&client, &settings.archive_url, id, &policy, &on_retry).await {
+            Ok(Some(doc)) => doc["files"].as_array().cloned().unwrap_or_default(),
+            Ok(None) => return Err(AppError::failed(msg(format!("{id}: no such item")))),
+            Err(e) => return Err(AppError::failed(e)),
+        }
+    } else {
+        Vec::new()
+    };
+    let mut keys: Vec<String> = Vec::new();
+    for name in &args.files {
+        if !keys.contains(name) {
+            keys.push(name.clone());
+        }
+    }
+    if selecting {
+        for f in &listing {
+            if selector.picks(id, f) {
+                let name = f["name"].as_str().unwrap_or_default().to_owned();
+                if !keys.contains(&name) {
+                    keys.push(name);
+                }
+            }
+        }
+    }
+    if keys.is_empty() {
+        output::note(&format!(
+            "nothing to delete: no original file of {id} matches (derivatives are selected only \
+             through their originals, with --cascade)"
+        ));
+        return Ok(EXIT_OK);
+    }
+    if args.dry_run {
+        dry_run(id, &keys, &listing, args.cascade);
+        return Ok(EXIT_OK);
+    }
+    let ctx = DeleteCtx {
+        client,
+        s3_url: settings.s3_url.clone(),
+        creds,
+        policy,
+        cascade: args.cascade,
+        keep_old_version: !args.no_backup,
+        quiet,
+    };
+    delete_all(&ctx, id, keys, args.jobs as usize).await
+}
+
+/// Lists what would go, with the derivatives `--cascade` would take along (or leave).
+fn dry_run(id: &str, keys: &[String], listing: &[Value], cascade: bool) {
+    let derivatives_of = |key: &str| -> Vec<String> {
+        listing
+            .iter()
+            .filter(|f| f["source"] == "derivative" && f["original"].as_str() == Some(key))
+            .filter_map(|f| f["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let mut derived = 0;
+    for key in keys {
+        let listed = listing.iter().any(|f| f["name"].as_str() == Some(key));
+        if listed {
+            output::data(&format!("{id}/{key}"));
+        } else {
+            output::data(&format!("{id}/{key} (not in the item's file list)"));
+        }
+        for d in derivatives_of(key) {
+            derived += 1;
+            if cascade {
+                output::data(&format!("{id}/{d} (derivative of {key})"));
+            }
+        }
+    }
+    let n = keys.len();
+    let mut s = format!(
+        "dry run: {n} file{} of {id} would be deleted",
+        if n == 1 { "" } else { "s" }
+    );
+    let derivatives = if derived == 1 {
+        "derivative"
+    } else {
+        "derivatives"
+    };
+    if cascade {
+        s.push_str(&format!(", with {derived} {derivatives}"));
+    } else if derived > 0 {
+        s.push_str(&format!(
+            "; {derived} {derivatives} would stay (add --cascade to delete them too)"
+        ));
+    }
+    s.push_str("; nothing was sent");
+    output::note(&s);
+}
+
+struct DeleteCtx {
+    client: reqwest::Client,
+    s3_url: String,
+    creds: Credentials,
+    policy: RetryPolicy,
+    cascade: bool,
+    keep_old_version: bool,
+    quiet: bool,
+}
+
+#[derive(Debug)]
+enum Outcome {
+    Deleted,
+    /// A retry found the file gone: an earlier attempt that reported an error (a 5xx after
+    /// the work was done, a reset before the answer) may have deleted it. The goal is met, so
+    /// it counts as deleted.
+    GoneOnRetry,
+    NotFound,
+    Failed(String),
+}
+
+async fn delete_all(
+    ctx: &DeleteCtx,
+    id: &str,
+    keys: Vec<String>,
+    jobs: usize,
+) -> Result<u8, AppError> {
+    let total = keys.len();
+    let mut results = futures::stream::iter(keys)
+        .map(|key| async move {
+            let outcome = delete_one(ctx, id, &key).await;
+            (key, outcome)
+        })
+        .buffered(jobs);
+    let mut deleted = 0;
+    let mut not_found = 0;
+    let mut failed: Vec<(String, String)> = Vec::new();
+    let with = if ctx.cascade { " (cascade)" } else { "" };
+    while let Some((key, outcome)) = results.next().await {
+        let line = match outcome {
+            Outcome::Deleted | Outcome::GoneOnRetry => {
+                deleted += 1;
+                if ctx.quiet {
+                    continue;
+                }
+                match outcome {
+                    Outcome::GoneOnRetry => format!(
+                        "{id}/{key}: gone (not found on retry: an earlier attempt that \
+                         reported an error may have deleted it)"
+                    ),
+                    _ => format!("{id}/{key}: deleted{with}"),
+                }
+            }
+            Outcome::NotFound => {
+                not_found += 1;
+                failed.push((key.clone(), "not found".to_owned()));
+                format!("{id}/{key}: not found")
+            }
+            Outcome::Failed(reason) => {
+                let line = format!("{id}/{key}: failed: {reason}");
+                failed.push((key, reason));
+                line
+            }
+        };
+        output::data(&line);
+    }
+    let mut summary = format!(
+        "done: {total} file{} of {id}: {deleted} deleted, {not_found} not found, {} failed",
+        if total == 1 { "" } else { "s" },
+        failed.len() - not_found
+    );
+    if !failed.is_empty() {
+        summary.push_str("\nnot deleted:");
+        for (key, reason) in &failed {
+            summary.push_str(&format!("\n  {id}/{key}: {reason}"));
+        }
+    }
+    output::note(&summary);
+    Ok(if failed.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
+
+/// One DELETE, retried on SlowDown, 429, 5xx and connection errors.
+async fn delete_one(ctx: &DeleteCtx, id: &str, key: &str) -> Outcome {
+    let spec = ias3::delete_request(
+        &ctx.s3_url,
+        &ctx.creds,
+        id,
+        key,
+        ctx.cascade,
+        ctx.keep_old_version,
+    );
+    let headers = spec.headers_with_auth(&ctx.creds);
+    let retries = AtomicU32::new(0);
+    let quiet = ctx.quiet;
+    let on_retry = |attempt: u32, delay: Duration, reason: &str| {
+        retries.fetch_add(1, Ordering::Relaxed);
+        if !quiet {
+            output::note(&format!(
+                "retry: {id}/{key} attempt {attempt} failed ({reason}); retrying in {:.1}s",
+                delay.as_secs_f64()
+            ));
+        }
+    };
+    let build = || {
+        headers
+            .iter()
+            .fold(ctx.client.delete(&spec.url), |b, (k, v)| b.header(k, v))
+    };
+    let answer = match http::send_with_retry("DELETE", &ctx.policy, build, &on_retry).await {
+        Ok(a) => a,
+        Err(e) => return Outcome::Failed(e.to_string()),
+    };
+    match answer.status {
+        200..=299 => Outcome::Deleted,
+        404 => match answer.s3_error() {
+            Some(e) if e.code == "NoSuchBucket" => Outcome::Failed("no such item".to_owned()),
+            _ if retries.load(Ordering::Relaxed) > 0 => Outcome::GoneOnRetry,
+            _ => Outcome::NotFound,
+        },
+        _ => Outcome::Failed(answer.describe()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        crate::cli::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn selection_takes_originals_only_and_never_ia_records() {
+        let mut problems = Vec::new();
+        let sel = Selector {
+            all: false,
+            globs: glob_set(&["*.txt|docs/*".into()], &mut problems),
+            formats: &["jpeg".into()],
+        };
+        assert!(problems.is_empty());
+        let f = |name: &str, source: &str, format: &str| json!({"name": name, "source": source, "format": format});
+        assert!(sel.picks("it", &f("a.txt", "original", "Text")));
+        assert!(
+            sel.picks("it", &f("sub/b.txt", "original", "Text")),
+            "* crosses /"
+        );
+        assert!(sel.picks("it", &f("docs/x.pdf", "original", "Text PDF")));
+        assert!(sel.picks("it", &f("p.jpg", "original", "JPEG")));
+        assert!(!sel.picks("it", &f("a_derived.txt", "derivative", "Text")));
+        assert!(!sel.picks("it", &f("p.png", "original", "PNG")));
+        assert!(!sel.picks("it", &f("history/files/a.txt.~1~", "original", "Unknown")));
+        let all = Selector {
+            all: true,
+            globs: None,
+            formats: &[],
+        };
+        assert!(all.picks("it", &f("p.png", "original", "PNG")));
+        assert!(!all.picks("it", &f("it_meta.xml", "metadata", "Metadata")));
+        assert!(!all.picks("it", &f("it_files.xml", "original", "Metadata")));
+        glob_set(&["a[".into()], &mut problems);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].message.contains("invalid pattern `a[`"));
+    }
 }

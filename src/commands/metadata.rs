@@ -1,9 +1,519 @@
-//! `iaup metadata` (not written yet).
+//! `iaup metadata`: read items' metadata (the JSON document, `--exists`, `--formats`), or change
+//! it through the Metadata Write API for one item, several, or a spreadsheet of them, items in
+//! parallel, one result line per item.
+//!
+//! Every input is validated before anything is sent (exit 2). A write reads the item, resolves
+//! the changes against it once, and sends the JSON Patch (`patch`); after a 429, 5xx or
+//! connection error it re-reads and re-diffs before trying again, so an attempt that was applied
+//! after all is not applied twice. The wire side of the write is `metadata_api`.
 
+mod patch;
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::api;
 use crate::cli::{GlobalArgs, MetadataArgs};
-use crate::error::{msg, AppError};
-use crate::settings::Env;
+use crate::error::{msg, AppError, EXIT_FAILED, EXIT_OK};
+use crate::http::RetryPolicy;
+use crate::metadata_api::{self, Posted, DEFAULT_PRIORITY};
+use crate::output;
+use crate::plan::{self, validate_identifier, Problem};
+use crate::secret::Credentials;
+use crate::settings::{Env, Settings};
 
-pub async fn run(_global: &GlobalArgs, _args: &MetadataArgs, _env: &Env) -> Result<u8, AppError> {
-    Err(AppError::usage(msg("`iaup metadata` is not available yet")))
+use patch::Change;
+
+/// Renders every problem as one exit-2 error: nothing was sent.
+pub(crate) fn problems_error(list: Vec<Problem>) -> AppError {
+    let n = list.len();
+    let body: Vec<String> = list.iter().map(|p| format!("  {p}")).collect();
+    AppError::usage(msg(format!(
+        "{n} problem{} found; nothing was sent:\n{}",
+        if n == 1 { "" } else { "s" },
+        body.join("\n")
+    )))
+}
+
+/// `--retries` and `--sleep` as a policy (the cap is the upload engine's).
+pub(crate) fn retry_policy(retries: u32, sleep: f64) -> Result<RetryPolicy, AppError> {
+    let base = Duration::try_from_secs_f64(sleep).map_err(|_| {
+        AppError::usage(msg(format!(
+            "--sleep must be a number of seconds >= 0, not {sleep}"
+        )))
+    })?;
+    Ok(RetryPolicy {
+        retries,
+        base,
+        ..RetryPolicy::default()
+    })
+}
+
+/// JSON for stdout: pretty for a person at a terminal, one line for a pipe.
+pub(crate) fn json_text(v: &impl serde::Serialize) -> String {
+    if std::io::stdout().is_terminal() {
+        serde_json::to_string_pretty(v)
+    } else {
+        serde_json::to_string(v)
+    }
+    .expect("JSON values serialize")
+}
+
+pub(crate) fn invalid_identifier(id: &str, why: &str) -> Problem {
+    Problem::new(format!("invalid identifier `{id}`: {why}")).with_hint(
+        "identifiers use only letters, digits, `_`, `-` and `.`, start with a letter or digit, \
+         and are 3 to 100 characters long",
+    )
+}
+
+pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<u8, AppError> {
+    let settings = Settings::resolve(global, env)?;
+    let policy = retry_policy(args.retries, args.sleep)?;
+    let mut problems: Vec<Problem> = args
+        .identifiers
+        .iter()
+        .filter_map(|id| {
+            validate_identifier(id)
+                .err()
+                .map(|why| invalid_identifier(id, &why))
+        })
+        .collect();
+    let writing = args.spreadsheet.is_some()
+        || !(args.modify.is_empty()
+            && args.append.is_empty()
+            && args.append_list.is_empty()
+            && args.remove.is_empty());
+    if !writing {
+        for (flag, given) in [
+            ("--target", args.target.is_some()),
+            ("--priority", args.priority.is_some()),
+            ("--dry-run", args.dry_run),
+        ] {
+            if given {
+                problems.push(
+                    Problem::new(format!("{flag} applies to changes, and none were given"))
+                        .with_hint(
+                            "add --modify, --append, --append-list, --remove or --spreadsheet",
+                        ),
+                );
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems_error(problems));
+        }
+        return read(&settings, args, &policy).await;
+    }
+
+    let (flag_changes, more) =
+        patch::parse_flags(&args.modify, &args.append, &args.append_list, &args.remove);
+    problems.extend(more);
+    let target = args.target.clone().unwrap_or_else(|| "metadata".to_owned());
+    if target.is_empty() || target == "files/" {
+        problems.push(
+            Problem::new(format!("--target `{target}` names nothing"))
+                .with_hint("use `metadata` (the default) or `files/NAME`"),
+        );
+    }
+    let jobs: Vec<Job> = match &args.spreadsheet {
+        Some(sheet) => match plan::metadata_from_spreadsheet(sheet) {
+            Ok(plan) => plan
+                .items
+                .into_iter()
+                .map(|item| {
+                    let mut changes: Vec<Change> = item
+                        .metadata
+                        .iter()
+                        .map(|(key, values)| Change::Set {
+                            key: key.to_owned(),
+                            values: values.to_vec(),
+                        })
+                        .collect();
+                    changes.extend(flag_changes.iter().cloned());
+                    Job {
+                        identifier: item.identifier,
+                        changes,
+                    }
+                })
+                .collect(),
+            Err(more) => {
+                problems.extend(more);
+                Vec::new()
+            }
+        },
+        None => args
+            .identifiers
+            .iter()
+            .map(|id| Job {
+                identifier: id.clone(),
+                changes: flag_changes.clone(),
+            })
+            .collect(),
+    };
+    if !problems.is_empty() {
+        return Err(problems_error(problems));
+    }
+    let creds = settings
+        .require_credentials()
+        .map_err(|e| {
+            AppError::usage(e)
+                .hint("run `iaup configure`, or set IA_ACCESS_KEY_ID and IA_SECRET_ACCESS_KEY")
+        })?
+        .clone();
+    let ctx = WriteCtx {
+        client: crate::http::client(args.jobs as usize),
+        archive_url: settings.archive_url.clone(),
+        creds,
+        policy,
+        target,
+        priority: args.priority.unwrap_or(DEFAULT_PRIORITY),
+        dry_run: args.dry_run,
+        quiet: args.quiet,
+    };
+    write_all(&ctx, jobs, args.jobs as usize).await
+}
+
+/// One item to change.
+#[derive(Debug)]
+struct Job {
+    identifier: String,
+    changes: Vec<Change>,
+}
+
+struct WriteCtx {
+    client: reqwest::Client,
+    archive_url: String,
+    creds: Credentials,
+    policy: RetryPolicy,
+    target: String,
+    priority: i32,
+    dry_run: bool,
+    quiet: bool,
+}
+
+/// What `--dry-run` prints for one item, fields in this order.
+#[derive(serde::Serialize)]
+struct DryRunLine<'a> {
+    identifier: &'a str,
+    target: &'a str,
+    patch: &'a json_patch::Patch,
+}
+
+/// What happened to one item.
+#[derive(Debug)]
+enum Outcome {
+    Updated {
+        task_id: Option<u64>,
+        /// An attempt that failed ambiguously had been applied; the re-read showed it.
+        earlier: bool,
+    },
+    Unchanged,
+    DryRun(json_patch::Patch),
+    Failed(String),
+}
+
+async fn write_all(ctx: &WriteCtx, jobs: Vec<Job>, parallel: usize) -> Result<u8, AppError> {
+    let total = jobs.len();
+    let mut results = futures::stream::iter(jobs)
+        .map(|job| async move {
+            let outcome = write_item(ctx, &job).await;
+            (job.identifier, outcome)
+        })
+        .buffered(parallel);
+    let (mut updated, mut unchanged, mut with_changes) = (0, 0, 0);
+    let mut failed: Vec<(String, String)> = Vec::new();
+    while let Some((id, outcome)) = results.next().await {
+        match outcome {
+            Outcome::Updated { task_id, earlier } => {
+                updated += 1;
+                if !ctx.quiet {
+                    let how = match (task_id, earlier) {
+                        (Some(t), _) => format!("task {t}"),
+                        (None, true) => "applied by an earlier attempt".to_owned(),
+                        (None, false) => "no task id".to_owned(),
+                    };
+                    output::data(&format!("{id}: updated ({how})"));
+                }
+            }
+            Outcome::Unchanged => {
+                unchanged += 1;
+                if !ctx.quiet {
+                    output::data(&format!("{id}: no changes"));
+                }
+            }
+            Outcome::DryRun(p) => {
+                if p.0.is_empty() {
+                    unchanged += 1;
+                } else {
+                    with_changes += 1;
+                }
+                output::data(&json_text(&DryRunLine {
+                    identifier: &id,
+                    target: &ctx.target,
+                    patch: &p,
+                }));
+            }
+            Outcome::Failed(reason) => {
+                output::data(&format!("{id}: failed: {reason}"));
+                failed.push((id, reason));
+            }
+        }
+    }
+    let plural = |n: usize| if n == 1 { "item" } else { "items" };
+    let mut summary = if ctx.dry_run {
+        format!(
+            "dry run: {total} {}: {with_changes} with changes, {unchanged} unchanged, {} failed; \
+             nothing was sent",
+            plural(total),
+            failed.len()
+        )
+    } else {
+        format!(
+            "done: {total} {}: {updated} updated, {unchanged} unchanged, {} failed",
+            plural(total),
+            failed.len()
+        )
+    };
+    if !failed.is_empty() {
+        summary.push_str("\nfailed items:");
+        for (id, reason) in &failed {
+            summary.push_str(&format!("\n  {id}: {reason}"));
+        }
+    }
+    output::note(&summary);
+    Ok(if failed.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
+
+/// Reads, resolves once, then diffs and posts until the write is applied, found already there,
+/// refused, or the retry budget is spent.
+async fn write_item(ctx: &WriteCtx, job: &Job) -> Outcome {
+    let id = job.identifier.as_str();
+    let quiet = ctx.quiet;
+    let on_retry = move |attempt: u32, delay: Duration, reason: &str| {
+        if !quiet {
+            output::note(&format!(
+                "retry: {id} attempt {attempt} failed ({reason}); retrying in {:.1}s",
+                delay.as_secs_f64()
+            ));
+        }
+    };
+    let mut assignments: Option<Vec<patch::Assignment>> = None;
+    let mut ambiguous = false;
+    let mut retry = 0u32;
+    loop {
+        let doc =
+            match api::item_metadata(&ctx.client, &ctx.archive_url, id, &ctx.policy, &on_retry)
+                .await
+            {
+                Ok(Some(doc)) => doc,
+                Ok(None) => return Outcome::Failed("no such item".to_owned()),
+                Err(e) => return Outcome::Failed(e.to_string()),
+            };
+        let current = match metadata_api::target_doc(&doc, &ctx.target) {
+            Ok(c) => c,
+            Err(e) => return Outcome::Failed(e),
+        };
+        let assigned = match &assignments {
+            Some(a) => a,
+            None => match patch::resolve(&job.changes, &current) {
+                Ok(a) => &*assignments.insert(a),
+                Err(e) => return Outcome::Failed(e),
+            },
+        };
+        let p = patch::diff(&current, assigned);
+        if ctx.dry_run {
+            return Outcome::DryRun(p);
+        }
+        let done = || {
+            if ambiguous {
+                Outcome::Updated {
+                    task_id: None,
+                    earlier: true,
+                }
+            } else {
+                Outcome::Unchanged
+            }
+        };
+        if p.0.is_empty() {
+            return done();
+        }
+        let fields = metadata_api::form_fields(&ctx.target, &p, ctx.priority);
+        let posted =
+            metadata_api::post_patch(&ctx.client, &ctx.archive_url, &ctx.creds, id, &fields).await;
+        match posted {
+            Posted::Applied { task_id } => {
+                return Outcome::Updated {
+                    task_id,
+                    earlier: false,
+                }
+            }
+            Posted::NoChanges => return done(),
+            Posted::NoSuchItem => return Outcome::Failed("no such item".to_owned()),
+            Posted::Refused { reason } => return Outcome::Failed(reason),
+            Posted::Transient {
+                reason,
+                retry_after,
+            } => {
+                if retry >= ctx.policy.retries {
+                    return Outcome::Failed(format!(
+                        "{reason} (gave up after {} attempts; the change may have been applied: \
+                         read the item to check)",
+                        retry + 1
+                    ));
+                }
+                ambiguous = true;
+                retry += 1;
+                let delay = ctx.policy.backoff(retry, retry_after);
+                on_retry(retry, delay, &reason);
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// The read modes: the document, `--exists`, `--formats`.
+async fn read(
+    settings: &Settings,
+    args: &MetadataArgs,
+    policy: &RetryPolicy,
+) -> Result<u8, AppError> {
+    let client = crate::http::client(args.jobs as usize);
+    let quiet = args.quiet;
+    let on_retry = move |attempt: u32, delay: Duration, reason: &str| {
+        if !quiet {
+            output::note(&format!(
+                "retry: reading attempt {attempt} failed ({reason}); retrying in {:.1}s",
+                delay.as_secs_f64()
+            ));
+        }
+    };
+    let on_retry = &on_retry;
+    let client = &client;
+    let mut results = futures::stream::iter(&args.identifiers)
+        .map(|id| async move {
+            let r = api::item_metadata(client, &settings.archive_url, id, policy, on_retry).await;
+            (id, r)
+        })
+        .buffered(args.jobs as usize);
+    let several = args.identifiers.len() > 1;
+    let mut ok = true;
+    while let Some((id, result)) = results.next().await {
+        let doc = match result {
+            Ok(doc) => doc,
+            Err(e) => {
+                output::note(&format!("error: {e}"));
+                ok = false;
+                continue;
+            }
+        };
+        if args.exists {
+            if !quiet {
+                let is = if doc.is_some() {
+                    "exists"
+                } else {
+                    "does not exist"
+                };
+                output::note(&format!("{id} {is}"));
+            }
+            ok &= doc.is_some();
+            continue;
+        }
+        let Some(doc) = doc else {
+            output::note(&format!("error: {id}: no such item"));
+            ok = false;
+            continue;
+        };
+        if args.formats {
+            for format in formats(&doc) {
+                if several {
+                    output::data(&format!("{id}\t{format}"));
+                } else {
+                    output::data(&format);
+                }
+            }
+        } else {
+            output::data(&json_text(&doc));
+        }
+    }
+    Ok(if ok { EXIT_OK } else { EXIT_FAILED })
+}
+
+/// The distinct `format`s of an item's files, in file order.
+fn formats(doc: &Value) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for f in doc["files"].as_array().into_iter().flatten() {
+        if let Some(format) = f["format"].as_str() {
+            if !out.iter().any(|x| x == format) {
+                out.push(format.to_owned());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn formats_are_distinct_in_file_order() {
+        let doc = json!({"files": [
+            {"name": "a.pdf", "format": "Text PDF"},
+            {"name": "b.txt", "format": "Text"},
+            {"name": "c.pdf", "format": "Text PDF"},
+            {"name": "x_meta.xml", "format": "Metadata"},
+        ]});
+        assert_eq!(formats(&doc), ["Text PDF", "Text", "Metadata"]);
+        assert!(formats(&json!({})).is_empty());
+    }
+
+    #[test]
+    fn metadata_sheet_reuses_the_upload_column_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let sheet = dir.path().join("m.csv");
+        std::fs::write(
+            &sheet,
+            "identifier,file,Title,subject[1],subject[0],REMOTE_NAME\n\
+             item-one,,Заголовок,b,a,ignored\n\
+             ,x.pdf,,,,\n\
+             item-two,,T2,,,\n",
+        )
+        .unwrap();
+        let plan = plan::metadata_from_spreadsheet(&sheet).unwrap();
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(plan.items.len(), 2);
+        assert_eq!(plan.items[0].identifier, "item-one");
+        assert_eq!(
+            plan.items[0].metadata,
+            plan::Metadata(vec![
+                ("title".into(), s(&["Заголовок"])),
+                ("subject".into(), s(&["a", "b"])),
+            ])
+        );
+        assert!(plan.items[0].files.is_empty(), "file cells are ignored");
+        assert_eq!(
+            plan.items[1].metadata,
+            plan::Metadata(vec![("title".into(), s(&["T2"]))])
+        );
+
+        std::fs::write(&sheet, "title,bad name\nx,y\n").unwrap();
+        let problems = plan::metadata_from_spreadsheet(&sheet).unwrap_err();
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter().any(|t| t.contains(":1: column `bad name`")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter().any(|t| t.contains("no `identifier`")),
+            "{text:#?}"
+        );
+        assert!(!text.iter().any(|t| t.contains("`file`")), "{text:#?}");
+    }
 }

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use spreadsheet::from_spreadsheet;
+pub use spreadsheet::{from_spreadsheet, metadata_from_spreadsheet};
 pub use validate::{parse_key_value, validate_field_name, validate_identifier, validate_key};
 
 use files::Origin;

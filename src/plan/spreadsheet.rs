@@ -177,19 +177,29 @@ impl Sheet<'_> {
                 }
             }
         }
+        let (empty_hint, rows_hint) = if self.metadata_only {
+            (
+                "its first row names the columns (`identifier`, then metadata fields); each \
+                 further row gives an item's metadata",
+                "add one row per item to change",
+            )
+        } else {
+            (
+                "its first row names the columns (`identifier`, `file`, then metadata \
+                 fields); each further row uploads one file or folder",
+                "add one row per file or folder to upload",
+            )
+        };
         match header {
             None => self.problems.push(
                 Problem::new("the spreadsheet is empty")
                     .with_file(self.path)
-                    .with_hint(
-                        "its first row names the columns (`identifier`, `file`, then metadata \
-                         fields); each further row uploads one file or folder",
-                    ),
+                    .with_hint(empty_hint),
             ),
             Some(_) if data_rows == 0 => self.problems.push(
                 Problem::new("the spreadsheet has a header row but no data rows")
                     .with_file(self.path)
-                    .with_hint("add one row per file or folder to upload"),
+                    .with_hint(rows_hint),
             ),
             Some(_) => {}
         }

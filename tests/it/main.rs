@@ -2,7 +2,9 @@
 //! with a clean HOME and no inherited IA_* variables. One test binary keeps link time down.
 
 mod configure;
+mod delete;
 mod harness;
+mod metadata;
 mod resume;
 mod upload;
 mod upload_faults;

@@ -1,0 +1,280 @@
+//! `iaup delete` against the emulator: nothing implicit (a bare `delete ID` is refused, cascade
+//! only on request, IA's own files never selected), selection from the file list, per-name
+//! results, dry runs, and retries of SlowDown and 500s with the number of requests they cost.
+
+use ias3_emulator::{Faults, RequestRecord};
+
+use crate::harness::*;
+
+/// Uploads `files` into `id` under those names (with a derive, so each gets a
+/// `{stem}_derived.txt`).
+fn make_item(bed: &Bed, id: &str, files: &[&str]) {
+    let mut cmd = bed.cmd();
+    cmd.args(["upload", id, "-q", "--keep-directories"]);
+    for f in files {
+        cmd.arg(bed.file(f, f.as_bytes()));
+    }
+    let o = cmd.output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "setup upload: {}", stderr(&o));
+}
+
+fn delete(bed: &Bed, args: &[&str]) -> std::process::Output {
+    let o = bed
+        .cmd()
+        .arg("delete")
+        .args(args)
+        .args(["--sleep", "0.01"])
+        .output()
+        .unwrap();
+    assert_no_secret(&o);
+    o
+}
+
+/// The item's file names, sorted.
+fn names(bed: &Bed, id: &str) -> Vec<String> {
+    let mut v: Vec<String> = bed
+        .emu
+        .item(id)
+        .unwrap()
+        .files
+        .iter()
+        .map(|f| f.name.clone())
+        .collect();
+    v.sort();
+    v
+}
+
+fn deletes(bed: &Bed) -> Vec<RequestRecord> {
+    bed.requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .collect()
+}
+
+// `ia delete ID` deletes every file with cascade; iaup must refuse and send nothing at all.
+#[test]
+fn bare_delete_id_is_refused_and_sends_nothing() {
+    let bed = Bed::new();
+    make_item(&bed, "keep-item", &["a.txt"]);
+    let before = bed.requests().len();
+    let o = delete(&bed, &["keep-item"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("deletes nothing"), "{err}");
+    assert!(err.contains("hint: ") && err.contains("--all"), "{err}");
+    assert_eq!(bed.requests().len(), before, "not even a read");
+    assert_eq!(names(&bed, "keep-item"), ["a.txt", "a_derived.txt"]);
+}
+
+#[test]
+fn named_file_goes_alone_without_cascade_and_leaves_a_history_copy() {
+    let bed = Bed::new();
+    make_item(&bed, "named-item", &["a.txt", "b.txt"]);
+    let o = delete(&bed, &["named-item", "a.txt"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "named-item/a.txt: deleted\n");
+    let d = deletes(&bed);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].path, "/named-item/a.txt");
+    assert_eq!(header(&d[0], "x-archive-cascade-delete"), None);
+    assert_eq!(header(&d[0], "x-archive-keep-old-version"), Some("1"));
+    assert!(header(&d[0], "authorization")
+        .unwrap()
+        .starts_with("LOW test-access-key:"));
+    assert_eq!(
+        names(&bed, "named-item"),
+        [
+            "a_derived.txt",
+            "b.txt",
+            "b_derived.txt",
+            "history/files/a.txt.~1~"
+        ]
+    );
+}
+
+#[test]
+fn cascade_takes_the_derivatives_only_when_asked() {
+    let bed = Bed::new();
+    make_item(&bed, "cascade-item", &["a.txt", "b.txt"]);
+    let o = delete(&bed, &["cascade-item", "a.txt", "--cascade", "--no-backup"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "cascade-item/a.txt: deleted (cascade)\n");
+    let d = deletes(&bed);
+    assert_eq!(header(&d[0], "x-archive-cascade-delete"), Some("1"));
+    assert_eq!(header(&d[0], "x-archive-keep-old-version"), None);
+    assert_eq!(names(&bed, "cascade-item"), ["b.txt", "b_derived.txt"]);
+}
+
+#[test]
+fn all_deletes_every_original_but_never_ia_records_or_derivatives() {
+    let bed = Bed::new();
+    make_item(&bed, "all-item", &["a.txt", "d/b.pdf", "c.jpg"]);
+    let o = delete(&bed, &["all-item", "--all", "--no-backup", "-j", "2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut paths: Vec<String> = deletes(&bed).into_iter().map(|r| r.path).collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        ["/all-item/a.txt", "/all-item/c.jpg", "/all-item/d/b.pdf"]
+    );
+    assert_eq!(
+        names(&bed, "all-item"),
+        ["a_derived.txt", "c_derived.txt", "d/b_derived.txt"],
+        "derivatives stay without --cascade"
+    );
+    assert!(stderr(&o).contains("3 files of all-item: 3 deleted, 0 not found, 0 failed"));
+}
+
+#[test]
+fn glob_and_format_select_original_files_from_the_listing() {
+    let bed = Bed::new();
+    make_item(
+        &bed,
+        "select-item",
+        &["a.txt", "sub/b.txt", "c.pdf", "d.jpg", "e.png"],
+    );
+    // `*` crosses `/`; `|` separates patterns; formats as the metadata API names them.
+    let o = delete(
+        &bed,
+        &[
+            "select-item",
+            "--glob",
+            "*.txt|*.png",
+            "--format",
+            "Text PDF",
+            "--no-backup",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        names(&bed, "select-item"),
+        [
+            "a_derived.txt",
+            "c_derived.txt",
+            "d.jpg",
+            "d_derived.txt",
+            "e_derived.txt",
+            "sub/b_derived.txt"
+        ],
+        "the derivatives match *.txt but are not originals"
+    );
+    // Nothing matching is not an error.
+    let o = delete(&bed, &["select-item", "--glob", "*.zip"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing to delete"));
+}
+
+#[test]
+fn missing_files_are_reported_per_name() {
+    let bed = Bed::new();
+    make_item(&bed, "missing-item", &["a.txt"]);
+    let o = delete(&bed, &["missing-item", "nope.txt", "a.txt", "gone/x.bin"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stdout(&o),
+        "missing-item/nope.txt: not found\nmissing-item/a.txt: deleted\nmissing-item/gone/x.bin: not found\n"
+    );
+    let err = stderr(&o);
+    assert!(err.contains("1 deleted, 2 not found, 0 failed"), "{err}");
+    assert!(
+        err.contains("\n  missing-item/nope.txt: not found"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\n  missing-item/gone/x.bin: not found"),
+        "{err}"
+    );
+    let o = delete(&bed, &["no-such-item", "a.txt"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("no-such-item/a.txt: failed: no such item"));
+}
+
+#[test]
+fn dry_run_lists_what_would_go_and_sends_nothing() {
+    let bed = Bed::new();
+    make_item(&bed, "dry-del-item", &["a.txt", "b.pdf"]);
+    let o = delete(&bed, &["dry-del-item", "--all", "--cascade", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "dry-del-item/a.txt\n\
+         dry-del-item/a_derived.txt (derivative of a.txt)\n\
+         dry-del-item/b.pdf\n\
+         dry-del-item/b_derived.txt (derivative of b.pdf)\n"
+    );
+    assert!(stderr(&o).contains("nothing was sent"));
+    let o = delete(&bed, &["dry-del-item", "a.txt", "zzz.txt", "-d"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("dry-del-item/zzz.txt (not in the item's file list)"));
+    assert!(stderr(&o).contains("1 derivative would stay (add --cascade"));
+    assert!(deletes(&bed).is_empty());
+    assert!(bed
+        .requests()
+        .iter()
+        .all(|r| r.method == "GET" || r.method == "PUT"));
+    assert_eq!(names(&bed, "dry-del-item").len(), 4);
+}
+
+#[test]
+fn bad_input_exits_2_and_sends_nothing() {
+    let bed = Bed::new();
+    for args in [
+        vec!["some-item", "some-item_meta.xml"],
+        vec!["some-item", "some-item_files.xml"],
+        vec!["some-item", "a//b"],
+        vec!["bad id", "a.txt"],
+        vec!["some-item", "--glob", "a["],
+        vec!["some-item", "a.txt", "--all"],
+    ] {
+        let o = delete(&bed, &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+    assert!(bed.requests().is_empty());
+}
+
+// `ia` never retries a DELETE; iaup retries SlowDown and 500s, and each file goes once.
+#[test]
+fn slowdown_and_server_errors_are_retried() {
+    let bed = Bed::new();
+    let files: Vec<String> = (0..8).map(|i| format!("f{i}.bin")).collect();
+    let refs: Vec<&str> = files.iter().map(String::as_str).collect();
+    make_item(&bed, "flaky-item", &refs);
+    bed.emu.set_faults(Faults {
+        slowdown_rate: 0.3,
+        error_rate: 0.3,
+        ..Faults::default()
+    });
+    let o = delete(&bed, &["flaky-item", "--all", "--no-backup"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let d = deletes(&bed);
+    let ok = d.iter().filter(|r| r.status == 204).count();
+    let slow = d.iter().filter(|r| r.status == 503).count();
+    let err = d.iter().filter(|r| r.status == 500).count();
+    assert_eq!(ok, files.len());
+    assert!(slow > 0 && err > 0, "faults did not fire: {slow} {err}");
+    assert_eq!(d.len(), ok + slow + err);
+    assert!(stderr(&o).contains("retry: flaky-item/"), "{}", stderr(&o));
+    assert!(names(&bed, "flaky-item")
+        .iter()
+        .all(|n| n.ends_with("_derived.txt")));
+}
+
+#[test]
+fn exhausted_retries_fail_with_exit_1() {
+    let bed = Bed::new();
+    make_item(&bed, "doomed-del-item", &["a.txt"]);
+    bed.emu.set_faults(Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    });
+    let o = delete(&bed, &["doomed-del-item", "a.txt", "--retries", "2", "-q"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("doomed-del-item/a.txt: failed: DELETE: 500 InternalError"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("gave up after 3 attempts"));
+    assert!(!stderr(&o).contains("retry:"), "quiet: {}", stderr(&o));
+    assert_eq!(deletes(&bed).len(), 3);
+}
