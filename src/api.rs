@@ -171,11 +171,21 @@ pub async fn over_limit(
             what: "checking the task limit".into(),
             reason: format!("{}: {e}", answer.describe()),
         })?;
-    Ok(match &v["over_limit"] {
+    let over = match &v["over_limit"] {
         serde_json::Value::Bool(b) => *b,
         serde_json::Value::Number(n) => n.as_i64().unwrap_or(0) != 0,
         _ => false,
-    })
+    };
+    // over_limit speaks for this bucket and key; the global queue is in the details.
+    let d = &v["detail"];
+    let global_full = match (
+        d["total_tasks_queued"].as_i64(),
+        d["total_global_limit"].as_i64(),
+    ) {
+        (Some(q), Some(l)) => l > 0 && q >= l,
+        _ => false,
+    };
+    Ok(over || global_full)
 }
 
 /// `GET {archive}/metadata/{id}`: `None` when the item does not exist (`{}`).

@@ -186,6 +186,7 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     let mut work = Vec::new();
     let mut resumed = 0usize;
     let mut to_delete = Vec::new();
+    let shared = crate::engine::shared_local_paths(&plan);
     for (i, it) in plan.items.iter().enumerate() {
         let mut files = Vec::new();
         for (f, fp) in it.files.iter().enumerate() {
@@ -197,7 +198,7 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
                 record.status[i][f] = FileStatus::Skipped {
                     reason: "already uploaded (journal)".into(),
                 };
-                if args.delete {
+                if args.delete && !shared.contains(&fp.local) {
                     to_delete.push(fp.local.clone());
                 }
             } else {
@@ -315,11 +316,19 @@ fn spawn_interrupt_handler(stop: CancellationToken, abort: CancellationToken, ve
                 GRACE.as_secs()
             ));
         }
+        let grace = abort.clone();
         tokio::spawn(async move {
             tokio::time::sleep(GRACE).await;
-            abort.cancel();
+            grace.cancel();
         });
         if tokio::signal::ctrl_c().await.is_ok() {
+            // Abort what is in flight now, but let the journal record what the server
+            // already confirmed; quit hard only if that takes long.
+            abort.cancel();
+            if verbose {
+                output::note("stopping now");
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
     });

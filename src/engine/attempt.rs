@@ -62,6 +62,14 @@ pub struct Watch {
     pub answer_timeout: Duration,
 }
 
+/// `"abc"`, `W/"ABC"` -> `abc`: the form compared with our MD5.
+pub fn normalize_etag(v: &str) -> String {
+    v.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .to_ascii_lowercase()
+}
+
 /// Hashes a whole file (for `--verify`'s Content-MD5), on a blocking thread.
 pub async fn md5_file(path: &Path) -> std::io::Result<String> {
     let path = path.to_path_buf();
@@ -277,10 +285,15 @@ pub async fn put(
                             Class::Transient,
                             format!("ETag {etag} does not match the MD5 sent ({md5}): the server stored other bytes"),
                         )),
-                        None => AttemptResult::Failed(AttemptError::new(
-                            Class::Transient,
-                            format!("HTTP {status} without an ETag: cannot confirm the file arrived intact"),
-                        )),
+                        None => {
+                            // Ask the server (HEAD) before sending it all again.
+                            let mut e = AttemptError::new(
+                                Class::Transient,
+                                format!("HTTP {status} without an ETag: cannot confirm the file arrived intact"),
+                            );
+                            e.sent_md5 = Some(md5);
+                            AttemptResult::Failed(e)
+                        }
                     }
                 }
                 class => {

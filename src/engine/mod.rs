@@ -44,6 +44,11 @@ pub struct UploadOptions {
     pub archive_url: String,
 }
 
+/// Global-limit pauses one file may sit through before it is failed.
+const MAX_GLOBAL_PAUSES: u32 = 50;
+/// check_limit polls that may fail in a row before the gate reopens and per-file budgets decide.
+const MAX_POLL_ERRORS: u32 = 5;
+
 /// A file by its place in the plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileRef {
@@ -104,6 +109,8 @@ pub struct Engine {
     pub bytes_done: Arc<AtomicU64>,
     limiter: Limiter,
     gate: Gate,
+    /// Local paths that appear in more than one plan entry: `--delete` must not remove them.
+    shared_paths: std::collections::HashSet<std::path::PathBuf>,
 }
 
 /// Work for one item: which of its files to send (the rest were skipped before).
@@ -134,6 +141,7 @@ impl Engine {
         abort: CancellationToken,
     ) -> Engine {
         let limiter = Limiter::new(opts.jobs);
+        let shared_paths = shared_local_paths(&plan);
         Engine {
             client,
             s3_url,
@@ -146,6 +154,7 @@ impl Engine {
             bytes_done: Arc::new(AtomicU64::new(0)),
             limiter,
             gate: Gate::default(),
+            shared_paths,
         }
     }
 
@@ -218,7 +227,16 @@ impl Engine {
             // Derive once per item, on the last file this run sends (ia derives on every row).
             let derive = self.opts.derive && n == last;
             match self.upload_file(item, file, derive).await {
-                FileOutcome::Done | FileOutcome::Failed => {}
+                FileOutcome::Done => {}
+                FileOutcome::Failed => {
+                    if derive && n > 0 {
+                        self.emit(Event::Notice(format!(
+                            "{}: no derive was queued because its last file failed; rerun to finish the item",
+                            item.identifier
+                        )))
+                        .await;
+                    }
+                }
                 FileOutcome::ItemFatal(reason) => fatal = Some(reason),
                 FileOutcome::Interrupted => {
                     for &rest in &work.files[n + 1..] {
@@ -305,6 +323,14 @@ impl Engine {
             return;
         }
         let path = item.files[f].local.clone();
+        if self.shared_paths.contains(&path) {
+            self.emit(Event::Notice(format!(
+                "--delete: kept {}: other rows upload it too",
+                path.display()
+            )))
+            .await;
+            return;
+        }
         if let Err(e) = tokio::fs::remove_file(&path).await {
             self.emit(Event::Notice(format!(
                 "--delete: could not remove {}: {e}",
@@ -351,6 +377,7 @@ impl Engine {
     async fn poll_until_clear(&self, bucket: &str) {
         let mut wait = self.opts.policy.base.max(Duration::from_millis(500));
         let noop = |_: u32, _: Duration, _: &str| {};
+        let mut errors = 0u32;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
@@ -374,10 +401,19 @@ impl Engine {
                     .await;
                     return;
                 }
-                Ok(true) => {}
+                Ok(true) => errors = 0,
                 Err(e) => {
+                    errors += 1;
                     self.emit(Event::Notice(format!("check_limit failed: {e}")))
-                        .await
+                        .await;
+                    if errors >= MAX_POLL_ERRORS {
+                        self.emit(Event::Notice(
+                            "check_limit keeps failing: resuming uploads; each file's retry budget decides".into(),
+                        ))
+                        .await;
+                        self.gate.open();
+                        return;
+                    }
                 }
             }
             wait = (wait * 2).min(self.opts.policy.cap.max(Duration::from_secs(1)));
@@ -423,19 +459,11 @@ impl Engine {
         };
         let mut attempts = 0u32;
         let mut retries_used = 0u32;
+        let mut global_pauses = 0u32;
         loop {
             tokio::select! {
                 _ = self.gate.wait_open() => {}
                 _ = self.stop.cancelled() => {}
-            }
-            if self.stop.is_cancelled() && attempts > 0 {
-                self.emit(Event::Failed {
-                    file,
-                    reason: "interrupted before it could be retried".into(),
-                    attempts,
-                })
-                .await;
-                return FileOutcome::Interrupted;
             }
             if self.stop.is_cancelled() {
                 self.emit(Event::NotStarted { file }).await;
@@ -527,6 +555,20 @@ impl Engine {
                 }
                 Class::SlowDown(SlowDown::GlobalLimit) => {
                     // Not this file's fault: no budget spent; hold everyone until it clears.
+                    // A queue that never drains still ends the file, after a long while.
+                    global_pauses += 1;
+                    if global_pauses > MAX_GLOBAL_PAUSES {
+                        self.emit(Event::Failed {
+                            file,
+                            reason: format!(
+                                "{} (still refused after {MAX_GLOBAL_PAUSES} pauses)",
+                                err.reason
+                            ),
+                            attempts,
+                        })
+                        .await;
+                        return FileOutcome::Failed;
+                    }
                     self.emit(Event::Retry {
                         file,
                         attempt: attempts,
@@ -596,8 +638,20 @@ impl Engine {
                 .headers()
                 .get(reqwest::header::ETAG)
                 .and_then(|v| v.to_str().ok())
-                .is_some_and(|e| e.trim_matches('"').eq_ignore_ascii_case(md5)),
+                .is_some_and(|e| attempt::normalize_etag(e) == md5.to_ascii_lowercase()),
             _ => false,
         }
     }
+}
+
+/// Local paths used by more than one file of the plan.
+pub fn shared_local_paths(plan: &Plan) -> std::collections::HashSet<std::path::PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    let mut shared = std::collections::HashSet::new();
+    for fp in plan.items.iter().flat_map(|i| &i.files) {
+        if !seen.insert(&fp.local) {
+            shared.insert(fp.local.clone());
+        }
+    }
+    shared
 }

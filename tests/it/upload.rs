@@ -11,7 +11,8 @@ fn meta_headers(r: &ias3_emulator::RequestRecord) -> Vec<(String, String)> {
         .collect()
 }
 
-// Golden: these are the exact headers `ia` 5.12 sends for the same metadata (IAS3-NOTES §1).
+// Golden: the exact headers `ia` 5.12.0 sent for the same arguments, captured through the
+// emulator's --log on 2026-11-21 (`ia -i upload` via HTTP_PROXY); IAS3-NOTES §1.
 #[test]
 fn wire_format_matches_ia_byte_for_byte() {
     let bed = Bed::new();
