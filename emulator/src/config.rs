@@ -120,6 +120,10 @@ pub struct Faults {
     pub reset_rate: f64,
     /// Fraction of S3 PUT/DELETE answered `500 InternalError`.
     pub error_rate: f64,
+    /// Fraction of PUTs answered `307 TemporaryRedirect` to the same path with
+    /// `?redirected=1` (IAS3 redirects PUTs far more often than Amazon does); a redirected
+    /// request is never redirected again.
+    pub redirect_rate: f64,
     /// The first N PUT attempts of every key fail with `500 InternalError`.
     pub fail_first: u32,
     /// Fraction of metadata API GET/POST answered 500.

@@ -66,6 +66,9 @@ struct Args {
     /// Fraction of S3 PUT/DELETE answered 500 InternalError.
     #[arg(long, value_parser = parse_rate, default_value = "0")]
     error_rate: f64,
+    /// Fraction of PUTs answered 307 TemporaryRedirect to the same path (`?redirected=1`).
+    #[arg(long, value_parser = parse_rate, default_value = "0")]
+    redirect_rate: f64,
     /// The first N PUT attempts of every key fail with 500 InternalError.
     #[arg(long, value_name = "N", default_value_t = 0)]
     fail_first: u32,
@@ -108,6 +111,7 @@ impl Args {
             global_limit_ms: self.global_limit_ms,
             reset_rate: self.reset_rate,
             error_rate: self.error_rate,
+            redirect_rate: self.redirect_rate,
             fail_first: self.fail_first,
             metadata_error_rate: self.metadata_error_rate,
             latency: Duration::from_millis(self.latency_ms),

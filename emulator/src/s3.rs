@@ -307,6 +307,37 @@ async fn put(
     if key.is_some() && !exists && !auto_make {
         return Ok(refuse(ctx, req, s3_error(S3Code::NoSuchBucket, &resource, &rid)).await);
     }
+    let redirected = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "redirected=1"));
+    if !redirected
+        && hits(
+            ctx.faults.redirect_rate,
+            ctx.seed(),
+            "redirect",
+            "PUT",
+            &path,
+            attempt,
+        )
+    {
+        ctx.fault = Some("redirect".into());
+        let location = format!("{}?redirected=1", req.uri().path());
+        let mut resp = respond::with_body(
+            StatusCode::TEMPORARY_REDIRECT,
+            "application/xml",
+            respond::s3_error_body(
+                "TemporaryRedirect",
+                "Please re-send this request to the specified temporary endpoint.",
+                &resource,
+                &rid,
+            ),
+        );
+        if let Ok(v) = location.parse() {
+            resp.headers_mut().insert("location", v);
+        }
+        return Ok(refuse(ctx, req, resp).await);
+    }
     if let Some(resp) = injected(ctx, "PUT", &path, attempt, &id, &resource) {
         return Ok(refuse(ctx, req, resp).await);
     }

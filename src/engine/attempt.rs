@@ -33,6 +33,11 @@ pub enum AttemptResult {
     Stored {
         md5: String,
     },
+    /// 3xx with a `Location` (IAS3 redirects PUTs to another host): send there instead.
+    Redirect {
+        location: String,
+        status: u16,
+    },
     Failed(AttemptError),
 }
 
@@ -261,6 +266,18 @@ pub async fn put(
             AttemptResult::Failed(err)
         }
         Ok((status, headers, body)) => {
+            if matches!(status, 301 | 302 | 303 | 307 | 308) {
+                let location = headers
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|l| url::Url::parse(&spec.url).ok()?.join(l).ok());
+                if let Some(location) = location {
+                    return AttemptResult::Redirect {
+                        location: location.to_string(),
+                        status,
+                    };
+                }
+            }
             let s3 = S3Error::parse(&body);
             match ias3::classify(status, s3.as_ref()) {
                 Class::Success => {

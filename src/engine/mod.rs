@@ -49,6 +49,28 @@ const MAX_GLOBAL_PAUSES: u32 = 50;
 /// check_limit polls that may fail in a row before the gate reopens and per-file budgets decide.
 const MAX_POLL_ERRORS: u32 = 5;
 
+/// Redirects one file may follow.
+const MAX_REDIRECTS: u32 = 5;
+
+/// A redirect keeps the `Authorization` header only to the same host or to archive.org hosts
+/// (IAS3 sends PUTs on to `ia8xxxxx.us.archive.org`), as curl's `--location-trusted` would
+/// without the risk.
+fn redirect_allowed(from: &str, to: &str) -> bool {
+    let (Ok(a), Ok(b)) = (url::Url::parse(from), url::Url::parse(to)) else {
+        return false;
+    };
+    if !matches!(b.scheme(), "http" | "https") || (a.scheme() == "https" && b.scheme() != "https") {
+        return false;
+    }
+    match (a.host_str(), b.host_str()) {
+        (Some(x), Some(y)) if x == y => {
+            a.port_or_known_default() == b.port_or_known_default() || y.ends_with(".archive.org")
+        }
+        (_, Some(y)) => y == "archive.org" || y.ends_with(".archive.org"),
+        _ => false,
+    }
+}
+
 /// A file by its place in the plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileRef {
@@ -438,7 +460,7 @@ impl Engine {
         } else {
             None
         };
-        let spec = ias3::put_request(
+        let mut spec = ias3::put_request(
             &self.s3_url,
             &self.creds,
             &PutSpec {
@@ -460,6 +482,7 @@ impl Engine {
         let mut attempts = 0u32;
         let mut retries_used = 0u32;
         let mut global_pauses = 0u32;
+        let mut redirects = 0u32;
         loop {
             tokio::select! {
                 _ = self.gate.wait_open() => {}
@@ -505,6 +528,28 @@ impl Engine {
                     .await;
                     self.delete_local(item, file.file).await;
                     return FileOutcome::Done;
+                }
+                AttemptResult::Redirect { location, status } => {
+                    redirects += 1;
+                    if redirects > MAX_REDIRECTS || !redirect_allowed(&spec.url, &location) {
+                        self.emit(Event::Failed {
+                            file,
+                            reason: format!(
+                                "HTTP {status} redirect to {location} not followed ({})",
+                                if redirects > MAX_REDIRECTS {
+                                    "too many redirects"
+                                } else {
+                                    "another site would receive your keys"
+                                }
+                            ),
+                            attempts,
+                        })
+                        .await;
+                        return FileOutcome::Failed;
+                    }
+                    // A redirect is not a failure: resend there at once, with the same keys.
+                    spec.url = location;
+                    continue;
                 }
                 AttemptResult::Failed(e) => e,
             };
@@ -654,4 +699,40 @@ pub fn shared_local_paths(plan: &Plan) -> std::collections::HashSet<std::path::P
         }
     }
     shared
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redirect_allowed;
+
+    #[test]
+    fn redirects_keep_keys_only_on_the_same_host_or_archive_org() {
+        assert!(redirect_allowed(
+            "https://s3.us.archive.org/a/b",
+            "https://ia800100.us.archive.org/a/b"
+        ));
+        assert!(redirect_allowed(
+            "http://127.0.0.1:9/a/b",
+            "http://127.0.0.1:9/a/b?redirected=1"
+        ));
+        assert!(!redirect_allowed(
+            "http://127.0.0.1:9/a",
+            "http://127.0.0.1:10/a"
+        ));
+        assert!(!redirect_allowed(
+            "https://s3.us.archive.org/a/b",
+            "https://evil.example/a/b"
+        ));
+        assert!(
+            !redirect_allowed(
+                "https://s3.us.archive.org/a/b",
+                "http://ia800100.us.archive.org/a/b"
+            ),
+            "no downgrade to plain http"
+        );
+        assert!(!redirect_allowed(
+            "https://s3.us.archive.org/a/b",
+            "https://archive.org.evil.example/a"
+        ));
+    }
 }

@@ -309,3 +309,27 @@ fn ctrl_c_stops_new_files_prints_the_summary_and_exits_130() {
         );
     }
 }
+
+// IAS3 redirects PUTs (307) far more often than Amazon; iaup resends the body there, keys
+// included, because the target is the same host (or an archive.org host).
+#[test]
+fn temporary_redirects_are_followed_with_the_body_resent() {
+    let bed = Bed::with_faults(Faults {
+        redirect_rate: 0.5,
+        ..Faults::default()
+    });
+    let files = sheet(&bed, 3, 3, 5000);
+    let o = upload(&bed, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_all_intact(&bed, &files);
+    let redirects = count_status(&bed, 307);
+    assert!(redirects > 0, "the fault must have fired");
+    assert_eq!(bed.puts().len(), files.len() + redirects);
+    assert_eq!(
+        bed.puts()
+            .iter()
+            .filter(|r| r.path.ends_with("?redirected=1"))
+            .count(),
+        redirects
+    );
+}

@@ -452,3 +452,23 @@ async fn requests_are_listed_in_arrival_order() {
     let methods: Vec<String> = env.emu.requests().into_iter().map(|r| r.method).collect();
     assert_eq!(methods, ["PUT", "GET"]);
 }
+
+#[tokio::test]
+async fn redirect_rate_answers_307_once_per_request() {
+    let env = start_faults(Faults {
+        redirect_rate: 1.0,
+        ..Faults::default()
+    })
+    .await;
+    // The test client follows the 307 (its body is replayable); the emulator saw both legs.
+    let resp = env.put("/myitem1/a b.txt", "x", &[]).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let reqs = env.emu.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].status, 307);
+    assert_eq!(reqs[0].fault.as_deref(), Some("redirect"));
+    assert_eq!(reqs[1].status, 200);
+    assert!(reqs[1].path.ends_with("?redirected=1"), "{}", reqs[1].path);
+    let item = env.emu.item("myitem1").unwrap();
+    assert!(item.files.iter().any(|f| f.name == "a b.txt"));
+}
