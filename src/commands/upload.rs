@@ -246,9 +246,13 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     let abort = CancellationToken::new();
     spawn_interrupt_handler(stop.clone(), abort.clone(), mode != Mode::Quiet);
 
+    let client = http::client(opts.jobs);
+    if !work.is_empty() {
+        preflight_keys(&client, &settings, &creds).await?;
+    }
     let (tx, rx) = mpsc::channel(1024);
     let engine = Arc::new(Engine::new(
-        http::client(opts.jobs),
+        client,
         settings.s3_url.clone(),
         creds,
         opts,
@@ -302,6 +306,27 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     } else {
         EXIT_OK
     })
+}
+
+/// IAS3 answers a bad key only after the whole body (no `100-continue`): users lost multi-GB
+/// uploads that way. One whoami before the first PUT turns that into exit 2 with nothing sent.
+/// Only a definite refusal stops the run; if the check itself cannot be made, the run goes on.
+async fn preflight_keys(
+    client: &reqwest::Client,
+    settings: &Settings,
+    creds: &crate::secret::Credentials,
+) -> Result<(), AppError> {
+    let check = tokio::time::timeout(
+        Duration::from_secs(20),
+        crate::api::whoami(client, &settings.archive_url, creds),
+    )
+    .await;
+    match check {
+        Ok(Err(e @ crate::api::ApiError::Refused { .. })) => Err(AppError::usage(e).hint(
+            "nothing was sent; fix the keys with `iaup configure` (check them with `iaup configure --check`)",
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn spawn_interrupt_handler(stop: CancellationToken, abort: CancellationToken, verbose: bool) {

@@ -174,7 +174,14 @@ fn spreadsheet_groups_rows_into_items_with_ia_semantics() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let puts = bed.puts();
     assert_eq!(puts.len(), 3, "one PUT per file, no metadata GET per row");
-    assert!(bed.requests().iter().all(|r| r.method == "PUT"));
+    // Besides the PUTs only the one key check (whoami) before the first byte.
+    let others: Vec<_> = bed
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "PUT")
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(others, ["/services/user.php?op=whoami"]);
 
     let first: Vec<_> = puts
         .iter()
@@ -378,26 +385,51 @@ fn missing_credentials_exit_2_before_sending() {
     assert!(bed.requests().is_empty());
 }
 
+// IAS3 rejects bad keys only after the whole body: iaup checks them first (whoami).
 #[test]
-fn wrong_keys_fail_every_file_with_the_server_message_and_exit_1() {
+fn wrong_keys_are_caught_before_any_byte_is_sent() {
     let bed = Bed::new();
     bed.write_config(ACCESS, "wrong-secret");
     bed.file("a.txt", b"x");
-    bed.file("b.txt", b"y");
     let o = bed
         .bare()
+        .args(["upload", "denied-item", "a.txt", "--no-progress"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("did not accept the keys") && e.contains("nothing was sent"),
+        "{e}"
+    );
+    assert!(!e.contains("wrong-secret"));
+    assert!(bed.puts().is_empty());
+}
+
+#[test]
+fn a_4xx_fails_each_file_at_once_with_the_server_message_and_exit_1() {
+    let bed = Bed::new();
+    bed.file("a.txt", b"x");
+    bed.file("b.txt", b"y");
+    let o = bed
+        .cmd()
         .args(["upload", "denied-item", "a.txt", "b.txt", "--no-progress"])
+        .args(["-H", "x-archive-simulate-error:AccessDenied"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
-    assert!(e.contains("AccessDenied"), "{e}");
+    assert!(e.contains("403 AccessDenied"), "{e}");
     assert!(
         e.contains("denied-item/a.txt") && e.contains("denied-item/b.txt"),
         "{e}"
     );
-    assert!(!e.contains("wrong-secret"));
-    assert_eq!(bed.puts().len(), 2, "a 403 is not retried");
+    assert!(e.contains("2 failed"), "{e}");
+    assert_eq!(
+        bed.puts().len(),
+        2,
+        "a 403 is not retried, and one failure does not stop the other file"
+    );
 }
 
 #[test]
