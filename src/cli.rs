@@ -283,4 +283,8 @@ pub struct UploadArgs {
     /// Write one record per file to FILE: JSON lines (.jsonl) or CSV (.csv).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Upload only shard K of N (1-based): items split by a hash of the identifier, so N
+    /// machines (a CI matrix, a job array) can share one spreadsheet, each with its own journal.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
 }

@@ -86,6 +86,19 @@ pub fn build_plan(args: &UploadArgs) -> Result<Plan, AppError> {
             )));
         }
     };
+    let shard = match args.shard.as_deref().map(plan::Shard::parse).transpose() {
+        Ok(s) => s,
+        Err(p) => {
+            errs.push(p);
+            None
+        }
+    };
+    let result = result.map(|mut p| {
+        if let Some(s) = shard {
+            p.retain_shard(s);
+        }
+        p
+    });
     match result {
         Ok(plan) if errs.is_empty() => Ok(plan),
         Ok(_) => Err(problems(errs)),

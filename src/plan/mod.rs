@@ -368,3 +368,68 @@ impl ItemBuilder {
         }
     }
 }
+
+/// `--shard K/N`: which of N disjoint parts of a plan to keep (K is 1-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub k: u64,
+    pub n: u64,
+}
+
+impl Shard {
+    pub fn parse(s: &str) -> Result<Shard, Problem> {
+        let bad = || {
+            Problem::new(format!("--shard {s:?} is not K/N with 1 <= K <= N"))
+                .with_hint("for example --shard 2/8 runs the second of eight parts")
+        };
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (k, n) = (
+            k.trim().parse::<u64>().map_err(|_| bad())?,
+            n.trim().parse::<u64>().map_err(|_| bad())?,
+        );
+        if n == 0 || k == 0 || k > n {
+            return Err(bad());
+        }
+        Ok(Shard { k, n })
+    }
+
+    /// Stable across machines and versions: the first 8 bytes of the identifier's MD5.
+    pub fn holds(&self, identifier: &str) -> bool {
+        use md5::{Digest, Md5};
+        let d = Md5::digest(identifier.as_bytes());
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&d[..8]);
+        u64::from_be_bytes(b) % self.n == self.k - 1
+    }
+}
+
+impl Plan {
+    /// Keeps only the items of `shard`.
+    pub fn retain_shard(&mut self, shard: Shard) {
+        self.items.retain(|i| shard.holds(&i.identifier));
+    }
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::Shard;
+
+    #[test]
+    fn shards_partition_identifiers() {
+        assert!(Shard::parse("0/3").is_err());
+        assert!(Shard::parse("4/3").is_err());
+        assert!(Shard::parse("x").is_err());
+        let shards: Vec<Shard> = (1..=3)
+            .map(|k| Shard::parse(&format!("{k}/3")).unwrap())
+            .collect();
+        for i in 0..300 {
+            let id = format!("item-{i}");
+            assert_eq!(shards.iter().filter(|s| s.holds(&id)).count(), 1, "{id}");
+        }
+        let counts: Vec<usize> = shards
+            .iter()
+            .map(|s| (0..300).filter(|i| s.holds(&format!("item-{i}"))).count())
+            .collect();
+        assert!(counts.iter().all(|&c| c > 60), "{counts:?}");
+    }
+}

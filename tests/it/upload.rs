@@ -467,3 +467,47 @@ fn many_items_in_parallel_all_land() {
     }
     assert!(stderr(&o).contains("36 uploaded"), "{}", stderr(&o));
 }
+
+#[test]
+fn shards_split_a_sheet_across_machines_without_overlap() {
+    let bed = Bed::new();
+    let mut sheet = String::from("identifier,file\n");
+    for i in 0..12 {
+        bed.file(&format!("s/{i}.txt"), format!("{i}").as_bytes());
+        sheet.push_str(&format!("shard-item-{i:02},s/{i}.txt\n"));
+    }
+    bed.file("s.csv", sheet.as_bytes());
+    let mut seen = 0;
+    for k in 1..=3 {
+        let before = bed.puts().len();
+        let o = bed
+            .cmd()
+            .args([
+                "upload",
+                "--spreadsheet",
+                "s.csv",
+                "-q",
+                "--shard",
+                &format!("{k}/3"),
+            ])
+            .args(["--journal", &format!("j{k}.sqlite")])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let n = bed.puts().len() - before;
+        assert!(n > 0 && n < 12, "shard {k} sent {n}");
+        seen += n;
+    }
+    assert_eq!(seen, 12);
+    let mut paths: Vec<String> = bed.puts().into_iter().map(|r| r.path).collect();
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths.len(), 12, "no item in two shards");
+    let o = bed
+        .cmd()
+        .args(["upload", "--spreadsheet", "s.csv", "--shard", "4/3"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--shard"));
+}
