@@ -48,6 +48,16 @@ pub enum JournalError {
 }
 
 impl JournalError {
+    /// As the command's error: bad input (exit 2), with what to do.
+    pub fn into_app(self) -> crate::error::AppError {
+        let hint = self.hint();
+        let err = crate::error::AppError::usage(self);
+        match hint {
+            Some(h) => err.hint(h),
+            None => err,
+        }
+    }
+
     /// What a person should do about it.
     pub fn hint(&self) -> Option<String> {
         match self {

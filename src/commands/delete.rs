@@ -109,13 +109,7 @@ pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8
     if !problems.is_empty() {
         return Err(problems_error(problems));
     }
-    let creds = settings
-        .require_credentials()
-        .map_err(|e| {
-            AppError::usage(e)
-                .hint("run `iaup configure`, or set IA_ACCESS_KEY_ID and IA_SECRET_ACCESS_KEY")
-        })?
-        .clone();
+    let creds = super::credentials(&settings)?;
     let client = http::client(args.jobs as usize);
     let quiet = args.quiet;
     let on_retry = move |attempt: u32, delay: Duration, reason: &str| {

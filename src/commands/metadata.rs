@@ -27,16 +27,7 @@ use crate::settings::{Env, Settings};
 
 use patch::Change;
 
-/// Renders every problem as one exit-2 error: nothing was sent.
-pub(crate) fn problems_error(list: Vec<Problem>) -> AppError {
-    let n = list.len();
-    let body: Vec<String> = list.iter().map(|p| format!("  {p}")).collect();
-    AppError::usage(msg(format!(
-        "{n} problem{} found; nothing was sent:\n{}",
-        if n == 1 { "" } else { "s" },
-        body.join("\n")
-    )))
-}
+pub(crate) use super::problems_error;
 
 /// `--retries` and `--sleep` as a policy (the cap is the upload engine's).
 pub(crate) fn retry_policy(retries: u32, sleep: f64) -> Result<RetryPolicy, AppError> {
@@ -155,13 +146,7 @@ pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<
     if !problems.is_empty() {
         return Err(problems_error(problems));
     }
-    let creds = settings
-        .require_credentials()
-        .map_err(|e| {
-            AppError::usage(e)
-                .hint("run `iaup configure`, or set IA_ACCESS_KEY_ID and IA_SECRET_ACCESS_KEY")
-        })?
-        .clone();
+    let creds = super::credentials(&settings)?;
     let ctx = WriteCtx {
         client: crate::http::client(args.jobs as usize),
         archive_url: settings.archive_url.clone(),

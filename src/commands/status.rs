@@ -18,14 +18,7 @@ pub async fn run(_global: &GlobalArgs, args: &StatusArgs, _env: &Env) -> Result<
         Some(p) => p.clone(),
         None => journal::default_path()?,
     };
-    let j = Journal::open_read(&path).map_err(|e| {
-        let hint = e.hint();
-        let err = AppError::usage(e);
-        match hint {
-            Some(h) => err.hint(h),
-            None => err,
-        }
-    })?;
+    let j = Journal::open_read(&path).map_err(journal::JournalError::into_app)?;
     let runs = j.runs()?;
     output::data(&format!("journal: {}", j.path().display()));
     if runs.is_empty() {

@@ -29,17 +29,6 @@ fn seconds(flag: &str, v: f64) -> Result<Duration, AppError> {
     })
 }
 
-/// Renders every problem and returns the exit-2 error.
-fn problems(list: Vec<Problem>) -> AppError {
-    let n = list.len();
-    let body: Vec<String> = list.iter().map(|p| format!("  {p}")).collect();
-    AppError::usage(msg(format!(
-        "{n} problem{} found; nothing was uploaded:\n{}",
-        if n == 1 { "" } else { "s" },
-        body.join("\n")
-    )))
-}
-
 pub fn build_plan(args: &UploadArgs) -> Result<Plan, AppError> {
     let mut errs = Vec::new();
     let mut metadata = Vec::new();
@@ -101,10 +90,10 @@ pub fn build_plan(args: &UploadArgs) -> Result<Plan, AppError> {
     });
     match result {
         Ok(plan) if errs.is_empty() => Ok(plan),
-        Ok(_) => Err(problems(errs)),
+        Ok(_) => Err(super::problems_error(errs)),
         Err(mut more) => {
             errs.append(&mut more);
-            Err(problems(errs))
+            Err(super::problems_error(errs))
         }
     }
 }
@@ -119,7 +108,7 @@ fn options(args: &UploadArgs) -> Result<UploadOptions, AppError> {
         }
     }
     if !errs.is_empty() {
-        return Err(problems(errs));
+        return Err(super::problems_error(errs));
     }
     Ok(UploadOptions {
         derive: !args.no_derive,
@@ -152,13 +141,7 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         .map(ReportFormat::from_path)
         .transpose()?;
     let plan = build_plan(args)?;
-    let creds = settings
-        .require_credentials()
-        .map_err(|e| {
-            AppError::usage(e)
-                .hint("run `iaup configure`, or set IA_ACCESS_KEY_ID and IA_SECRET_ACCESS_KEY")
-        })?
-        .clone();
+    let creds = super::credentials(&settings)?;
 
     if args.dry_run {
         print_dry_run(&plan, &settings, &opts);
@@ -181,14 +164,7 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
             Some(p) => p.clone(),
             None => journal::default_path()?,
         };
-        let j = Journal::open(&path).map_err(|e| {
-            let hint = e.hint();
-            let err = AppError::usage(e);
-            match hint {
-                Some(h) => err.hint(h),
-                None => err,
-            }
-        })?;
+        let j = Journal::open(&path).map_err(journal::JournalError::into_app)?;
         Some(j)
     };
     // Files the journal saw confirmed, unchanged since (same size and mtime): not even read.
