@@ -52,21 +52,23 @@ impl Default for RetryPolicy {
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 
 impl RetryPolicy {
-    /// The sleep before retry number `retry` (1 = first retry): uniform in
-    /// `[0, min(cap, base * 2^(retry-1))]`, but never less than `Retry-After`.
+    /// The sleep before retry number `retry` (1 = first retry). When the server said how long
+    /// to wait (`Retry-After`), that, plus up to a quarter more so clients told the same do not
+    /// return together; otherwise full jitter: uniform in `[0, min(cap, base * 2^(retry-1))]`.
     pub fn backoff(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(ra) = retry_after {
+            return ra
+                .min(MAX_RETRY_AFTER)
+                .mul_f64(rand::random_range(1.0..=1.25));
+        }
         let exp = self
             .base
             .saturating_mul(1u32 << retry.saturating_sub(1).min(20))
             .min(self.cap);
-        let jitter = if exp.is_zero() {
+        if exp.is_zero() {
             Duration::ZERO
         } else {
             exp.mul_f64(rand::random_range(0.0..=1.0))
-        };
-        match retry_after {
-            Some(ra) => jitter.max(ra.min(MAX_RETRY_AFTER)),
-            None => jitter,
         }
     }
 }
@@ -227,11 +229,16 @@ mod tests {
             assert!(d <= Duration::from_secs(8), "{d:?}");
         }
         assert!(p.backoff(1, None) <= Duration::from_secs(1));
-        assert!(p.backoff(1, Some(Duration::from_secs(5))) >= Duration::from_secs(5));
-        assert_eq!(
-            p.backoff(1, Some(Duration::from_secs(100_000))),
-            Duration::from_secs(600).max(p.backoff(1, Some(Duration::from_secs(100_000))))
-        );
+        // Retry-After is obeyed as given (plus a little jitter), whatever the retry number.
+        for retry in [1, 5, 20] {
+            let d = p.backoff(retry, Some(Duration::from_secs(5)));
+            assert!(
+                d >= Duration::from_secs(5) && d <= Duration::from_millis(6250),
+                "{d:?}"
+            );
+        }
+        let capped = p.backoff(1, Some(Duration::from_secs(100_000)));
+        assert!(capped >= Duration::from_secs(600) && capped <= Duration::from_secs(750));
         let zero = RetryPolicy {
             base: Duration::ZERO,
             ..p

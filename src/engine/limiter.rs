@@ -17,6 +17,30 @@ struct LimitState {
     limit: f64,
     in_flight: usize,
     last_decrease: Option<Instant>,
+    /// The last answers, `true` for an overload SlowDown.
+    recent: std::collections::VecDeque<bool>,
+}
+
+/// Answers remembered to tell sustained overload from sporadic SlowDowns.
+const WINDOW: usize = 20;
+/// Fewer answers than this say nothing yet.
+const MIN_SAMPLES: usize = 8;
+/// The share of SlowDowns among recent answers that means "the server is overloaded".
+const OVERLOAD_SHARE: f64 = 0.5;
+
+impl LimitState {
+    fn remember(&mut self, slowdown: bool) {
+        if self.recent.len() == WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(slowdown);
+    }
+
+    fn overloaded(&self) -> bool {
+        let n = self.recent.len();
+        n >= MIN_SAMPLES
+            && self.recent.iter().filter(|s| **s).count() as f64 >= OVERLOAD_SHARE * n as f64
+    }
 }
 
 /// A slot in flight; dropping it frees the slot.
@@ -46,6 +70,7 @@ impl Limiter {
                 limit: max,
                 in_flight: 0,
                 last_decrease: None,
+                recent: std::collections::VecDeque::with_capacity(WINDOW),
             }),
             notify: Notify::new(),
         }
@@ -70,6 +95,7 @@ impl Limiter {
     /// Additive increase: +1 slot per `limit` successes.
     pub fn on_success(&self) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.remember(false);
         let before = s.limit.floor();
         s.limit = (s.limit + 1.0 / s.limit).min(self.max);
         let grew = s.limit.floor() > before;
@@ -79,11 +105,14 @@ impl Limiter {
         }
     }
 
-    /// Multiplicative decrease; returns the new limit when it changed.
+    /// Multiplicative decrease when SlowDowns are sustained (at least half of the recent
+    /// answers): a sporadic SlowDown only delays its own file, which honours `Retry-After`.
+    /// Returns the new limit when it changed.
     pub fn on_overload(&self) -> Option<usize> {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.remember(true);
         let now = Instant::now();
-        if s.last_decrease.is_some_and(|t| now - t < DECREASE_WINDOW) {
+        if !s.overloaded() || s.last_decrease.is_some_and(|t| now - t < DECREASE_WINDOW) {
             return None;
         }
         s.last_decrease = Some(now);
@@ -147,8 +176,19 @@ mod tests {
     async fn aimd_halves_and_recovers() {
         let l = Limiter::new(8);
         assert_eq!(l.current(), 8);
-        assert_eq!(l.on_overload(), Some(4));
-        assert_eq!(l.on_overload(), None, "one decrease per window");
+        // Sporadic SlowDowns (1 in 5) do not shrink the run.
+        for _ in 0..4 {
+            for _ in 0..4 {
+                l.on_success();
+            }
+            assert_eq!(l.on_overload(), None);
+        }
+        // Sustained ones do, once per window.
+        let mut changes = Vec::new();
+        for _ in 0..12 {
+            changes.extend(l.on_overload());
+        }
+        assert_eq!(changes, [4], "one decrease per window");
         // About one slot per window of `limit` successes.
         for _ in 0..5 {
             l.on_success();

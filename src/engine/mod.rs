@@ -49,6 +49,9 @@ const MAX_GLOBAL_PAUSES: u32 = 50;
 /// check_limit polls that may fail in a row before the gate reopens and per-file budgets decide.
 const MAX_POLL_ERRORS: u32 = 5;
 
+/// Items open at once per `--jobs` slot.
+const OPEN_ITEMS_PER_JOB: usize = 8;
+
 /// Redirects one file may follow.
 const MAX_REDIRECTS: u32 = 5;
 
@@ -186,7 +189,9 @@ impl Engine {
             work,
         )));
         let mut workers = tokio::task::JoinSet::new();
-        for _ in 0..self.opts.jobs.max(1) {
+        // More items open than PUT slots: a file sleeping in backoff holds no slot, so other
+        // items use it. PUTs in flight stay <= --jobs (the limiter), one per item at a time.
+        for _ in 0..self.opts.jobs.max(1) * OPEN_ITEMS_PER_JOB {
             let me = self.clone();
             let queue = queue.clone();
             workers.spawn(async move {
