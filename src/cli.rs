@@ -255,7 +255,7 @@ pub struct UploadArgs {
     /// Print every planned request (secret masked) and send nothing. Same as --dry-run.
     #[arg(short = 'd', long = "debug", alias = "dry-run")]
     pub dry_run: bool,
-    /// Items uploaded at once.
+    /// PUTs in flight at once, each to a different item (files of one item go one at a time).
     #[arg(short = 'j', long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub jobs: u32,
     /// No progress bars; a plain progress line every few seconds instead.
