@@ -292,6 +292,21 @@ impl Journal {
         rows.collect::<Result<_, _>>().map_err(sql(&self.path))
     }
 
+    /// The local paths of every uploaded file of `endpoint`, as they were given.
+    pub fn uploaded_paths(
+        &self,
+        endpoint: &str,
+    ) -> Result<std::collections::HashSet<String>, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT local_path FROM files WHERE endpoint = ?1 AND state = 'uploaded'")
+            .map_err(sql(&self.path))?;
+        let rows = stmt
+            .query_map([endpoint], |r| r.get::<_, String>(0))
+            .map_err(sql(&self.path))?;
+        rows.collect::<Result<_, _>>().map_err(sql(&self.path))
+    }
+
     pub fn begin_run(&mut self, endpoint: &str, command: &str) -> Result<i64, JournalError> {
         self.conn
             .execute(
@@ -305,13 +320,25 @@ impl Journal {
     /// Hands the connection to a writer thread for the rest of the run.
     pub fn into_writer(self, endpoint: String, run_id: i64) -> Writer {
         let (tx, rx) = mpsc::channel::<Op>();
+        let path = self.path.clone();
         let thread = std::thread::Builder::new()
             .name("iaup-journal".into())
-            .spawn(move || write_loop(self, endpoint, run_id, rx))
+            .spawn(move || {
+                let result = write_loop(self, endpoint, run_id, rx);
+                if let Err(e) = &result {
+                    // Said at once: from here on nothing is recorded, and the run goes on.
+                    crate::output::note(&format!(
+                        "warning: {e}; this run's progress is no longer recorded, so a rerun \
+                         may send again what this run uploads from now on"
+                    ));
+                }
+                result
+            })
             .expect("spawning the journal thread");
         Writer {
             tx,
             thread: Some(thread),
+            path,
         }
     }
 
@@ -451,12 +478,15 @@ pub enum Op {
     Finish {
         outcome: String,
     },
+    /// `--delete`: remove this local file once the ops before it are committed.
+    DeleteLocal(PathBuf),
 }
 
 /// The single writer of a run.
 pub struct Writer {
     tx: mpsc::Sender<Op>,
     thread: Option<JoinHandle<Result<(), JournalError>>>,
+    path: PathBuf,
 }
 
 impl Writer {
@@ -473,7 +503,12 @@ impl Writer {
         drop(std::mem::replace(&mut self.tx, tx));
         match self.thread.take().map(|t| t.join()) {
             Some(Ok(r)) => r,
-            Some(Err(_)) => Ok(()),
+            Some(Err(_)) => Err(JournalError::Open {
+                path: self.path.clone(),
+                what: "the journal writer stopped unexpectedly; recent progress may be missing"
+                    .into(),
+                source: None,
+            }),
             None => Ok(()),
         }
     }
@@ -487,17 +522,29 @@ fn write_loop(
 ) -> Result<(), JournalError> {
     let path = j.path.clone();
     let mut conn = j.conn;
+    let mut deletes = Vec::new();
     while let Ok(first) = rx.recv() {
         let tx = conn.transaction().map_err(sql(&path))?;
-        apply(&tx, &endpoint, run_id, first).map_err(sql(&path))?;
         // Batch whatever else is waiting into the same transaction.
-        for _ in 0..4096 {
-            match rx.try_recv() {
-                Ok(op) => apply(&tx, &endpoint, run_id, op).map_err(sql(&path))?,
-                Err(_) => break,
+        let mut next = Some(first);
+        let mut batched = 0;
+        while let Some(op) = next.take() {
+            match op {
+                Op::DeleteLocal(p) => deletes.push(p),
+                op => apply(&tx, &endpoint, run_id, op).map_err(sql(&path))?,
+            }
+            batched += 1;
+            if batched < 4096 {
+                next = rx.try_recv().ok();
             }
         }
         tx.commit().map_err(sql(&path))?;
+        // Only now is the confirmation on disk: a kill before this line keeps the file.
+        for p in deletes.drain(..) {
+            if let Err(e) = std::fs::remove_file(&p) {
+                crate::output::note(&format!("--delete: could not remove {}: {e}", p.display()));
+            }
+        }
     }
     let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
     Ok(())
@@ -604,6 +651,7 @@ fn apply(c: &Connection, endpoint: &str, run_id: i64, op: Op) -> rusqlite::Resul
             )?
             .execute(params![endpoint, identifier, key, error, t])?;
         }
+        Op::DeleteLocal(_) => {} // done by the writer after its commit
         Op::Finish { outcome } => {
             c.execute(
                 "UPDATE runs SET finished_at = ?2, outcome = ?3 WHERE id = ?1",

@@ -20,7 +20,7 @@ use crate::plan::Plan;
 pub enum FileStatus {
     Pending,
     Uploaded { md5: String, attempts: u32 },
-    Skipped { reason: String },
+    Skipped { reason: String, md5: Option<String> },
     Failed { reason: String, attempts: u32 },
     NotStarted,
 }
@@ -303,6 +303,7 @@ fn journal_op(ev: &Event, plan: &Plan) -> Option<Op> {
                 error: reason.clone(),
             }
         }
+        Event::DeleteLocal(path) => Op::DeleteLocal(path.clone()),
         Event::NotStarted { .. } | Event::Notice(_) => return None,
     })
 }
@@ -395,9 +396,13 @@ fn handle(
             display.line(&format!("error: {}: {reason}", name(file)));
             record.status[file.item][file.file] = FileStatus::Failed { reason, attempts };
         }
-        Event::Skipped { file, reason, .. } => {
-            record.status[file.item][file.file] = FileStatus::Skipped { reason };
+        Event::Skipped { file, reason, md5 } => {
+            record.status[file.item][file.file] = FileStatus::Skipped {
+                reason,
+                md5: Some(md5),
+            };
         }
+        Event::DeleteLocal(_) => {}
         Event::NotStarted { file } => {
             in_flight.remove(&file);
             record.status[file.item][file.file] = FileStatus::NotStarted;
@@ -474,7 +479,9 @@ pub fn write_report(
                 FileStatus::Uploaded { md5, attempts } => {
                     ("uploaded", Some(md5.as_str()), *attempts, None)
                 }
-                FileStatus::Skipped { reason } => ("skipped", None, 0, Some(reason.as_str())),
+                FileStatus::Skipped { reason, md5 } => {
+                    ("skipped", md5.as_deref(), 0, Some(reason.as_str()))
+                }
                 FileStatus::Failed { reason, attempts } => {
                     ("failed", None, *attempts, Some(reason.as_str()))
                 }

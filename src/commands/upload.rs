@@ -29,7 +29,10 @@ fn seconds(flag: &str, v: f64) -> Result<Duration, AppError> {
     })
 }
 
-pub fn build_plan(args: &UploadArgs) -> Result<Plan, AppError> {
+pub fn build_plan(
+    args: &UploadArgs,
+    uploaded_paths: Option<plan::UploadedPaths>,
+) -> Result<Plan, AppError> {
     let mut errs = Vec::new();
     let mut metadata = Vec::new();
     for m in &args.metadata {
@@ -41,6 +44,7 @@ pub fn build_plan(args: &UploadArgs) -> Result<Plan, AppError> {
     let opts = PlanOptions {
         keep_directories: args.keep_directories,
         metadata,
+        uploaded_paths,
     };
     let result = match (&args.spreadsheet, &args.identifier) {
         (Some(sheet), _) => {
@@ -103,7 +107,37 @@ fn options(args: &UploadArgs) -> Result<UploadOptions, AppError> {
     let mut errs = Vec::new();
     for h in &args.headers {
         match plan::parse_key_value(h, "--header") {
-            Ok((k, v)) => extra_headers.push((k.trim().to_owned(), v.trim_start().to_owned())),
+            Ok((k, v)) => {
+                let (k, v) = (k.trim().to_owned(), v.trim_start().to_owned());
+                // Checked here, not per PUT: a bad header would fail every file after planning.
+                if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+                    errs.push(Problem {
+                        file: None,
+                        row: None,
+                        column: None,
+                        message: format!("--header `{h}`: `{k}` is not a valid header name"),
+                        hint: Some(
+                            "header names are ASCII letters, digits and `-`, e.g. \
+                             -H x-archive-interactive-priority:1"
+                                .into(),
+                        ),
+                    });
+                } else if reqwest::header::HeaderValue::from_str(&v).is_err() {
+                    errs.push(Problem {
+                        file: None,
+                        row: None,
+                        column: None,
+                        message: format!("--header `{k}`: the value is not valid in a header"),
+                        hint: Some(
+                            "header values are visible ASCII; send non-ASCII metadata with -m, \
+                             which encodes it as IA expects"
+                                .into(),
+                        ),
+                    });
+                } else {
+                    extra_headers.push((k, v));
+                }
+            }
             Err(p) => errs.push(p),
         }
     }
@@ -127,6 +161,7 @@ fn options(args: &UploadArgs) -> Result<UploadOptions, AppError> {
         extra_headers,
         checksum: args.checksum,
         delete_local: args.delete,
+        journal_deletes: false,
         archive_url: String::new(),
     })
 }
@@ -140,13 +175,28 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         .as_deref()
         .map(ReportFormat::from_path)
         .transpose()?;
-    let plan = build_plan(args)?;
+    let mut journal = if args.no_journal || args.dry_run {
+        None
+    } else {
+        let path = match &args.journal {
+            Some(p) => p.clone(),
+            None => journal::default_path()?,
+        };
+        Some(Journal::open(&path).map_err(journal::JournalError::into_app)?)
+    };
+    // With --delete, what an earlier run uploaded and removed is missing now, and that is fine.
+    let uploaded_paths = match (&journal, args.delete) {
+        (Some(j), true) => Some(plan::UploadedPaths(j.uploaded_paths(&settings.s3_url)?)),
+        _ => None,
+    };
+    let plan = build_plan(args, uploaded_paths)?;
     let creds = super::credentials(&settings)?;
 
     if args.dry_run {
         print_dry_run(&plan, &settings, &opts);
         return Ok(EXIT_OK);
     }
+    opts.journal_deletes = journal.is_some();
 
     let plan = Arc::new(plan);
     let mode = if args.quiet {
@@ -157,16 +207,6 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         Mode::Plain
     };
     let mut record = RunRecord::new(&plan);
-    let journal = if args.no_journal {
-        None
-    } else {
-        let path = match &args.journal {
-            Some(p) => p.clone(),
-            None => journal::default_path()?,
-        };
-        let j = Journal::open(&path).map_err(journal::JournalError::into_app)?;
-        Some(j)
-    };
     // Files the journal saw confirmed, unchanged since (same size and mtime): not even read.
     let done = match &journal {
         Some(j) => j.uploaded(&settings.s3_url)?,
@@ -181,11 +221,12 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         for (f, fp) in it.files.iter().enumerate() {
             let hit = done
                 .get(&(it.identifier.clone(), fp.key.clone()))
-                .is_some_and(|u| u.size == fp.size && u.mtime_ns == fp.mtime_ns);
-            if hit {
+                .filter(|u| u.size == fp.size && u.mtime_ns == fp.mtime_ns);
+            if let Some(u) = hit {
                 resumed += 1;
                 record.status[i][f] = FileStatus::Skipped {
                     reason: "already uploaded (journal)".into(),
+                    md5: u.md5.clone(),
                 };
                 if args.delete && !shared.contains(&fp.local) {
                     to_delete.push(fp.local.clone());
@@ -203,13 +244,32 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
             output::note(&format!("--delete: could not remove {}: {e}", p.display()));
         }
     }
+    if !plan.gone.is_empty() && mode != Mode::Quiet {
+        output::note(&format!(
+            "--delete: {} given paths are gone, uploaded and removed by an earlier run \
+             (journal): {}",
+            plan.gone.len(),
+            plan.gone
+                .iter()
+                .take(5)
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+                + if plan.gone.len() > 5 { ", ..." } else { "" }
+        ));
+    }
     if resumed > 0 && mode != Mode::Quiet {
         output::note(&format!(
             "resuming: {resumed} of {} files already uploaded (journal); sending the rest",
             plan.file_count()
         ));
     }
-    let writer = match journal {
+    let client = http::client(opts.jobs);
+    if !work.is_empty() {
+        // Before the journal records a run: refused keys leave no trace of one.
+        preflight_keys(&client, &settings, &creds).await?;
+    }
+    let writer = match journal.take() {
         Some(mut j) => {
             let run_id = j.begin_run(&settings.s3_url, "upload")?;
             let w = j.into_writer(settings.s3_url.clone(), run_id);
@@ -235,10 +295,6 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     let abort = CancellationToken::new();
     spawn_interrupt_handler(stop.clone(), abort.clone(), mode != Mode::Quiet);
 
-    let client = http::client(opts.jobs);
-    if !work.is_empty() {
-        preflight_keys(&client, &settings, &creds).await?;
-    }
     let (tx, rx) = mpsc::channel(1024);
     let engine = Arc::new(Engine::new(
         client,

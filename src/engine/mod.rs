@@ -41,6 +41,9 @@ pub struct UploadOptions {
     pub checksum: bool,
     /// `--delete`: remove the local file once the server confirmed it.
     pub delete_local: bool,
+    /// With a journal, `--delete` removals wait for the journal's commit (see
+    /// [`Event::DeleteLocal`]); without one they happen at once.
+    pub journal_deletes: bool,
     pub archive_url: String,
 }
 
@@ -116,6 +119,9 @@ pub enum Event {
     NotStarted { file: FileRef },
     /// Something a person should know about the run as a whole.
     Notice(String),
+    /// `--delete` with a journal: remove this local file once the journal has committed the
+    /// confirmation sent just before (a kill in between must not lose an unrecorded file).
+    DeleteLocal(std::path::PathBuf),
 }
 
 /// Everything one run shares.
@@ -330,13 +336,13 @@ impl Engine {
             };
             match attempt::md5_file(&fp.local).await {
                 Ok(ours) if ours.eq_ignore_ascii_case(theirs) => {
-                    self.delete_local(item, f).await;
                     self.emit(Event::Skipped {
                         file: FileRef { item: idx, file: f },
                         reason: "already on the server with the same MD5".into(),
                         md5: ours,
                     })
                     .await;
+                    self.delete_local(item, f).await;
                 }
                 _ => keep.push(f),
             }
@@ -356,6 +362,10 @@ impl Engine {
                 path.display()
             )))
             .await;
+            return;
+        }
+        if self.opts.journal_deletes {
+            self.emit(Event::DeleteLocal(path)).await;
             return;
         }
         if let Err(e) = tokio::fs::remove_file(&path).await {
@@ -504,6 +514,11 @@ impl Engine {
                     return FileOutcome::Interrupted;
                 }
             };
+            if self.gate.is_paused() {
+                // The run paused (global task limit) while this file waited for a slot.
+                drop(permit);
+                continue;
+            }
             attempts += 1;
             let progress = Arc::new(Progress::default());
             self.emit(Event::Started {

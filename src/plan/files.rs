@@ -10,7 +10,7 @@ use std::time::UNIX_EPOCH;
 use walkdir::WalkDir;
 
 use super::validate::validate_key;
-use super::{FilePlan, Problem};
+use super::{FilePlan, Problem, UploadedPaths};
 
 /// Where the path was written, for the wording of hints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +26,9 @@ pub(super) struct Expansion {
     pub(super) problems: Vec<Problem>,
     /// `Some(true)` for a directory, `Some(false)` for a file, `None` if it could not be read.
     pub(super) is_dir: Option<bool>,
+    /// Missing, or a folder left empty, because `--delete` removed what the journal saw
+    /// uploaded: nothing to send and nothing wrong.
+    pub(super) gone: bool,
 }
 
 impl Expansion {
@@ -46,10 +49,18 @@ pub(super) fn expand(
     keep_directories: bool,
     remote_name: Option<&str>,
     origin: Origin,
+    uploaded: Option<&UploadedPaths>,
 ) -> Expansion {
     let mut out = Expansion::default();
     let meta = match fs::metadata(given) {
         Ok(meta) => meta,
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && uploaded.is_some_and(|u| u.covers(given)) =>
+        {
+            out.gone = true;
+            return out;
+        }
         Err(e) => {
             let (message, hint) = describe_open_error(given, &e, origin);
             out.problem(message, hint);
@@ -58,7 +69,7 @@ pub(super) fn expand(
     };
     if meta.is_dir() {
         out.is_dir = Some(true);
-        walk(given, keep_directories, remote_name, &mut out);
+        walk(given, keep_directories, remote_name, uploaded, &mut out);
     } else if meta.is_file() {
         out.is_dir = Some(false);
         let key = match remote_name {
@@ -89,7 +100,13 @@ pub(super) fn expand(
     out
 }
 
-fn walk(dir: &Path, keep_directories: bool, remote_name: Option<&str>, out: &mut Expansion) {
+fn walk(
+    dir: &Path,
+    keep_directories: bool,
+    remote_name: Option<&str>,
+    uploaded: Option<&UploadedPaths>,
+    out: &mut Expansion,
+) {
     let prefix = match remote_name {
         Some(name) => Some(name.trim_end_matches('/').to_owned()),
         None if ends_with_separator(dir) => None,
@@ -186,6 +203,10 @@ fn walk(dir: &Path, keep_directories: bool, remote_name: Option<&str>, out: &mut
         add_file(path.to_path_buf(), key, &meta, out);
     }
     if out.files.len() == before && out.problems.is_empty() {
+        if uploaded.is_some_and(|u| u.covers(dir)) {
+            out.gone = true;
+            return;
+        }
         out.problem(
             format!("the folder `{}` contains no files", dir.display()),
             Some("empty folders cannot be uploaded; remove the row or add files".to_owned()),
@@ -327,6 +348,7 @@ mod tests {
             false,
             None,
             Origin::Spreadsheet,
+            None,
         );
         assert_eq!(out.is_dir, None);
         assert!(out.files.is_empty());

@@ -53,6 +53,9 @@ impl Metadata {
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub items: Vec<ItemPlan>,
+    /// Given paths that no longer exist (or folders left empty) because an earlier `--delete`
+    /// run removed them after their upload was confirmed (see [`PlanOptions::uploaded_paths`]).
+    pub gone: Vec<PathBuf>,
 }
 
 impl Plan {
@@ -171,6 +174,26 @@ pub struct PlanOptions {
     pub keep_directories: bool,
     /// From `-m KEY:VALUE`, already split; a repeated key makes a list, `KEY[i]` an index.
     pub metadata: Vec<(String, String)>,
+    /// With `--delete`: local paths the journal saw confirmed uploaded. A given path that is
+    /// missing (or a folder left empty) because `--delete` removed what it held is then no
+    /// problem: it lands in [`Plan::gone`], so rerunning the same command just goes on.
+    pub uploaded_paths: Option<UploadedPaths>,
+}
+
+/// Local paths, as recorded in the journal, of files confirmed uploaded.
+#[derive(Clone, Debug, Default)]
+pub struct UploadedPaths(pub std::collections::HashSet<String>);
+
+impl UploadedPaths {
+    /// True when `given` is a recorded file, or a folder that recorded files were in.
+    pub fn covers(&self, given: &Path) -> bool {
+        let text = given.to_string_lossy();
+        if self.0.contains(text.as_ref()) {
+            return true;
+        }
+        let dir = format!("{}/", text.trim_end_matches('/'));
+        self.0.iter().any(|p| p.starts_with(&dir))
+    }
 }
 
 /// Builds a plan from `iaup upload ID FILE|DIR...`.
@@ -217,8 +240,18 @@ pub fn from_args(
         ok
     });
     let mut item = ItemBuilder::new(identifier, None);
+    let mut gone = Vec::new();
     for path in paths {
-        let expansion = files::expand(path, opts.keep_directories, remote_name, Origin::Argument);
+        let expansion = files::expand(
+            path,
+            opts.keep_directories,
+            remote_name,
+            Origin::Argument,
+            opts.uploaded_paths.as_ref(),
+        );
+        if expansion.gone {
+            gone.push(path.clone());
+        }
         if expansion.is_dir == Some(true) && remote_name.is_some() {
             problems.push(
                 Problem::new("--remote-name names one file, but this is a folder")
@@ -236,7 +269,10 @@ pub fn from_args(
     }
     let item = item.finish(&options_meta, None, &mut problems);
     if problems.is_empty() {
-        Ok(Plan { items: vec![item] })
+        Ok(Plan {
+            items: vec![item],
+            gone,
+        })
     } else {
         Err(problems)
     }

@@ -9,7 +9,7 @@
 //! take it as metadata), duplicate columns are problems (ia keeps the last one).
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use csv::ByteRecord;
 
@@ -53,11 +53,13 @@ fn read_sheet(path: &Path, opts: &PlanOptions, metadata_only: bool) -> Result<Pl
         current: None,
         missing_identifier_reported: false,
         unnamed_reported: HashSet::new(),
+        gone: Vec::new(),
     };
     sheet.read(&data);
     let Sheet {
         mut problems,
         items,
+        gone,
         ..
     } = sheet;
     let items: Vec<_> = items
@@ -65,7 +67,7 @@ fn read_sheet(path: &Path, opts: &PlanOptions, metadata_only: bool) -> Result<Pl
         .map(|item| item.finish(&options_meta, Some(path), &mut problems))
         .collect();
     if problems.is_empty() {
-        Ok(Plan { items })
+        Ok(Plan { items, gone })
     } else {
         // Stable: problems of one row stay in the order they were found.
         problems.sort_by_key(|p| p.row.unwrap_or(0));
@@ -130,6 +132,8 @@ struct Sheet<'a> {
     current: Option<usize>,
     missing_identifier_reported: bool,
     unnamed_reported: HashSet<usize>,
+    /// See [`Plan::gone`].
+    gone: Vec<PathBuf>,
 }
 
 impl Sheet<'_> {
@@ -532,7 +536,11 @@ impl Sheet<'_> {
             self.opts.keep_directories,
             remote_name,
             Origin::Spreadsheet,
+            self.opts.uploaded_paths.as_ref(),
         );
+        if expansion.gone {
+            self.gone.push(PathBuf::from(given));
+        }
         if let (Some(false), Some(name)) = (expansion.is_dir, remote_name) {
             if name.ends_with('/') {
                 self.report(

@@ -65,6 +65,7 @@ fn with_meta(pairs: &[(&str, &str)]) -> PlanOptions {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
+        uploaded_paths: None,
     }
 }
 

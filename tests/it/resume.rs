@@ -394,3 +394,135 @@ fn status_lists_failures_with_reasons() {
         "{out}"
     );
 }
+
+#[test]
+fn rerun_with_delete_goes_on_when_the_files_are_gone() {
+    // `--delete` removes what it uploaded: rerunning the same command (after a crash, or
+    // just again) must not call those paths missing and refuse to run (exit 2).
+    let bed = Bed::new();
+    bed.file("single.txt", b"single");
+    bed.file("folder/one.txt", b"one");
+    bed.file("folder/two.txt", b"two");
+    bed.file(
+        "sheet.csv",
+        b"identifier,file,title\ngone-item-a,single.txt,A\ngone-item-b,folder,B\n",
+    );
+    let up = || {
+        bed.cmd()
+            .args(["upload", "--spreadsheet", "sheet.csv", "--delete"])
+            .args(["--no-progress", "--report", "out.jsonl"])
+            .output()
+            .unwrap()
+    };
+    let o = up();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!bed.path("single.txt").exists());
+    assert!(!bed.path("folder/one.txt").exists() && !bed.path("folder/two.txt").exists());
+    assert_eq!(bed.puts().len(), 3);
+
+    let o = up();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("2 given paths are gone"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(bed.puts().len(), 3, "nothing is sent again");
+
+    // A path the journal never saw uploaded is still an error, --delete or not.
+    bed.file(
+        "sheet.csv",
+        b"identifier,file,title\ngone-item-a,single.txt,A\ngone-item-a,never.txt,A\n",
+    );
+    let o = up();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("never.txt"), "{}", stderr(&o));
+    assert_eq!(bed.puts().len(), 3);
+    assert_eq!(
+        bed.stored("gone-item-b", "folder/two.txt").unwrap().0,
+        md5_hex(b"two")
+    );
+}
+
+#[test]
+fn the_report_of_a_rerun_gives_each_skipped_files_md5() {
+    let bed = Bed::new();
+    bed.file("a.txt", b"report me");
+    bed.cmd()
+        .args(["upload", "rs-item", "a.txt", "-q"])
+        .assert()
+        .code(0);
+    let o = bed
+        .cmd()
+        .args([
+            "upload",
+            "rs-item",
+            "a.txt",
+            "-q",
+            "--report",
+            "again.jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(bed.path("again.jsonl")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(v["status"], "skipped");
+    assert_eq!(v["md5"], md5_hex(b"report me"));
+    assert_eq!(bed.puts().len(), 1);
+}
+
+#[test]
+fn a_second_run_on_a_busy_journal_is_refused_before_sending() {
+    let bed = Bed::with_faults(Faults {
+        latency: Duration::from_millis(700),
+        ..Faults::default()
+    });
+    for i in 0..4 {
+        bed.file(&format!("slow/{i}.txt"), format!("slow {i}").as_bytes());
+    }
+    bed.file("other.txt", b"other");
+    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("iaup"));
+    first
+        .env_clear()
+        .env("HOME", bed.home.path())
+        .env("IAUP_S3_URL", bed.emu.url())
+        .env("IAUP_ARCHIVE_URL", bed.emu.url())
+        .current_dir(bed.work.path())
+        .args(["upload", "busy-item", "slow", "-q", "--journal", "j.sqlite"])
+        .stderr(std::process::Stdio::null());
+    bed.write_config(ACCESS, SECRET);
+    let mut first = first.spawn().unwrap();
+    // Wait until the first run is sending.
+    let t = std::time::Instant::now();
+    while bed.requests().is_empty() && t.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = bed.puts().len();
+    let o = bed
+        .cmd()
+        .args([
+            "upload",
+            "busy-item-2",
+            "other.txt",
+            "--journal",
+            "j.sqlite",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("in use by another iaup run") && e.contains("hint:"),
+        "{e}"
+    );
+    assert!(
+        bed.puts()
+            .iter()
+            .skip(before)
+            .all(|r| r.path.starts_with("/busy-item/")),
+        "the refused run sent nothing"
+    );
+    assert!(first.wait().unwrap().success());
+    assert!(bed.stored("busy-item-2", "other.txt").is_none());
+}

@@ -511,3 +511,20 @@ fn shards_split_a_sheet_across_machines_without_overlap() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--shard"));
 }
+
+#[test]
+fn a_bad_header_flag_is_refused_before_anything_is_sent() {
+    // Checked up front: otherwise every PUT would fail on it, after planning, with exit 1.
+    let bed = Bed::new();
+    bed.file("a.txt", b"a");
+    for bad in ["bad header:1", "x-ok:line\nbreak"] {
+        let o = bed
+            .cmd()
+            .args(["upload", "hdr-item", "a.txt", "-H", bad])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--header"), "{}", stderr(&o));
+    }
+    assert!(bed.requests().is_empty(), "{:?}", bed.requests());
+}

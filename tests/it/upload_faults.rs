@@ -81,12 +81,18 @@ fn retry_after_is_honoured() {
     });
     let files = sheet(&bed, 1, 1, 100);
     let emu = &bed.emu;
-    // Clear the fault after the first SlowDown so the retry can succeed.
+    // Clear the fault after the first SlowDown PUT (not the first request: that is the
+    // preflight whoami) so the retry can succeed.
+    let slowed = || {
+        emu.requests()
+            .iter()
+            .any(|r| r.method == "PUT" && r.status == 503)
+    };
     let start = Instant::now();
     std::thread::scope(|s| {
         s.spawn(|| {
             let t = Instant::now();
-            while emu.requests().is_empty() && t.elapsed() < Duration::from_secs(30) {
+            while !slowed() && t.elapsed() < Duration::from_secs(30) {
                 std::thread::sleep(Duration::from_millis(10));
             }
             emu.set_faults(Faults::default());
@@ -98,6 +104,8 @@ fn retry_after_is_honoured() {
         start.elapsed() >= Duration::from_secs(1),
         "--sleep 0 still waits Retry-After: 1"
     );
+    assert!(slowed(), "the SlowDown must have been answered");
+    assert_eq!(bed.puts().len(), files.len() + 1, "one SlowDown, one retry");
     assert_all_intact(&bed, &files);
 }
 
@@ -206,6 +214,11 @@ fn global_limit_pauses_the_run_and_polls_check_limit() {
         .filter(|r| r.method == "GET" && r.path.contains("check_limit=1"))
         .count();
     assert!(count_status(&bed, 503) > 0);
+    assert_eq!(
+        bed.puts().len(),
+        files.len() + count_status(&bed, 503),
+        "each SlowDown costs exactly one more PUT"
+    );
     assert!(polls > 0, "the run polled check_limit");
     assert!(stderr(&o).contains("global task queue"), "{}", stderr(&o));
 }
