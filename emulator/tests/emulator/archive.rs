@@ -229,6 +229,53 @@ async fn metadata_write_needs_the_account() {
     assert_eq!(body["success"], json!(false));
 }
 
+// Form fields are really decoded (`+` is a space, `%2B` a plus, `&` splits fields): a secret
+// with form syntax in it authenticates when the client encodes it (iaup), not when it is
+// appended raw (`ia`'s bug).
+#[tokio::test]
+async fn metadata_write_decodes_form_fields() {
+    const ODD: &str = "k+e&y=v%2Fa l%ue";
+    let env = start_with(|c| c.secret_key = ODD.into()).await;
+    let resp = env
+        .client
+        .put(env.url("/myitem1/a.txt"))
+        .header("authorization", format!("LOW {KEY}:{ODD}"))
+        .header("x-archive-auto-make-bucket", "1")
+        .body("x")
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(resp.status().as_u16(), 200);
+    let patch = r#"[{"op":"add","path":"/creator","value":"C"}]"#;
+    let fields =
+        serde_urlencoded::to_string([("-target", "metadata"), ("-patch", patch)]).expect("encodes");
+    let resp = env
+        .client
+        .post(env.url("/metadata/myitem1"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("{fields}&access={KEY}&secret={ODD}"))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(resp.status().as_u16(), 403, "a raw secret must not match");
+    let (status, body) = env
+        .post_form(
+            "/metadata/myitem1",
+            &[
+                ("-target", "metadata"),
+                ("-patch", patch),
+                ("access", KEY),
+                ("secret", ODD),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        env.emu.item("myitem1").expect("item").metadata["creator"],
+        json!("C")
+    );
+}
+
 #[tokio::test]
 async fn login_answers_like_xauthn() {
     let env = start().await;
