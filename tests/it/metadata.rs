@@ -277,6 +277,37 @@ fn files_target_changes_one_files_metadata() {
     assert!(stdout(&o).contains("no file named `nope.txt`"));
 }
 
+// `--priority` reaches the metadata task; without it iaup sends ia's -5, not the server's 0.
+#[test]
+fn priority_flag_is_sent_and_defaults_to_minus_five() {
+    let bed = Bed::new();
+    make_item(&bed, "prio-item", &["a.txt"], &[]);
+    let priorities = || -> Vec<i64> {
+        bed.emu
+            .item("prio-item")
+            .unwrap()
+            .tasks
+            .iter()
+            .filter(|t| t.cmd == "modify_xml.php")
+            .map(|t| t.priority)
+            .collect()
+    };
+    let o = metadata(&bed, &["prio-item", "-m", "kv:v", "--priority", "3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(priorities(), [3]);
+    let o = metadata(&bed, &["prio-item", "-m", "kv:w"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(priorities(), [3, -5]);
+    let o = metadata(&bed, &["prio-item", "-m", "kv:u", "-p", "-10"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(priorities(), [3, -5, -10]);
+    // Not an integer: refused by clap before anything is sent.
+    let before = writes_sent(&bed);
+    let o = metadata(&bed, &["prio-item", "-m", "kv:z", "--priority", "high"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(writes_sent(&bed), before);
+}
+
 #[test]
 fn dry_run_prints_the_patch_and_sends_nothing() {
     let bed = Bed::new();
