@@ -168,6 +168,34 @@ fn only_one_env_key_is_an_error() {
     );
 }
 
+// The reverse of the above: a lone secret must name the missing access key and must not echo
+// the secret it was given.
+#[test]
+fn only_the_secret_env_key_is_an_error_naming_the_access_key() {
+    let bed = Bed::new();
+    let lone = "env-only-secret-zz9";
+    for args in [
+        &["--show-settings", "configure"][..],
+        &["configure", "--show"][..],
+        &["metadata", "some-item", "-m", "title:x"][..],
+    ] {
+        let o = bed
+            .bare()
+            .env("IA_SECRET_ACCESS_KEY", lone)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("IA_SECRET_ACCESS_KEY is set but IA_ACCESS_KEY_ID is not"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        assert_absent(&o, lone);
+    }
+    assert!(bed.requests().is_empty(), "nothing sent");
+}
+
 #[test]
 fn settings_precedence_env_over_file_and_flag_config_over_env_config() {
     let bed = Bed::new();
