@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::secret::Secret;
+
 /// Fast, resumable, ia-compatible bulk uploads to the Internet Archive.
 ///
 /// iaup speaks IAS3 exactly as the `ia` CLI does, reads the same ia.ini and the same
@@ -186,13 +188,13 @@ pub struct ConfigureArgs {
     /// Account password (prompted for, hidden, when not given). Prefer the prompt: flags are
     /// visible to other users of this machine.
     #[arg(short, long, value_name = "PASSWORD", hide_env_values = true)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// Store this S3 access key directly, without logging in (with --secret).
     #[arg(long, value_name = "KEY", requires = "secret", conflicts_with_all = ["username", "password"])]
     pub access: Option<String>,
     /// Store this S3 secret key directly (with --access).
     #[arg(long, value_name = "SECRET", requires = "access")]
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
     /// Print the configuration in use, with secrets redacted.
     #[arg(long, conflicts_with_all = ["username", "password", "access", "secret", "check"])]
     pub show: bool,
@@ -287,4 +289,41 @@ pub struct UploadArgs {
     /// machines (a CI matrix, a job array) can share one spreadsheet, each with its own journal.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A derived Debug of the parsed command line (a panic message, a debug log) must not carry
+    // the password or the secret key given as flags.
+    #[test]
+    fn debug_of_parsed_args_never_shows_password_or_secret() {
+        for argv in [
+            &[
+                "iaup",
+                "configure",
+                "--access",
+                "AK",
+                "--secret",
+                "s3cr3t-zz9",
+            ][..],
+            &["iaup", "configure", "-u", "a@b.c", "-p", "s3cr3t-zz9"][..],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap();
+            let Command::Configure(args) = &cli.command else {
+                panic!("parsed as configure");
+            };
+            for shown in [
+                format!("{cli:?}"),
+                format!("{args:?}"),
+                format!("{args:#?}"),
+            ] {
+                assert!(!shown.contains("s3cr3t-zz9"), "{shown}");
+                assert!(shown.contains("(redacted)"), "{shown}");
+            }
+            let given = args.secret.as_ref().or(args.password.as_ref()).unwrap();
+            assert_eq!(given.expose(), "s3cr3t-zz9");
+        }
+    }
 }

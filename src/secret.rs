@@ -36,6 +36,15 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Lets clap parse a flag straight into a `Secret`, so the clear value never sits in a `String`
+/// of an argument struct whose derived `Debug` would print it.
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret::new(s))
+    }
+}
+
 /// S3 keys as IAS3 expects them in `Authorization: LOW access:secret`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credentials {
@@ -71,5 +80,7 @@ mod tests {
         assert!(!format!("{c:?}").contains("hunter2"));
         assert_eq!(c.authorization(), "LOW AK:hunter2");
         assert!(!c.authorization_masked().contains("hunter2"));
+        let parsed: Secret = "hunter2".parse().unwrap();
+        assert_eq!(parsed.expose(), "hunter2");
     }
 }

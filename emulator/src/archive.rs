@@ -187,6 +187,17 @@ fn changes_of(form: &[(String, String)]) -> Result<Vec<Change>, String> {
     Ok(vec![Change { target, patch }])
 }
 
+/// The `priority` form field: an integer (`ia` sends -5), 0 when absent.
+fn priority_of(form: &[(String, String)]) -> Result<i64, String> {
+    match form_get(form, "priority") {
+        None => Ok(0),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|_| format!("invalid priority {raw:?}: must be an integer")),
+    }
+}
+
 /// `POST /metadata/{id}`: applies JSON Patches to the item's metadata or a file's.
 async fn metadata_post(ctx: &mut Ctx, req: Request<Incoming>, rest: &str) -> Response<Body> {
     let id = decode_segment(rest.trim_end_matches('/'));
@@ -221,6 +232,10 @@ async fn metadata_post(ctx: &mut Ctx, req: Request<Incoming>, rest: &str) -> Res
         Ok(c) => c,
         Err(e) => return failure(StatusCode::BAD_REQUEST, &e),
     };
+    let priority = match priority_of(&form) {
+        Ok(p) => p,
+        Err(e) => return failure(StatusCode::BAD_REQUEST, &e),
+    };
     let delay = ctx.faults.task_delay;
     let mut state = ctx.shared.state();
     let Some(item) = state.item(&id) else {
@@ -245,7 +260,7 @@ async fn metadata_post(ctx: &mut Ctx, req: Request<Incoming>, rest: &str) -> Res
         .first()
         .map_or("metadata", |c| c.target.as_str())
         .to_string();
-    let task_id = state.metadata_task(&id, &target, delay);
+    let task_id = state.metadata_task(&id, &target, priority, delay);
     respond::json(
         StatusCode::OK,
         &json!({

@@ -165,7 +165,7 @@ pub fn metadata_doc(item: &Item, now: Instant, email: &str) -> Value {
                 "args": t.args,
                 "submittime": ia_date(t.submitted),
                 "submitter": email,
-                "priority": 0,
+                "priority": t.priority,
                 "server": "127.0.0.1",
                 "wait_admin": 0,
             })

@@ -28,7 +28,7 @@ pub use config::{
     parse_bytes, parse_rate, parse_seconds, Config, Faults, ParseError, SlowDownKind,
 };
 pub use server::RequestRecord;
-pub use state::{FileSnapshot, ItemSnapshot, PutRecord};
+pub use state::{FileSnapshot, ItemSnapshot, PutRecord, TaskSnapshot};
 
 use server::Shared;
 use state::State;

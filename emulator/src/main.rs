@@ -31,13 +31,13 @@ struct Args {
     access_key: String,
     /// The accepted secret key.
     #[arg(long)]
-    secret_key: String,
+    secret_key: Hidden,
     /// The account's e-mail (login, uploader of new items).
     #[arg(long, default_value = "user@example.com")]
     email: String,
     /// The account's password (for /services/xauthn/?op=login).
     #[arg(long, default_value = "password")]
-    password: String,
+    password: Hidden,
     /// The account's screen name.
     #[arg(long, default_value = "tester")]
     screenname: String,
@@ -95,12 +95,29 @@ struct Args {
     task_delay_ms: u64,
 }
 
+/// A flag value that `Debug` never shows (the secret key, the password), like `Config`'s.
+#[derive(Clone)]
+struct Hidden(String);
+
+impl std::fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(redacted)")
+    }
+}
+
+impl std::str::FromStr for Hidden {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Hidden, Self::Err> {
+        Ok(Hidden(s.to_string()))
+    }
+}
+
 impl Args {
     fn into_config(self) -> Config {
-        let mut config = Config::new(self.data_dir, &self.access_key, &self.secret_key);
+        let mut config = Config::new(self.data_dir, &self.access_key, &self.secret_key.0);
         config.addr = self.addr;
         config.email = self.email;
-        config.password = self.password;
+        config.password = self.password.0;
         config.screenname = self.screenname;
         config.seed = self.seed;
         config.log = self.log;
@@ -155,4 +172,32 @@ fn main() -> ExitCode {
         drop(emulator);
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_args_hides_secret_and_password() {
+        let args = Args::parse_from([
+            "ias3-emulator",
+            "--data-dir",
+            "/tmp/x",
+            "--access-key",
+            "AK",
+            "--secret-key",
+            "sk-zz9",
+            "--password",
+            "pw-zz9",
+        ]);
+        let shown = format!("{args:?}");
+        assert!(
+            !shown.contains("sk-zz9") && !shown.contains("pw-zz9"),
+            "{shown}"
+        );
+        let config = args.into_config();
+        assert_eq!(config.secret_key, "sk-zz9");
+        assert_eq!(config.password, "pw-zz9");
+    }
 }

@@ -25,6 +25,21 @@ pub struct ItemSnapshot {
     pub files: Vec<FileSnapshot>,
     /// Every successful PUT of a file, in order.
     pub puts: Vec<PutRecord>,
+    /// Every task queued for the item (pending or finished), in order.
+    pub tasks: Vec<TaskSnapshot>,
+}
+
+/// One catalog task of an item.
+#[derive(Clone, Debug)]
+pub struct TaskSnapshot {
+    /// Its number (the `task_id` a metadata write answers).
+    pub id: u64,
+    /// `archive.php`, `derive.php` or `modify_xml.php` (metadata writes).
+    pub cmd: String,
+    /// Its arguments (`file` of an archive task, `target` of a metadata write).
+    pub args: Map<String, Value>,
+    /// The priority asked for (the `priority` field of a metadata write; 0 otherwise).
+    pub priority: i64,
 }
 
 /// One stored file.
@@ -99,6 +114,7 @@ pub struct Task {
     pub id: u64,
     pub cmd: &'static str,
     pub args: Map<String, Value>,
+    pub priority: i64,
     pub submitted: u64,
     pub due: Instant,
 }
@@ -147,6 +163,16 @@ impl Item {
                 })
                 .collect(),
             puts: self.puts.clone(),
+            tasks: self
+                .tasks
+                .iter()
+                .map(|t| TaskSnapshot {
+                    id: t.id,
+                    cmd: t.cmd.to_string(),
+                    args: t.args.clone(),
+                    priority: t.priority,
+                })
+                .collect(),
         }
     }
 }
@@ -314,6 +340,7 @@ impl State {
         id: &str,
         cmd: &'static str,
         args: Map<String, Value>,
+        priority: i64,
         delay: Duration,
     ) -> u64 {
         let task_id = self.next_task_id();
@@ -322,6 +349,7 @@ impl State {
                 id: task_id,
                 cmd,
                 args,
+                priority,
                 submitted: unix_now(),
                 due: Instant::now() + delay,
             });
@@ -329,11 +357,11 @@ impl State {
         task_id
     }
 
-    /// Records a metadata change task (for the metadata write API).
-    pub fn metadata_task(&mut self, id: &str, target: &str, delay: Duration) -> u64 {
+    /// Records a metadata change task (for the metadata write API) with its priority.
+    pub fn metadata_task(&mut self, id: &str, target: &str, priority: i64, delay: Duration) -> u64 {
         let mut args = Map::new();
         args.insert("target".into(), json!(target));
-        self.add_task(id, "modify_xml.php", args, delay)
+        self.add_task(id, "modify_xml.php", args, priority, delay)
     }
 
     /// Turns a complete upload into a file of its item (creating the item if asked).
@@ -400,7 +428,7 @@ impl State {
         item.puts.push(put.record);
         let mut args = Map::new();
         args.insert("file".into(), json!(put.key));
-        self.add_task(&put.identifier, "archive.php", args, task_delay);
+        self.add_task(&put.identifier, "archive.php", args, 0, task_delay);
         if queue_derive {
             self.derive(&put.identifier, task_delay)?;
         }
@@ -462,7 +490,7 @@ impl State {
         if let Some(item) = self.items.get_mut(id) {
             item.files.extend(made);
         }
-        self.add_task(id, "derive.php", Map::new(), delay);
+        self.add_task(id, "derive.php", Map::new(), 0, delay);
         Ok(())
     }
 

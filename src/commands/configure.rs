@@ -39,14 +39,14 @@ pub async fn run(global: &GlobalArgs, args: &ConfigureArgs, env: &Env) -> Result
     // Fail on a malformed existing file before asking for a password.
     config::load_ini(&target)?;
     let update = if let (Some(access), Some(secret)) = (&args.access, &args.secret) {
-        if access.trim().is_empty() || secret.trim().is_empty() {
+        if access.trim().is_empty() || secret.expose().trim().is_empty() {
             return Err(AppError::usage(msg(
                 "--access and --secret must not be empty",
             )));
         }
         ConfigUpdate {
             access: access.trim().to_owned(),
-            secret: Secret::new(secret.trim()),
+            secret: Secret::new(secret.expose().trim()),
             ..Default::default()
         }
     } else {
@@ -59,7 +59,7 @@ pub async fn run(global: &GlobalArgs, args: &ConfigureArgs, env: &Env) -> Result
             }
         };
         let password = match &args.password {
-            Some(p) => Secret::new(p.clone()),
+            Some(p) => p.clone(),
             None => prompt_password("Password: ")?,
         };
         if email.is_empty() || password.is_empty() {

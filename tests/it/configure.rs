@@ -168,6 +168,34 @@ fn only_one_env_key_is_an_error() {
     );
 }
 
+// The reverse of the above: a lone secret must name the missing access key and must not echo
+// the secret it was given.
+#[test]
+fn only_the_secret_env_key_is_an_error_naming_the_access_key() {
+    let bed = Bed::new();
+    let lone = "env-only-secret-zz9";
+    for args in [
+        &["--show-settings", "configure"][..],
+        &["configure", "--show"][..],
+        &["metadata", "some-item", "-m", "title:x"][..],
+    ] {
+        let o = bed
+            .bare()
+            .env("IA_SECRET_ACCESS_KEY", lone)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("IA_SECRET_ACCESS_KEY is set but IA_ACCESS_KEY_ID is not"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        assert_absent(&o, lone);
+    }
+    assert!(bed.requests().is_empty(), "nothing sent");
+}
+
 #[test]
 fn settings_precedence_env_over_file_and_flag_config_over_env_config() {
     let bed = Bed::new();
@@ -216,4 +244,76 @@ fn ia_can_read_what_iaup_writes_python_configparser() {
         .output()
         .expect("python3 is on every machine of this project (see README)");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), ACCESS);
+}
+
+// The other direction: the file `ia configure` leaves behind, written by configparser itself
+// (RawConfigParser: `[s3]`, `[cookies]`, `[general]`, `key = value`, a blank line after each
+// section, `%` kept raw in the cookies). iaup must use its keys and never print its secrets.
+#[test]
+fn iaup_reads_an_ia_ini_written_by_python_configparser() {
+    let bed = Bed::new();
+    let p = bed.config_path();
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    let sig = "1700000000%201700000000%20c0ffee5ig";
+    let script = r#"
+import configparser, sys
+path, access, secret, sig = sys.argv[1:5]
+c = configparser.RawConfigParser()
+c.read(path)
+for section in ("s3", "cookies", "general"):
+    if not c.has_section(section):
+        c.add_section(section)
+c.set("s3", "access", access)
+c.set("s3", "secret", secret)
+c.set("cookies", "logged-in-user", "user%40example.com")
+c.set("cookies", "logged-in-sig", sig)
+c.set("general", "screenname", "tester")
+with open(path, "w") as fh:
+    c.write(fh)
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&p)
+        .args([ACCESS, SECRET, sig])
+        .output()
+        .expect("python3 is on every machine of this project (see README)");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let written = std::fs::read_to_string(&p).unwrap();
+    assert!(
+        written.starts_with("[s3]\naccess = ") && written.contains("\n\n[cookies]\n"),
+        "not the layout ia writes: {written}"
+    );
+
+    let o = bed.bare().args(["configure", "--show"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let shown = stdout(&o);
+    assert!(
+        shown.contains(&format!("config file: {}", p.display())),
+        "{shown}"
+    );
+    assert!(shown.contains("credentials from: config file"), "{shown}");
+    assert!(shown.contains(&format!("access: {ACCESS}\n")), "{shown}");
+    assert!(shown.contains("secret: (redacted)\n"), "{shown}");
+    assert!(shown.contains("screenname: tester"), "{shown}");
+    assert_no_secret(&o);
+    assert_absent(&o, "c0ffee5ig");
+
+    // The keys are the ones the emulator accepts: --check authenticates with them.
+    let o = bed.bare().args(["configure", "--check"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains(ACCESS), "{}", stderr(&o));
+    assert_no_secret(&o);
+    let checks: Vec<_> = bed
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/services/user.php"))
+        .collect();
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0].status, 200);
+    assert_eq!(
+        std::fs::read_to_string(&p).unwrap(),
+        written,
+        "reading never rewrites"
+    );
 }

@@ -11,6 +11,8 @@ pub const SECRET: &str = "test-SECRET-7f3a9";
 
 pub struct Bed {
     pub emu: Emulator,
+    /// The secret key the emulator accepts ([`SECRET`] unless the bed was built with another).
+    pub secret: String,
     pub home: tempfile::TempDir,
     pub work: tempfile::TempDir,
     _data: tempfile::TempDir,
@@ -22,8 +24,17 @@ impl Bed {
     }
 
     pub fn with_faults(faults: Faults) -> Bed {
+        Bed::build(SECRET, faults)
+    }
+
+    /// An emulator that accepts `secret` instead of [`SECRET`]; `cmd()` writes it to ia.ini.
+    pub fn with_secret(secret: &str) -> Bed {
+        Bed::build(secret, Faults::default())
+    }
+
+    fn build(secret: &str, faults: Faults) -> Bed {
         let data = tempfile::tempdir().unwrap();
-        let mut cfg = Config::new(data.path(), ACCESS, SECRET);
+        let mut cfg = Config::new(data.path(), ACCESS, secret);
         cfg.faults = faults;
         cfg.email = "user@example.com".into();
         cfg.password = "correct horse".into();
@@ -31,6 +42,7 @@ impl Bed {
         let emu = Emulator::spawn(cfg).unwrap();
         Bed {
             emu,
+            secret: secret.to_owned(),
             home: tempfile::tempdir().unwrap(),
             work: tempfile::tempdir().unwrap(),
             _data: data,
@@ -51,7 +63,7 @@ impl Bed {
 
     /// `iaup` with the emulator's keys in ~/.config/internetarchive/ia.ini.
     pub fn cmd(&self) -> Command {
-        self.write_config(ACCESS, SECRET);
+        self.write_config(ACCESS, &self.secret);
         self.bare()
     }
 
@@ -134,13 +146,18 @@ pub fn stdout(o: &std::process::Output) -> String {
 
 /// Asserts that no output stream contains the secret.
 pub fn assert_no_secret(o: &std::process::Output) {
+    assert_absent(o, SECRET);
+}
+
+/// Asserts that neither stdout nor stderr contains `secret`.
+pub fn assert_absent(o: &std::process::Output, secret: &str) {
     assert!(
-        !stdout(o).contains(SECRET),
+        !stdout(o).contains(secret),
         "secret on stdout: {}",
         stdout(o)
     );
     assert!(
-        !stderr(o).contains(SECRET),
+        !stderr(o).contains(secret),
         "secret on stderr: {}",
         stderr(o)
     );

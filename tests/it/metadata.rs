@@ -153,6 +153,43 @@ fn cyrillic_modify_round_trips_through_the_emulator() {
     assert_eq!(count(&bed, "POST", 200), 1);
 }
 
+// `ia` appends access and secret to the form body unencoded, so a secret with form syntax in it
+// fails to authenticate; iaup encodes them. The emulator decodes the form like archive.org.
+#[test]
+fn secret_with_form_syntax_authenticates_a_metadata_write() {
+    const ODD: &str = "k+e&y=v%2Fa l%ue";
+    let bed = Bed::with_secret(ODD);
+    make_item(&bed, "odd-secret-item", &["a.txt"], &["title:Old"]);
+    let o = bed
+        .cmd()
+        .args(["metadata", "odd-secret-item", "--modify", "title:x"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_absent(&o, ODD);
+    assert_absent(&o, "k%2Be%26y%3Dv%252Fa");
+    assert_eq!(meta_of(&bed, "odd-secret-item")["title"], "x");
+    // Authenticated by the form fields: iaup sends no Authorization header with the POST.
+    let posts: Vec<_> = bed
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].status, 200);
+    assert_eq!(header(&posts[0], "authorization"), None);
+    // And the wrong secret with the same characters is refused.
+    bed.write_config(ACCESS, "k+e&y=v%2Fa l%uf");
+    let o = bed
+        .bare()
+        .args(["metadata", "odd-secret-item", "--modify", "title:y"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_absent(&o, "k+e&y=v%2Fa l%uf");
+    assert_eq!(meta_of(&bed, "odd-secret-item")["title"], "x");
+}
+
 #[test]
 fn every_write_mode_against_the_emulator() {
     let bed = Bed::new();
@@ -238,6 +275,37 @@ fn files_target_changes_one_files_metadata() {
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("no file named `nope.txt`"));
+}
+
+// `--priority` reaches the metadata task; without it iaup sends ia's -5, not the server's 0.
+#[test]
+fn priority_flag_is_sent_and_defaults_to_minus_five() {
+    let bed = Bed::new();
+    make_item(&bed, "prio-item", &["a.txt"], &[]);
+    let priorities = || -> Vec<i64> {
+        bed.emu
+            .item("prio-item")
+            .unwrap()
+            .tasks
+            .iter()
+            .filter(|t| t.cmd == "modify_xml.php")
+            .map(|t| t.priority)
+            .collect()
+    };
+    let o = metadata(&bed, &["prio-item", "-m", "kv:v", "--priority", "3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(priorities(), [3]);
+    let o = metadata(&bed, &["prio-item", "-m", "kv:w"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(priorities(), [3, -5]);
+    let o = metadata(&bed, &["prio-item", "-m", "kv:u", "-p", "-10"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(priorities(), [3, -5, -10]);
+    // Not an integer: refused by clap before anything is sent.
+    let before = writes_sent(&bed);
+    let o = metadata(&bed, &["prio-item", "-m", "kv:z", "--priority", "high"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(writes_sent(&bed), before);
 }
 
 #[test]

@@ -230,6 +230,108 @@ async fn metadata_write_needs_the_account() {
 }
 
 #[tokio::test]
+async fn metadata_write_records_its_priority_and_refuses_a_non_integer() {
+    let env = start_faults(ias3_emulator::Faults {
+        task_delay: std::time::Duration::from_secs(60),
+        ..Default::default()
+    })
+    .await;
+    env.put("/myitem1/a.txt", "x", &[("x-archive-queue-derive", "0")])
+        .await;
+    let patch = r#"[{"op":"add","path":"/creator","value":"C"}]"#;
+    let mut form = patch_form(patch, "metadata");
+    form.retain(|(k, _)| *k != "priority");
+    form.push(("priority", "3"));
+    let (status, body) = env.post_form("/metadata/myitem1", &form).await;
+    assert_eq!(status, 200, "{body}");
+    let task_id = body["task_id"].as_u64().expect("task_id");
+    // Pending tasks list it with its priority, as archive.org's metadata document does.
+    let (_, doc) = env.get_json("/metadata/myitem1").await;
+    let task = doc["tasks"]
+        .as_array()
+        .expect("tasks pending")
+        .iter()
+        .find(|t| t["task_id"] == json!(task_id))
+        .expect("the metadata task is listed")
+        .clone();
+    assert_eq!(task["cmd"], json!("modify_xml.php"));
+    assert_eq!(task["priority"], json!(3));
+    let item = env.emu.item("myitem1").expect("item");
+    let snap = item.tasks.last().expect("tasks");
+    assert_eq!(
+        (snap.id, snap.cmd.as_str(), snap.priority),
+        (task_id, "modify_xml.php", 3)
+    );
+    assert_eq!(item.tasks[0].priority, 0, "upload tasks keep the default");
+
+    for bad in ["high", "1.5", ""] {
+        let mut form = patch_form(r#"[{"op":"add","path":"/x","value":"1"}]"#, "metadata");
+        form.retain(|(k, _)| *k != "priority");
+        form.push(("priority", bad));
+        let (status, body) = env.post_form("/metadata/myitem1", &form).await;
+        assert_eq!(status, 400, "{bad:?}: {body}");
+        assert_eq!(body["success"], json!(false));
+        assert!(
+            body["error"].as_str().expect("error").contains("priority"),
+            "{body}"
+        );
+    }
+    let item = env.emu.item("myitem1").expect("item");
+    assert!(
+        item.metadata.get("x").is_none(),
+        "a refused write changes nothing"
+    );
+    assert_eq!(item.tasks.len(), 2, "and queues no task");
+}
+
+// Form fields are really decoded (`+` is a space, `%2B` a plus, `&` splits fields): a secret
+// with form syntax in it authenticates when the client encodes it (iaup), not when it is
+// appended raw (`ia`'s bug).
+#[tokio::test]
+async fn metadata_write_decodes_form_fields() {
+    const ODD: &str = "k+e&y=v%2Fa l%ue";
+    let env = start_with(|c| c.secret_key = ODD.into()).await;
+    let resp = env
+        .client
+        .put(env.url("/myitem1/a.txt"))
+        .header("authorization", format!("LOW {KEY}:{ODD}"))
+        .header("x-archive-auto-make-bucket", "1")
+        .body("x")
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(resp.status().as_u16(), 200);
+    let patch = r#"[{"op":"add","path":"/creator","value":"C"}]"#;
+    let fields =
+        serde_urlencoded::to_string([("-target", "metadata"), ("-patch", patch)]).expect("encodes");
+    let resp = env
+        .client
+        .post(env.url("/metadata/myitem1"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("{fields}&access={KEY}&secret={ODD}"))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(resp.status().as_u16(), 403, "a raw secret must not match");
+    let (status, body) = env
+        .post_form(
+            "/metadata/myitem1",
+            &[
+                ("-target", "metadata"),
+                ("-patch", patch),
+                ("access", KEY),
+                ("secret", ODD),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        env.emu.item("myitem1").expect("item").metadata["creator"],
+        json!("C")
+    );
+}
+
+#[tokio::test]
 async fn login_answers_like_xauthn() {
     let env = start().await;
     let (status, body) = env
