@@ -110,7 +110,21 @@ fn options(args: &UploadArgs) -> Result<UploadOptions, AppError> {
             Ok((k, v)) => {
                 let (k, v) = (k.trim().to_owned(), v.trim_start().to_owned());
                 // Checked here, not per PUT: a bad header would fail every file after planning.
-                if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+                if k.eq_ignore_ascii_case("authorization") {
+                    // The keys come from the config; one given here would be printed by
+                    // --dry-run and sent in clear to every host a redirect names.
+                    errs.push(Problem {
+                        file: None,
+                        row: None,
+                        column: None,
+                        message: "--header cannot set Authorization".into(),
+                        hint: Some(
+                            "iaup sends `LOW access:secret` from ia.ini or IA_ACCESS_KEY_ID / \
+                             IA_SECRET_ACCESS_KEY; set the keys there (`iaup configure`)"
+                                .into(),
+                        ),
+                    });
+                } else if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
                     errs.push(Problem {
                         file: None,
                         row: None,

@@ -517,7 +517,7 @@ fn a_bad_header_flag_is_refused_before_anything_is_sent() {
     // Checked up front: otherwise every PUT would fail on it, after planning, with exit 1.
     let bed = Bed::new();
     bed.file("a.txt", b"a");
-    for bad in ["bad header:1", "x-ok:line\nbreak"] {
+    for bad in ["bad header:1", "x-ok:line\nbreak", "Authorization:LOW a:b"] {
         let o = bed
             .cmd()
             .args(["upload", "hdr-item", "a.txt", "-H", bad])
