@@ -25,6 +25,9 @@ pub struct ReadPlan {
     pub stall: Option<Duration>,
     /// Stop and reset the connection once half the body was read.
     pub reset: bool,
+    /// Flip the first byte, as damage in transit would: the file is stored (and its ETag
+    /// computed) from the damaged bytes, so only a client that checks the ETag notices.
+    pub corrupt: bool,
 }
 
 /// What reading found.
@@ -97,9 +100,14 @@ pub async fn read(mut body: Incoming, dest: Option<&Path>, plan: &ReadPlan) -> R
             Ok(Some(Err(_))) => return ReadOutcome::Incomplete { size },
             Ok(Some(Ok(frame))) => frame,
         };
-        let Ok(data) = frame.into_data() else {
+        let Ok(mut data) = frame.into_data() else {
             continue;
         };
+        if plan.corrupt && size == 0 && !data.is_empty() {
+            let mut damaged = data.to_vec();
+            damaged[0] ^= 0xff;
+            data = damaged.into();
+        }
         size += data.len() as u64;
         hasher.update(&data);
         if let Some(f) = file.as_mut() {

@@ -120,6 +120,9 @@ pub struct Faults {
     pub reset_rate: f64,
     /// Fraction of S3 PUT/DELETE answered `500 InternalError`.
     pub error_rate: f64,
+    /// Fraction of PUTs whose body is damaged in transit (first byte flipped): stored and
+    /// answered 200 with the ETag of the damaged bytes.
+    pub corrupt_rate: f64,
     /// Fraction of PUTs answered `307 TemporaryRedirect` to the same path with
     /// `?redirected=1` (IAS3 redirects PUTs far more often than Amazon does); a redirected
     /// request is never redirected again.

@@ -66,6 +66,10 @@ struct Args {
     /// Fraction of S3 PUT/DELETE answered 500 InternalError.
     #[arg(long, value_parser = parse_rate, default_value = "0")]
     error_rate: f64,
+    /// Fraction of PUTs damaged in transit: first byte flipped, stored, answered 200 with the
+    /// ETag of what was stored (only an ETag check catches it).
+    #[arg(long, value_parser = parse_rate, default_value = "0")]
+    corrupt_rate: f64,
     /// Fraction of PUTs answered 307 TemporaryRedirect to the same path (`?redirected=1`).
     #[arg(long, value_parser = parse_rate, default_value = "0")]
     redirect_rate: f64,
@@ -128,6 +132,7 @@ impl Args {
             global_limit_ms: self.global_limit_ms,
             reset_rate: self.reset_rate,
             error_rate: self.error_rate,
+            corrupt_rate: self.corrupt_rate,
             redirect_rate: self.redirect_rate,
             fail_first: self.fail_first,
             metadata_error_rate: self.metadata_error_rate,

@@ -372,16 +372,28 @@ async fn put(
             )
             && ctx.shared.attempts.claim_stall(&path)
     });
+    let corrupt = length > 0
+        && hits(
+            ctx.faults.corrupt_rate,
+            seed,
+            "corrupt",
+            "PUT",
+            &path,
+            attempt,
+        );
     if reset {
         ctx.fault = Some("reset".into());
     } else if stall.is_some() {
         ctx.fault = Some("stall".into());
+    } else if corrupt {
+        ctx.fault = Some("corrupt".into());
     }
     let plan = ReadPlan {
         expected: Some(length),
         bandwidth: ctx.faults.bandwidth,
         stall,
         reset,
+        corrupt,
     };
     let temp = TempFile(ctx.shared.state().temp_path());
     let outcome = body::read(req.into_body(), Some(&temp.0), &plan).await;

@@ -110,46 +110,37 @@ fn options(args: &UploadArgs) -> Result<UploadOptions, AppError> {
             Ok((k, v)) => {
                 let (k, v) = (k.trim().to_owned(), v.trim_start().to_owned());
                 // Checked here, not per PUT: a bad header would fail every file after planning.
-                if k.eq_ignore_ascii_case("authorization") {
+                let problem = if k.eq_ignore_ascii_case("authorization") {
                     // The keys come from the config; one given here would be printed by
-                    // --dry-run and sent in clear to every host a redirect names.
-                    errs.push(Problem {
-                        file: None,
-                        row: None,
-                        column: None,
-                        message: "--header cannot set Authorization".into(),
-                        hint: Some(
-                            "iaup sends `LOW access:secret` from ia.ini or IA_ACCESS_KEY_ID / \
-                             IA_SECRET_ACCESS_KEY; set the keys there (`iaup configure`)"
-                                .into(),
-                        ),
-                    });
+                    // --dry-run and sent to every host a redirect names.
+                    Some(Problem::new("--header cannot set Authorization").with_hint(
+                        "iaup sends `LOW access:secret` from ia.ini or IA_ACCESS_KEY_ID / \
+                         IA_SECRET_ACCESS_KEY; set the keys there (`iaup configure`)",
+                    ))
                 } else if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
-                    errs.push(Problem {
-                        file: None,
-                        row: None,
-                        column: None,
-                        message: format!("--header `{h}`: `{k}` is not a valid header name"),
-                        hint: Some(
-                            "header names are ASCII letters, digits and `-`, e.g. \
-                             -H x-archive-interactive-priority:1"
-                                .into(),
-                        ),
-                    });
+                    Some(
+                        Problem::new(format!("--header `{h}`: `{k}` is not a valid header name"))
+                            .with_hint(
+                                "header names are ASCII letters, digits and `-`, e.g. \
+                                 -H x-archive-interactive-priority:1",
+                            ),
+                    )
                 } else if reqwest::header::HeaderValue::from_str(&v).is_err() {
-                    errs.push(Problem {
-                        file: None,
-                        row: None,
-                        column: None,
-                        message: format!("--header `{k}`: the value is not valid in a header"),
-                        hint: Some(
-                            "header values are visible ASCII; send non-ASCII metadata with -m, \
-                             which encodes it as IA expects"
-                                .into(),
+                    Some(
+                        Problem::new(format!(
+                            "--header `{k}`: the value is not valid in a header"
+                        ))
+                        .with_hint(
+                            "header values are visible ASCII; send non-ASCII metadata with \
+                                 -m, which encodes it as IA expects",
                         ),
-                    });
+                    )
                 } else {
-                    extra_headers.push((k, v));
+                    None
+                };
+                match problem {
+                    Some(p) => errs.push(p),
+                    None => extra_headers.push((k, v)),
                 }
             }
             Err(p) => errs.push(p),

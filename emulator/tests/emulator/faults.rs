@@ -155,6 +155,43 @@ async fn reset_aborts_the_connection_mid_body() {
 }
 
 #[tokio::test]
+async fn corrupt_rate_stores_damaged_bytes_under_their_own_etag() {
+    let env = start_faults(Faults {
+        corrupt_rate: 1.0,
+        ..Faults::default()
+    })
+    .await;
+    let body = b"sent intact".to_vec();
+    let resp = env.put("/myitem1/c.txt", body.clone(), &[]).await;
+    assert_eq!(resp.status().as_u16(), 200, "a silent fault: answered 200");
+    let etag = resp.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
+    let mut damaged = body.clone();
+    damaged[0] ^= 0xff;
+    assert_eq!(etag, md5_hex(&damaged), "the ETag tells what was stored");
+    assert_ne!(etag, md5_hex(&body));
+    let item = env.emu.item("myitem1").unwrap();
+    let stored = item.files.iter().find(|f| f.name == "c.txt").unwrap();
+    assert_eq!(stored.md5, md5_hex(&damaged));
+    assert_eq!(
+        env.emu.requests().pop().unwrap().fault.as_deref(),
+        Some("corrupt")
+    );
+    // With Content-MD5 the damage is refused instead of stored.
+    let resp = env
+        .put(
+            "/myitem1/d.txt",
+            body.clone(),
+            &[("content-md5", &md5_hex(&body))],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 400);
+}
+
+#[tokio::test]
 async fn error_rate_answers_500() {
     let env = start_faults(Faults {
         error_rate: 1.0,
