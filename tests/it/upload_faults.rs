@@ -379,3 +379,30 @@ fn bytes_damaged_in_transit_are_caught_by_the_etag_and_sent_again() {
         assert_eq!(v["md5"], md5.as_str(), "the report gives the true MD5");
     }
 }
+
+#[test]
+fn status_check_asks_check_limit_once_per_item_before_its_first_put() {
+    let bed = Bed::new();
+    let files = sheet(&bed, 3, 2, 100);
+    let o = upload(&bed, &["--status-check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_all_intact(&bed, &files);
+    let reqs = bed.requests();
+    for i in 0..3 {
+        let id = format!("fault-item-{i:02}");
+        let check = reqs
+            .iter()
+            .position(|r| r.path.contains("check_limit=1") && r.path.contains(&id))
+            .unwrap_or_else(|| panic!("no check_limit for {id}: {reqs:?}"));
+        let first_put = reqs
+            .iter()
+            .position(|r| r.method == "PUT" && r.path.starts_with(&format!("/{id}/")))
+            .unwrap();
+        assert!(check < first_put, "{id}: check_limit after its first PUT");
+    }
+    let checks = reqs
+        .iter()
+        .filter(|r| r.path.contains("check_limit=1"))
+        .count();
+    assert_eq!(checks, 3, "one check per item, none per file");
+}
