@@ -123,6 +123,9 @@ pub struct Faults {
     /// Fraction of PUTs whose body is damaged in transit (first byte flipped): stored and
     /// answered 200 with the ETag of the damaged bytes.
     pub corrupt_rate: f64,
+    /// Fraction of PUTs stored in full whose answer is lost (the connection is reset instead
+    /// of answering 200), as when a big PUT's answer times out: the file did land.
+    pub lose_answer_rate: f64,
     /// Fraction of PUTs answered `307 TemporaryRedirect` to the same path with
     /// `?redirected=1` (IAS3 redirects PUTs far more often than Amazon does); a redirected
     /// request is never redirected again.

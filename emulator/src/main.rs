@@ -70,6 +70,9 @@ struct Args {
     /// ETag of what was stored (only an ETag check catches it).
     #[arg(long, value_parser = parse_rate, default_value = "0")]
     corrupt_rate: f64,
+    /// Fraction of PUTs stored in full whose answer is lost (connection reset instead of 200).
+    #[arg(long, value_parser = parse_rate, default_value = "0")]
+    lose_answer_rate: f64,
     /// Fraction of PUTs answered 307 TemporaryRedirect to the same path (`?redirected=1`).
     #[arg(long, value_parser = parse_rate, default_value = "0")]
     redirect_rate: f64,
@@ -133,6 +136,7 @@ impl Args {
             reset_rate: self.reset_rate,
             error_rate: self.error_rate,
             corrupt_rate: self.corrupt_rate,
+            lose_answer_rate: self.lose_answer_rate,
             redirect_rate: self.redirect_rate,
             fail_first: self.fail_first,
             metadata_error_rate: self.metadata_error_rate,

@@ -445,6 +445,19 @@ async fn put(
     if committed.is_err() {
         return Ok(s3_error(S3Code::InternalError, &resource, &rid));
     }
+    if hits(
+        ctx.faults.lose_answer_rate,
+        seed,
+        "lose-answer",
+        "PUT",
+        &path,
+        attempt,
+    ) {
+        // Stored, but the client never hears so: the case a client must check before resending.
+        ctx.fault = Some("lose-answer".into());
+        ctx.conn.abort();
+        return Err(Reset);
+    }
     let mut resp = ok_empty(StatusCode::OK);
     if let Ok(v) = HeaderValue::from_str(&format!("\"{md5}\"")) {
         resp.headers_mut().insert(ETAG, v);

@@ -406,3 +406,27 @@ fn status_check_asks_check_limit_once_per_item_before_its_first_put() {
         .count();
     assert_eq!(checks, 3, "one check per item, none per file");
 }
+
+#[test]
+fn a_lost_answer_is_checked_with_head_and_the_file_is_not_sent_again() {
+    // Every byte went out and the server stored the file, but its answer never came (as when a
+    // big PUT's answer times out). Resending would waste the upload: iaup asks first.
+    let bed = Bed::with_faults(Faults {
+        lose_answer_rate: 0.4,
+        ..Faults::default()
+    });
+    let files = sheet(&bed, 4, 3, 3000);
+    let o = upload(&bed, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_all_intact(&bed, &files);
+    let lost = bed
+        .puts()
+        .iter()
+        .filter(|r| r.fault.as_deref() == Some("lose-answer"))
+        .count();
+    assert!(lost > 0, "the fault must have fired");
+    assert_eq!(bed.puts().len(), files.len(), "no file is sent twice");
+    let heads = bed.requests().iter().filter(|r| r.method == "HEAD").count();
+    assert_eq!(heads, lost, "one HEAD per lost answer");
+    assert!(stderr(&o).contains("the answer was lost"), "{}", stderr(&o));
+}

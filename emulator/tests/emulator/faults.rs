@@ -192,6 +192,31 @@ async fn corrupt_rate_stores_damaged_bytes_under_their_own_etag() {
 }
 
 #[tokio::test]
+async fn lose_answer_stores_the_file_then_resets() {
+    let env = start_faults(Faults {
+        lose_answer_rate: 1.0,
+        ..Faults::default()
+    })
+    .await;
+    let body = b"landed, unheard".to_vec();
+    let result = env
+        .client
+        .put(env.url("/myitem1/l.txt"))
+        .header("authorization", auth())
+        .header("x-archive-auto-make-bucket", "1")
+        .body(body.clone())
+        .send()
+        .await;
+    assert!(result.is_err(), "no answer: {result:?}");
+    let item = env.emu.item("myitem1").expect("the file landed");
+    let stored = item.files.iter().find(|f| f.name == "l.txt").unwrap();
+    assert_eq!(stored.md5, md5_hex(&body));
+    let record = env.emu.requests().pop().unwrap();
+    assert_eq!(record.status, 0);
+    assert_eq!(record.fault.as_deref(), Some("lose-answer"));
+}
+
+#[tokio::test]
 async fn error_rate_answers_500() {
     let env = start_faults(Faults {
         error_rate: 1.0,
