@@ -45,6 +45,21 @@ impl Env {
         req.body(body).send().await.expect("PUT sent")
     }
 
+    /// An authorised PUT with auto-make-bucket whose answer may not come (reset faults).
+    pub async fn try_put(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Result<reqwest::Response> {
+        self.client
+            .put(self.url(path))
+            .header("authorization", auth())
+            .header("x-archive-auto-make-bucket", "1")
+            .body(body)
+            .send()
+            .await
+    }
+
     pub async fn delete(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
         let mut req = self
             .client

@@ -129,14 +129,7 @@ async fn reset_aborts_the_connection_mid_body() {
     })
     .await;
     let body = vec![7u8; 4 << 20];
-    let result = env
-        .client
-        .put(env.url("/myitem1/big.bin"))
-        .header("authorization", auth())
-        .header("x-archive-auto-make-bucket", "1")
-        .body(body.clone())
-        .send()
-        .await;
+    let result = env.try_put("/myitem1/big.bin", body.clone()).await;
     let err = result.expect_err("a reset, not an answer");
     assert!(!err.is_status() && !err.is_timeout(), "{err:?}");
     assert!(env.emu.item("myitem1").is_none());
@@ -199,14 +192,7 @@ async fn lose_answer_stores_the_file_then_resets() {
     })
     .await;
     let body = b"landed, unheard".to_vec();
-    let result = env
-        .client
-        .put(env.url("/myitem1/l.txt"))
-        .header("authorization", auth())
-        .header("x-archive-auto-make-bucket", "1")
-        .body(body.clone())
-        .send()
-        .await;
+    let result = env.try_put("/myitem1/l.txt", body.clone()).await;
     assert!(result.is_err(), "no answer: {result:?}");
     let item = env.emu.item("myitem1").expect("the file landed");
     let stored = item.files.iter().find(|f| f.name == "l.txt").unwrap();
