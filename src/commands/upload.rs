@@ -195,12 +195,12 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         _ => None,
     };
     let plan = build_plan(args, uploaded_paths)?;
-    let creds = super::credentials(&settings)?;
-
     if args.dry_run {
+        // Needs no keys: a sheet can be checked before `iaup configure`.
         print_dry_run(&plan, &settings, &opts);
         return Ok(EXIT_OK);
     }
+    let creds = super::credentials(&settings)?;
     opts.journal_deletes = journal.is_some();
 
     let plan = Arc::new(plan);
@@ -410,10 +410,11 @@ fn spawn_interrupt_handler(stop: CancellationToken, abort: CancellationToken, ve
 }
 
 fn print_dry_run(plan: &Plan, settings: &Settings, opts: &UploadOptions) {
-    let creds = settings
-        .credentials
-        .as_ref()
-        .expect("checked by the caller");
+    let placeholder = crate::secret::Credentials {
+        access: "(no keys configured)".into(),
+        secret: crate::secret::Secret::new(""),
+    };
+    let creds = settings.credentials.as_ref().unwrap_or(&placeholder);
     for item in &plan.items {
         let last = item.files.len().saturating_sub(1);
         for (i, f) in item.files.iter().enumerate() {
@@ -442,4 +443,10 @@ fn print_dry_run(plan: &Plan, settings: &Settings, opts: &UploadOptions) {
         plan.file_count(),
         plan.total_bytes()
     ));
+    if settings.credentials.is_none() {
+        output::note(
+            "no S3 keys are configured: a real run would stop here (exit 2); \
+             run `iaup configure`, or set IA_ACCESS_KEY_ID and IA_SECRET_ACCESS_KEY",
+        );
+    }
 }

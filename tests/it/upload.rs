@@ -369,6 +369,25 @@ fn dry_run_prints_requests_sends_nothing_and_masks_the_secret() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0));
     assert!(bed.requests().is_empty());
+    // A sheet can be checked before any keys are configured: placeholders, and a word on it.
+    std::fs::remove_file(bed.config_path()).unwrap();
+    let o = bed
+        .bare()
+        .args(["upload", "dry-item", "a.txt", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("authorization: LOW (no keys configured):(redacted)"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("no S3 keys are configured"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(bed.requests().is_empty());
 }
 
 #[test]

@@ -72,6 +72,26 @@ fn overload_slowdown_is_retried_and_every_file_lands() {
 }
 
 #[test]
+fn sustained_overload_lowers_the_run_concurrency_and_every_file_still_lands() {
+    // More than half the answers are SlowDown: the run halves its PUTs in flight (AIMD) rather
+    // than keep hammering, and still gets every file in.
+    let bed = Bed::with_faults(Faults {
+        slowdown_rate: 0.6,
+        ..Faults::default()
+    });
+    let files = sheet(&bed, 8, 3, 500);
+    let o = upload(&bed, &["--jobs", "4", "--retries", "30", "--sleep", "0.01"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_all_intact(&bed, &files);
+    assert!(
+        stderr(&o).contains("SlowDown: lowering concurrency to 2"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(bed.puts().len(), files.len() + count_status(&bed, 503));
+}
+
+#[test]
 fn retry_after_is_honoured() {
     let bed = Bed::with_faults(Faults {
         fail_first: 0,
