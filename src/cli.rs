@@ -218,6 +218,13 @@ pub struct UploadArgs {
     /// CSV with a `file` column, `identifier`/`item`, optional `REMOTE_NAME`, and metadata columns.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["identifier", "remote_name"])]
     pub spreadsheet: Option<PathBuf>,
+    /// The spreadsheet's separator: `,`, `;` or `tab` (default: recognised from the header line).
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter, requires = "spreadsheet")]
+    pub delimiter: Option<u8>,
+    /// Accept multi-line cells whose lines look like rows of the sheet (otherwise refused as a
+    /// quote left open that swallowed rows).
+    #[arg(long, requires = "spreadsheet")]
+    pub allow_multiline_rows: bool,
     /// Item metadata KEY:VALUE (repeat a key for a list). Spreadsheet cells win over it.
     #[arg(short = 'm', long = "metadata", value_name = "KEY:VALUE")]
     pub metadata: Vec<String>,
@@ -289,6 +296,15 @@ pub struct UploadArgs {
     /// machines (a CI matrix, a job array) can share one spreadsheet, each with its own journal.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
+}
+
+/// `--delimiter`: one ASCII character, or `tab` / `\t`.
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        _ if s.len() == 1 && s.is_ascii() && s != "\"" && s != "\n" => Ok(s.as_bytes()[0]),
+        _ => Err("give one ASCII character such as `,` or `;`, or `tab`".to_owned()),
+    }
 }
 
 #[cfg(test)]

@@ -45,31 +45,25 @@ pub fn build_plan(
         keep_directories: args.keep_directories,
         metadata,
         uploaded_paths,
+        delimiter: args.delimiter,
+        allow_multiline_rows: args.allow_multiline_rows,
     };
     let result = match (&args.spreadsheet, &args.identifier) {
         (Some(sheet), _) => {
             if !args.files.is_empty() {
-                errs.push(Problem {
-                    file: None,
-                    row: None,
-                    column: None,
-                    message: "file arguments cannot be combined with --spreadsheet".into(),
-                    hint: Some("list the files in the spreadsheet's `file` column".into()),
-                });
+                errs.push(
+                    Problem::new("file arguments cannot be combined with --spreadsheet")
+                        .with_hint("list the files in the spreadsheet's `file` column"),
+                );
             }
             plan::from_spreadsheet(sheet, &opts)
         }
         (None, Some(id)) => {
             if args.files.is_empty() {
-                errs.push(Problem {
-                    file: None,
-                    row: None,
-                    column: None,
-                    message: format!("no files given to upload to {id}"),
-                    hint: Some(
-                        "usage: iaup upload IDENTIFIER FILE..., or --spreadsheet FILE".into(),
-                    ),
-                });
+                errs.push(
+                    Problem::new(format!("no files given to upload to {id}"))
+                        .with_hint("usage: iaup upload IDENTIFIER FILE..., or --spreadsheet FILE"),
+                );
             }
             plan::from_args(id, &args.files, args.remote_name.as_deref(), &opts)
         }
@@ -195,6 +189,11 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         _ => None,
     };
     let plan = build_plan(args, uploaded_paths)?;
+    if !args.quiet {
+        for note in &plan.notes {
+            output::note(note);
+        }
+    }
     if args.dry_run {
         // Needs no keys: a sheet can be checked before `iaup configure`.
         print_dry_run(&plan, &settings, &opts);

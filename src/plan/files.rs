@@ -110,25 +110,10 @@ fn walk(
     let prefix = match remote_name {
         Some(name) => Some(name.trim_end_matches('/').to_owned()),
         None if ends_with_separator(dir) => None,
-        None if keep_directories => match path_key(dir) {
-            Ok(key) => Some(key),
-            // `.` or `/` name no folder: keys are the contents' paths.
-            Err(_) if names_no_folder(dir) => None,
-            Err(why) => {
-                out.problem(
-                    format!(
-                        "cannot keep the folder `{}` in the keys: {why}",
-                        dir.display()
-                    ),
-                    Some(
-                        "run iaup from a folder above the files, or drop --keep-directories"
-                            .to_owned(),
-                    ),
-                );
-                return;
-            }
-        },
-        None => match dir.components().next_back() {
+        // As `ia`: the path as given (`./` dropped), so `kyiv/scans` -> `kyiv/scans/...`. An
+        // absolute path keeps only the folder's own name (ia would send the whole local path
+        // as the key); `--keep-directories` keeps it all, as for files.
+        None if dir.is_absolute() && !keep_directories => match dir.components().next_back() {
             Some(Component::Normal(name)) => match utf8(name.as_ref()) {
                 Ok(name) => Some(name),
                 Err(why) => {
@@ -140,6 +125,25 @@ fn walk(
                 }
             },
             _ => None,
+        },
+        None => match path_key(dir) {
+            Ok(key) => Some(key),
+            // `.` or `/` name no folder: keys are the contents' paths.
+            Err(_) if names_no_folder(dir) => None,
+            Err(why) => {
+                out.problem(
+                    format!(
+                        "cannot keep the folder `{}` in the keys: {why}",
+                        dir.display()
+                    ),
+                    Some(
+                        "run iaup from a folder above the files, or end the folder with `/` \
+                         to upload its contents without its name"
+                            .to_owned(),
+                    ),
+                );
+                return;
+            }
         },
     };
     let before = out.files.len();

@@ -7,6 +7,7 @@
 
 mod files;
 mod meta;
+mod sheet_text;
 mod spreadsheet;
 mod validate;
 
@@ -56,6 +57,8 @@ pub struct Plan {
     /// Given paths that no longer exist (or folders left empty) because an earlier `--delete`
     /// run removed them after their upload was confirmed (see [`PlanOptions::uploaded_paths`]).
     pub gone: Vec<PathBuf>,
+    /// Things a person should know about how the input was read (a `;` separator...).
+    pub notes: Vec<String>,
 }
 
 impl Plan {
@@ -104,6 +107,9 @@ pub struct FilePlan {
 pub struct Problem {
     pub file: Option<PathBuf>,
     pub row: Option<usize>,
+    /// The text line of the row in the file, when it differs from the row (a quoted cell
+    /// above spans lines).
+    pub line: Option<u32>,
     pub column: Option<String>,
     pub message: String,
     pub hint: Option<String>,
@@ -115,6 +121,7 @@ impl Problem {
         Problem {
             file: None,
             row: None,
+            line: None,
             column: None,
             message: message.into(),
             hint: None,
@@ -149,7 +156,10 @@ impl Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.file, self.row) {
-            (Some(file), Some(row)) => write!(f, "{}:{row}: ", file.display())?,
+            (Some(file), Some(row)) => match self.line.filter(|&l| l as usize != row) {
+                Some(line) => write!(f, "{}:{line} (row {row}): ", file.display())?,
+                None => write!(f, "{}:{row}: ", file.display())?,
+            },
             (Some(file), None) => write!(f, "{}: ", file.display())?,
             (None, Some(row)) => write!(f, "row {row}: ")?,
             (None, None) => {}
@@ -178,6 +188,11 @@ pub struct PlanOptions {
     /// missing (or a folder left empty) because `--delete` removed what it held is then no
     /// problem: it lands in [`Plan::gone`], so rerunning the same command just goes on.
     pub uploaded_paths: Option<UploadedPaths>,
+    /// The spreadsheet's separator; `None` recognises `,`, `;` or tab from the header line.
+    pub delimiter: Option<u8>,
+    /// Accept multi-line cells whose lines look like rows of the sheet (normally refused as a
+    /// quote left open that swallowed rows).
+    pub allow_multiline_rows: bool,
 }
 
 /// Local paths, as recorded in the journal, of files confirmed uploaded.
@@ -272,6 +287,7 @@ pub fn from_args(
         Ok(Plan {
             items: vec![item],
             gone,
+            notes: Vec::new(),
         })
     } else {
         Err(problems)

@@ -15,6 +15,7 @@ use csv::ByteRecord;
 
 use super::files::{self, Origin};
 use super::meta::{self, MetaBuilder, FIELD_NAME_HINT};
+use super::sheet_text;
 use super::validate::{
     parse_field_name, validate_field_name, validate_identifier, validate_key, IDENTIFIER_RULE,
 };
@@ -54,20 +55,29 @@ fn read_sheet(path: &Path, opts: &PlanOptions, metadata_only: bool) -> Result<Pl
         missing_identifier_reported: false,
         unnamed_reported: HashSet::new(),
         gone: Vec::new(),
+        notes: Vec::new(),
+        row_lines: HashMap::new(),
     };
     sheet.read(&data);
     let Sheet {
         mut problems,
         items,
         gone,
+        notes,
+        row_lines,
         ..
     } = sheet;
+    for p in &mut problems {
+        if p.file.as_deref() == Some(path) {
+            p.line = p.row.and_then(|r| row_lines.get(&r).copied());
+        }
+    }
     let items: Vec<_> = items
         .into_iter()
         .map(|item| item.finish(&options_meta, Some(path), &mut problems))
         .collect();
     if problems.is_empty() {
-        Ok(Plan { items, gone })
+        Ok(Plan { items, gone, notes })
     } else {
         // Stable: problems of one row stay in the order they were found.
         problems.sort_by_key(|p| p.row.unwrap_or(0));
@@ -134,6 +144,10 @@ struct Sheet<'a> {
     unnamed_reported: HashSet<usize>,
     /// See [`Plan::gone`].
     gone: Vec<PathBuf>,
+    /// See [`Plan::notes`].
+    notes: Vec<String>,
+    /// Row -> text line where they differ (a quoted cell above spans lines).
+    row_lines: HashMap<usize, u32>,
 }
 
 impl Sheet<'_> {
@@ -146,14 +160,33 @@ impl Sheet<'_> {
 
     fn read(&mut self, data: &[u8]) {
         let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+        let delimiter = match self.opts.delimiter {
+            Some(d) => d,
+            None => {
+                let (d, sniffed) = sheet_text::sniff_delimiter(data);
+                if sniffed {
+                    self.notes.push(format!(
+                        "{}: the columns are separated by {}; reading it so (--delimiter to \
+                         force another)",
+                        self.path.display(),
+                        sheet_text::delimiter_name(d)
+                    ));
+                }
+                d
+            }
+        };
+        let open_quote = sheet_text::unclosed_quote(data, delimiter);
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
+            .delimiter(delimiter)
             .from_reader(data);
         let mut record = ByteRecord::new();
         let mut rows = RowCounter::default();
         let mut header: Option<Header> = None;
         let mut data_rows = 0usize;
+        // The row of the record holding the quote left open, once it is read.
+        let mut open_row = None;
         loop {
             match reader.read_byte_record(&mut record) {
                 Ok(true) => {}
@@ -169,7 +202,23 @@ impl Sheet<'_> {
                     return;
                 }
             }
+            let before = rows.last;
             let row = rows.next(&record, data);
+            let start = record.position().map_or(0, |p| p.byte() as usize);
+            // The reader's position is where the previous record ended: add the blank lines
+            // it skipped.
+            let blanks = row - before - 1;
+            let line = record
+                .position()
+                .map_or(row, |p| p.line() as usize + blanks);
+            if line != row {
+                self.row_lines
+                    .insert(row, u32::try_from(line).unwrap_or(u32::MAX));
+            }
+            let holds_open_quote = open_quote.is_some_and(|at| at >= start);
+            if holds_open_quote {
+                open_row = Some(row);
+            }
             match &header {
                 None => header = Some(self.header(&record, row)),
                 Some(header) => {
@@ -177,9 +226,24 @@ impl Sheet<'_> {
                         continue;
                     }
                     data_rows += 1;
+                    if !holds_open_quote && !self.opts.allow_multiline_rows {
+                        self.swallowed_rows(header, &record, row, line, delimiter);
+                    }
                     self.data_row(header, &record, row);
                 }
             }
+        }
+        if let (Some(at), Some(row)) = (open_quote, open_row) {
+            let opened = sheet_text::line_of(data, at);
+            self.report(
+                row,
+                None,
+                format!(
+                    "a quote opened on line {opened} is never closed, so every line after it \
+                     was read into one cell and no row below it would be uploaded"
+                ),
+                Some("close the quote, or remove it if it belongs to no cell"),
+            );
         }
         let (empty_hint, rows_hint) = if self.metadata_only {
             (
@@ -206,6 +270,49 @@ impl Sheet<'_> {
                     .with_hint(rows_hint),
             ),
             Some(_) => {}
+        }
+    }
+
+    /// A multi-line cell whose later lines look like rows of this sheet: almost surely a quote
+    /// left open that swallowed rows until a later quote closed it.
+    fn swallowed_rows(
+        &mut self,
+        header: &Header,
+        record: &ByteRecord,
+        row: usize,
+        line: usize,
+        delimiter: u8,
+    ) {
+        let mut lines_before = 0;
+        for (col, raw) in record.iter().enumerate() {
+            let Ok(cell) = std::str::from_utf8(raw) else {
+                continue;
+            };
+            let found = sheet_text::row_like_line(cell, delimiter, header.names.len(), header.file);
+            if let Some((n, text)) = found {
+                let shown: String = text.chars().take(60).collect();
+                let name = header.names.get(col).map_or("?", String::as_str).to_owned();
+                self.report(
+                    row,
+                    Some(&name),
+                    format!(
+                        "the cell spans lines {}-{} and its line {} (`{shown}`) and maybe \
+                         others look like rows of this sheet: a quote opened on line {} was \
+                         probably not closed where it should be, and the rows inside it \
+                         would not be uploaded",
+                        line + lines_before,
+                        line + lines_before + cell.lines().count().saturating_sub(1),
+                        line + lines_before + n,
+                        line + lines_before,
+                    ),
+                    Some(
+                        "close the quote where the cell should end; if the cell is meant to \
+                         hold those lines, pass --allow-multiline-rows",
+                    ),
+                );
+                return;
+            }
+            lines_before += cell.matches('\n').count();
         }
     }
 
@@ -551,7 +658,22 @@ impl Sheet<'_> {
                 );
             }
         }
+        // A relative path missing here but present beside the sheet: say so.
+        let beside_sheet = self
+            .path
+            .parent()
+            .filter(|_| expansion.is_dir.is_none() && Path::new(given).is_relative())
+            .map(|dir| dir.join(given))
+            .filter(|alt| alt.exists());
         for mut problem in expansion.problems {
+            if let Some(alt) = &beside_sheet {
+                problem.hint = Some(format!(
+                    "`{}` exists, relative to the spreadsheet's folder; paths in the `file` \
+                     column are relative to the current directory, as with ia: run iaup from \
+                     the spreadsheet's folder, or write the paths from here",
+                    alt.display()
+                ));
+            }
             problem.file = Some(self.path.to_path_buf());
             problem.row = Some(row);
             problem.column = Some(column.to_owned());

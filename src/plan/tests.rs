@@ -65,7 +65,7 @@ fn with_meta(pairs: &[(&str, &str)]) -> PlanOptions {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
-        uploaded_paths: None,
+        ..PlanOptions::default()
     }
 }
 
@@ -350,8 +350,9 @@ fn relative_paths_are_from_the_current_directory() {
     };
     let plan = from_args("item-one", std::slice::from_ref(&given), None, &keep).unwrap();
     assert_eq!(keys(&plan.items[0]), ["src/plan/tests.rs"]);
+    // A folder keeps its path as given, as `ia` does.
     let plan = from_args("item-one", &[PathBuf::from("src/plan")], None, &opts()).unwrap();
-    assert!(keys(&plan.items[0]).contains(&"plan/tests.rs"));
+    assert!(keys(&plan.items[0]).contains(&"src/plan/tests.rs"));
 }
 
 #[test]

@@ -3,6 +3,8 @@
 
 mod configure;
 mod delete;
+mod dropin;
+mod hardening;
 mod harness;
 mod metadata;
 mod resume;

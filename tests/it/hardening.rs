@@ -1,0 +1,135 @@
+//! Defects from the adversarial trial (issue 10): each test failed before its fix. Stray quotes
+//! in sheets, journal identity, `--checksum` against the journal, transit damage, values the
+//! server would reinterpret, resends after kills, and checks that come before any byte.
+
+use crate::harness::*;
+
+fn run(bed: &Bed, args: &[&str]) -> std::process::Output {
+    bed.cmd().args(args).output().unwrap()
+}
+
+// 1. A quote opened and never closed swallowed every later row, and the run said exit 0.
+#[test]
+fn a_quote_left_open_at_the_end_of_the_sheet_is_refused_naming_row_and_line() {
+    let bed = Bed::new();
+    for f in ["a.txt", "b.txt", "c.txt"] {
+        bed.file(f, f.as_bytes());
+    }
+    bed.file(
+        "s.csv",
+        b"identifier,file,title\nq1x,a.txt,\"Title\nq2x,b.txt,x\nq3x,c.txt,y\n",
+    );
+    let o = run(&bed, &["upload", "--spreadsheet", "s.csv", "--no-progress"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("s.csv:2"), "names the row: {err}");
+    assert!(err.contains("line 2"), "names the line of the quote: {err}");
+    assert!(err.contains("never closed"), "{err}");
+    assert!(bed.puts().is_empty(), "nothing sent");
+}
+
+// 1. A closed quote that still swallowed lines shaped like rows of the sheet.
+#[test]
+fn a_cell_that_swallowed_rows_is_refused_unless_accepted() {
+    let bed = Bed::new();
+    for f in ["a.txt", "b.txt", "c.txt", "d.txt"] {
+        bed.file(f, f.as_bytes());
+    }
+    bed.file(
+        "s.csv",
+        b"identifier,file,title\nq1x,a.txt,\"Title\nq2x,b.txt,x\nq3x,c.txt,y\"\nq4x,d.txt,z\n",
+    );
+    let o = run(&bed, &["upload", "--spreadsheet", "s.csv", "--no-progress"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("s.csv:2"), "{err}");
+    assert!(err.contains("column `title`"), "{err}");
+    assert!(err.contains("look like rows"), "{err}");
+    assert!(
+        err.contains("--allow-multiline-rows"),
+        "names the flag: {err}"
+    );
+    assert!(bed.puts().is_empty());
+    // Where it is meant, the flag accepts it: the title keeps its lines.
+    let o = run(
+        &bed,
+        &[
+            "upload",
+            "--spreadsheet",
+            "s.csv",
+            "-q",
+            "--allow-multiline-rows",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(bed.puts().len(), 2);
+    // A plain multi-line description (no row-shaped lines) needs no flag.
+    bed.file(
+        "ok.csv",
+        "identifier,file,description\nq5x,a.txt,\"first line\nsecond, with a comma\nthird\"\n"
+            .as_bytes(),
+    );
+    let o = run(&bed, &["upload", "--spreadsheet", "ok.csv", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+// Issue 11: a problem in a row after a multi-line cell names both the text line and the row.
+#[test]
+fn positions_name_line_and_row_after_a_multiline_cell() {
+    let bed = Bed::new();
+    bed.file("a.txt", b"a");
+    bed.file(
+        "s.csv",
+        b"identifier,file,description\nq1x,a.txt,\"l1\nl2\nl3\"\nq2x,missing.txt,x\n",
+    );
+    let o = run(&bed, &["upload", "--spreadsheet", "s.csv", "--no-progress"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("s.csv:5 (row 3)"), "{}", stderr(&o));
+}
+
+// Issue 11: `;` and tab separated sheets (European Excel, Google Sheets TSV).
+#[test]
+fn semicolon_and_tab_sheets_are_recognised() {
+    let bed = Bed::new();
+    bed.file("a.txt", b"a");
+    bed.file("b.txt", b"b");
+    bed.file(
+        "semi.csv",
+        "identifier;file;title\nsemi-item;a.txt;Заголовок, с запятой\n".as_bytes(),
+    );
+    bed.file(
+        "tab.tsv",
+        b"identifier\tfile\ttitle\ntab-item\tb.txt\tT, x\n",
+    );
+    for sheet in ["semi.csv", "tab.tsv"] {
+        let o = run(&bed, &["upload", "--spreadsheet", sheet, "--no-progress"]);
+        assert_eq!(o.status.code(), Some(0), "{sheet}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("separated by"),
+            "a note: {}",
+            stderr(&o)
+        );
+    }
+    assert!(bed.stored("semi-item", "a.txt").is_some());
+    assert!(bed.stored("tab-item", "b.txt").is_some());
+    let md = bed.emu.item("semi-item").unwrap().metadata;
+    assert_eq!(md["title"], "Заголовок, с запятой");
+}
+
+// Issue 11: a relative path missing here but present beside the sheet gets that hint.
+#[test]
+fn a_path_relative_to_the_sheets_folder_gets_a_hint() {
+    let bed = Bed::new();
+    bed.file("batch/a.txt", b"a");
+    bed.file("batch/s.csv", b"identifier,file\nbeside-item,a.txt\n");
+    let o = run(
+        &bed,
+        &["upload", "--spreadsheet", "batch/s.csv", "--no-progress"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("relative to the spreadsheet's folder"),
+        "{}",
+        stderr(&o)
+    );
+}
