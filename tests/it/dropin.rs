@@ -101,3 +101,38 @@ fn directory_keys_match_ia_in_a_spreadsheet() {
     );
     assert_eq!(in_sheet(&bed, "ds-d", "kyiv/top.txt"), ["top.txt"]);
 }
+
+// Where `ia`'s result is broken, iaup decides: `ia` sends an absolute folder's whole local path
+// as the key (`/home/me/kyiv/scans/...`); iaup keeps the folder's own name. `ia` keeps `//` in
+// keys; iaup collapses it. `ia` lets `..` climb out of the item's URL; iaup refuses a path with
+// `..` (exit 2, nothing sent) and never sends a key with `..` or an empty segment.
+#[test]
+fn broken_ia_shapes_are_decided_and_never_send_dot_dot_or_empty_segments() {
+    let bed = Bed::new();
+    kyiv(&bed);
+    let abs = bed.path("kyiv/scans").display().to_string();
+    assert_eq!(
+        positional(&bed, "db-a", ".", &[&abs]),
+        ["scans/page-001.tif", "scans/sub/page-002.tif"]
+    );
+    assert_eq!(
+        positional(&bed, "db-b", ".", &[&format!("{abs}/")]),
+        ["page-001.tif", "sub/page-002.tif"]
+    );
+    assert_eq!(positional(&bed, "db-c", ".", &["kyiv//scans"]), SCANS);
+    for (cwd, arg) in [("kyiv/scans", "../scans"), (".", "kyiv/../kyiv/scans")] {
+        let o = bed
+            .cmd()
+            .current_dir(bed.path(cwd))
+            .args(["upload", "db-d", "-q", "--no-journal", arg])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{arg}: {}", stderr(&o));
+        assert!(stderr(&o).contains("`..`"), "{}", stderr(&o));
+    }
+    assert!(bed
+        .puts()
+        .iter()
+        .all(|r| !r.path.contains("/../") && !r.path.contains("//")));
+    assert!(bed.emu.item("db-d").is_none());
+}
