@@ -24,10 +24,13 @@ pub fn quote(s: &str) -> String {
 }
 
 /// `ia`'s `needs_quote`: any non-ASCII or whitespace. iaup also quotes other control characters,
-/// which `ia` would put raw into a header (an invalid request).
+/// which `ia` would put raw into a header (an invalid request), and any value that begins with
+/// `uri(` in any case: IAS3 would percent-decode it (`ia` sends `uri(A%42C)` raw and the item
+/// gets `ABC`; an encoded CR/LF becomes a real one).
 fn needs_quote(v: &str) -> bool {
     v.chars()
         .any(|c| !c.is_ascii() || c.is_whitespace() || c.is_ascii_control())
+        || v.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("uri("))
 }
 
 /// A metadata value as a header value: raw, or `uri(<percent-encoded UTF-8>)`.
@@ -299,6 +302,10 @@ mod tests {
         assert_eq!(encode_value("line1\nline2"), "uri(line1%0Aline2)");
         assert_eq!(encode_value("tab\there"), "uri(tab%09here)");
         assert_eq!(encode_value("http://x.org/a?b=c"), "http://x.org/a?b=c");
+        // A literal `uri(...)` is encoded, so the server decodes it back to itself.
+        assert_eq!(encode_value("uri(A%42C)"), "uri(uri%28A%2542C%29)");
+        assert_eq!(encode_value("URI(x)"), "uri(URI%28x%29)");
+        assert_eq!(encode_value("a uri(x)"), "uri(a%20uri%28x%29)");
         assert_eq!(
             encode_value("Бандура 2"),
             "uri(%D0%91%D0%B0%D0%BD%D0%B4%D1%83%D1%80%D0%B0%202)"

@@ -133,3 +133,31 @@ fn a_path_relative_to_the_sheets_folder_gets_a_hint() {
         stderr(&o)
     );
 }
+
+// 5. A value that begins with `uri(` was decoded by the server: `uri(A%42C)` stored as `ABC`,
+// and an encoded CR/LF became a real one.
+#[test]
+fn a_literal_uri_value_is_stored_as_written() {
+    let bed = Bed::new();
+    bed.file("a.txt", b"a");
+    let o = run(
+        &bed,
+        &[
+            "upload",
+            "uri-item",
+            "a.txt",
+            "-q",
+            "-m",
+            "title:uri(A%42C)",
+            "-m",
+            "subject:uri(%0D%0Ax-injected:%201)",
+            "-m",
+            "creator:URI(x%41)",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let md = bed.emu.item("uri-item").unwrap().metadata;
+    assert_eq!(md["title"], "uri(A%42C)");
+    assert_eq!(md["subject"], "uri(%0D%0Ax-injected:%201)");
+    assert_eq!(md["creator"], "URI(x%41)");
+}
