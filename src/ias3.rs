@@ -251,8 +251,12 @@ pub fn classify(status: u16, s3: Option<&S3Error>) -> Class {
         200..=299 => Class::Success,
         503 => Class::SlowDown(SlowDown::Overload),
         408 | 429 | 500..=599 => Class::Transient,
-        // IA answers RequestTimeout with 400 when the socket stalled: worth retrying.
-        400 if s3.is_some_and(|e| e.code == "RequestTimeout") => Class::Transient,
+        // IA answers RequestTimeout with 400 when the socket stalled, and BadDigest when the
+        // bytes that arrived do not match Content-MD5 (damage in transit, the same damage an
+        // ETag mismatch shows): worth retrying.
+        400 if s3.is_some_and(|e| matches!(e.code.as_str(), "RequestTimeout" | "BadDigest")) => {
+            Class::Transient
+        }
         _ => Class::Fatal,
     }
 }
@@ -408,6 +412,12 @@ mod tests {
         assert_eq!(classify(429, None), Class::Transient);
         assert_eq!(classify(408, None), Class::Transient);
         assert_eq!(classify(403, None), Class::Fatal);
+        let digest = S3Error {
+            code: "BadDigest".into(),
+            ..S3Error::default()
+        };
+        assert_eq!(classify(400, Some(&digest)), Class::Transient);
+        assert_eq!(classify(400, None), Class::Fatal);
         assert_eq!(classify(200, None), Class::Success);
         assert_eq!(S3Error::parse("not xml"), None);
         assert_eq!(

@@ -49,6 +49,9 @@ pub struct AttemptError {
     /// The MD5 of the whole body when every byte was handed to the connection: the server may
     /// have stored the file even though the answer was lost.
     pub sent_md5: Option<String>,
+    /// The server answered success but stored other bytes (ETag mismatch): a damaged copy
+    /// stays under that name until a later attempt replaces it.
+    pub stored_damaged: bool,
 }
 
 impl AttemptError {
@@ -58,6 +61,7 @@ impl AttemptError {
             reason: reason.into(),
             retry_after: None,
             sent_md5: None,
+            stored_damaged: false,
         }
     }
 }
@@ -298,10 +302,14 @@ pub async fn put(
                         });
                     match etag {
                         Some(etag) if etag == md5 => AttemptResult::Stored { md5 },
-                        Some(etag) => AttemptResult::Failed(AttemptError::new(
-                            Class::Transient,
-                            format!("ETag {etag} does not match the MD5 sent ({md5}): the server stored other bytes"),
-                        )),
+                        Some(etag) => {
+                            let mut e = AttemptError::new(
+                                Class::Transient,
+                                format!("ETag {etag} does not match the MD5 sent ({md5}): the server stored other bytes"),
+                            );
+                            e.stored_damaged = true;
+                            AttemptResult::Failed(e)
+                        }
                         None => {
                             // Ask the server (HEAD) before sending it all again.
                             let mut e = AttemptError::new(

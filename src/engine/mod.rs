@@ -498,6 +498,20 @@ impl Engine {
         let mut retries_used = 0u32;
         let mut global_pauses = 0u32;
         let mut redirects = 0u32;
+        // Set once the server stored damaged bytes under this name; only a success clears it.
+        let mut damaged_on_server = false;
+        let damaged = |reason: String, on_server: bool| {
+            if on_server {
+                format!(
+                    "{reason}; the server now holds a damaged copy of {id}/{key}: rerun to send \
+                     it again, or remove it with `iaup delete {id} {key}`",
+                    id = item.identifier,
+                    key = fp.key
+                )
+            } else {
+                reason
+            }
+        };
         loop {
             tokio::select! {
                 _ = self.gate.wait_open() => {}
@@ -573,6 +587,7 @@ impl Engine {
                 }
                 AttemptResult::Failed(e) => e,
             };
+            damaged_on_server |= err.stored_damaged;
             // Ambiguous: every byte went out, then the answer failed. Look before resending.
             if let (Some(md5), Class::Transient) = (&err.sent_md5, &err.class) {
                 if self.landed(&item.identifier, &fp.key, md5).await {
@@ -599,7 +614,7 @@ impl Engine {
                 Class::Fatal => {
                     self.emit(Event::Failed {
                         file,
-                        reason: err.reason,
+                        reason: damaged(err.reason, damaged_on_server),
                         attempts,
                     })
                     .await;
@@ -663,7 +678,10 @@ impl Engine {
                     if retries_used >= self.opts.policy.retries {
                         self.emit(Event::Failed {
                             file,
-                            reason: format!("{} (gave up after {attempts} attempts)", err.reason),
+                            reason: damaged(
+                                format!("{} (gave up after {attempts} attempts)", err.reason),
+                                damaged_on_server,
+                            ),
                             attempts,
                         })
                         .await;

@@ -450,3 +450,35 @@ fn a_lost_answer_is_checked_with_head_and_the_file_is_not_sent_again() {
     assert_eq!(heads, lost, "one HEAD per lost answer");
     assert!(stderr(&o).contains("the answer was lost"), "{}", stderr(&o));
 }
+
+// Issue 10.4: with --verify, damage in transit is answered `400 BadDigest`: the same damage the
+// ETag check catches without it, so it is retried, never a permanent failure.
+#[test]
+fn bad_digest_from_transit_damage_is_retried() {
+    let bed = Bed::with_faults(Faults {
+        corrupt_rate: 0.4,
+        ..Faults::default()
+    });
+    let files = sheet(&bed, 4, 3, 2000);
+    let o = upload(&bed, &["--verify"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_all_intact(&bed, &files);
+    assert!(count_status(&bed, 400) > 0, "the fault must have fired");
+}
+
+// Issue 10.6: when retries run out after the server stored damaged bytes, the summary says the
+// server holds them under that name, and what to do.
+#[test]
+fn a_damaged_copy_left_on_the_server_is_named_with_the_fix() {
+    let bed = Bed::with_faults(Faults {
+        corrupt_rate: 1.0,
+        ..Faults::default()
+    });
+    sheet(&bed, 1, 1, 100);
+    let o = upload(&bed, &["--retries", "1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("damaged copy"), "{err}");
+    assert!(err.contains("fault-item-00/0-0.bin"), "{err}");
+    assert!(err.contains("iaup delete"), "{err}");
+}
