@@ -304,7 +304,7 @@ fn journal_op(ev: &Event, plan: &Plan) -> Option<Op> {
             }
         }
         Event::DeleteLocal(path) => Op::DeleteLocal(path.clone()),
-        Event::NotStarted { .. } | Event::Notice(_) => return None,
+        Event::NotStarted { .. } | Event::Notice(_) | Event::SlowDown => return None,
     })
 }
 
@@ -350,9 +350,7 @@ fn handle(
         } => {
             in_flight.remove(&file);
             record.retries += 1;
-            if slowdown {
-                record.slowdowns += 1;
-            }
+            let _ = slowdown; // counted by Event::SlowDown
             let text = format!(
                 "{} attempt {attempt} failed ({reason}); retrying in {:.1}s",
                 name(file),
@@ -403,6 +401,7 @@ fn handle(
             };
         }
         Event::DeleteLocal(_) => {}
+        Event::SlowDown => record.slowdowns += 1,
         Event::NotStarted { file } => {
             in_flight.remove(&file);
             record.status[file.item][file.file] = FileStatus::NotStarted;

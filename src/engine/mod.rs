@@ -119,6 +119,8 @@ pub enum Event {
     NotStarted { file: FileRef },
     /// Something a person should know about the run as a whole.
     Notice(String),
+    /// One `503 SlowDown` answer, of any kind (counted in the summary).
+    SlowDown,
     /// `--delete` with a journal: remove this local file once the journal has committed the
     /// confirmation sent just before (a kill in between must not lose an unrecorded file).
     DeleteLocal(std::path::PathBuf),
@@ -609,6 +611,9 @@ impl Engine {
                 }
             }
             let slowdown = matches!(err.class, Class::SlowDown(_));
+            if slowdown {
+                self.emit(Event::SlowDown).await;
+            }
             match err.class {
                 Class::Success => unreachable!("a stored file is not an error"),
                 Class::Fatal => {

@@ -482,3 +482,24 @@ fn a_damaged_copy_left_on_the_server_is_named_with_the_fix() {
     assert!(err.contains("fault-item-00/0-0.bin"), "{err}");
     assert!(err.contains("iaup delete"), "{err}");
 }
+
+// Issue 10.18: the summary counted only SlowDowns that led to a retry ("0 SlowDown" after a spam
+// run); every SlowDown answer counts, whatever its kind.
+#[test]
+fn every_kind_of_slowdown_is_counted_in_the_summary() {
+    let bed = Bed::with_faults(Faults {
+        slowdown_rate: 1.0,
+        slowdown_kind: ias3_emulator::SlowDownKind::Spam,
+        ..Faults::default()
+    });
+    sheet(&bed, 2, 1, 100);
+    let o = upload(&bed, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let slowdowns = count_status(&bed, 503);
+    assert!(slowdowns >= 2);
+    assert!(
+        stderr(&o).contains(&format!("({slowdowns} SlowDown)")),
+        "{}",
+        stderr(&o)
+    );
+}
