@@ -102,10 +102,16 @@ pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<
         patch::parse_flags(&args.modify, &args.append, &args.append_list, &args.remove);
     problems.extend(more);
     let target = args.target.clone().unwrap_or_else(|| "metadata".to_owned());
-    if target.is_empty() || target == "files/" {
+    let target_ok = target == "metadata"
+        || target
+            .strip_prefix("files/")
+            .is_some_and(|name| plan::validate_key(name).is_ok());
+    if !target_ok {
         problems.push(
-            Problem::new(format!("--target `{target}` names nothing"))
-                .with_hint("use `metadata` (the default) or `files/NAME`"),
+            Problem::new(format!(
+                "--target `{target}` is not a target of the Metadata Write API"
+            ))
+            .with_hint("use `metadata` (the default) or `files/NAME` with a file of the item"),
         );
     }
     let jobs: Vec<Job> = match &args.spreadsheet {

@@ -29,6 +29,117 @@ fn seconds(flag: &str, v: f64) -> Result<Duration, AppError> {
     })
 }
 
+/// Headers iaup owns, with what to do instead: a second value would contradict iaup's own
+/// (a wrong length, a body framing the server cannot read, another host).
+const OWNED_HEADERS: &[(&str, &str)] = &[
+    (
+        "content-length",
+        "the length is always the file's exact size",
+    ),
+    (
+        "transfer-encoding",
+        "IAS3 needs a Content-Length; iaup always sends one",
+    ),
+    ("host", "the host comes from --s3-url"),
+    ("connection", "iaup manages its connections"),
+    ("keep-alive", "iaup manages its connections"),
+    ("upgrade", "iaup manages its connections"),
+    ("te", "iaup manages its connections"),
+    ("trailer", "iaup sends no trailers"),
+    ("expect", "iaup decides when to wait for 100 Continue"),
+    ("content-md5", "use --verify to send Content-MD5"),
+    (
+        "x-archive-queue-derive",
+        "use --no-derive; iaup derives once per item",
+    ),
+    ("x-archive-size-hint", "use --size-hint BYTES"),
+    (
+        "x-archive-keep-old-version",
+        "use --no-backup to turn it off",
+    ),
+    (
+        "x-archive-auto-make-bucket",
+        "iaup always sends it, so an item's first PUT creates it",
+    ),
+];
+
+/// The longest header line (name, `: `, value) iaup sends: what common web servers accept by
+/// default (Apache's LimitRequestFieldSize; nginx's 8k buffers).
+const MAX_HEADER_LINE: usize = 8190;
+/// The most header bytes one PUT may carry in all.
+const MAX_HEADER_TOTAL: usize = 64 * 1024;
+
+/// Checks that each item's PUT headers fit what servers accept, naming the field that does not.
+fn header_problems(
+    plan: &Plan,
+    opts: &UploadOptions,
+    sheet: Option<&std::path::Path>,
+) -> Vec<Problem> {
+    let creds = crate::secret::Credentials {
+        access: "x".repeat(20),
+        secret: crate::secret::Secret::new("x".repeat(16)),
+    };
+    let mut problems = Vec::new();
+    for item in &plan.items {
+        let Some(f) = item.files.first() else {
+            continue;
+        };
+        let spec = ias3::put_request(
+            "http://x",
+            &creds,
+            &PutSpec {
+                identifier: &item.identifier,
+                key: &f.key,
+                size: f.size,
+                metadata: &item.metadata,
+                derive: false,
+                size_hint: Some(item.total_bytes),
+                keep_old_version: true,
+                content_md5: opts.verify.then_some("0123456789abcdef0123456789abcdef"),
+                extra_headers: &opts.extra_headers,
+            },
+        );
+        let line = |(k, v): &(String, String)| k.len() + 2 + v.len() + 2;
+        let mut total = 0;
+        for h in &spec.headers {
+            total += line(h);
+            if line(h) > MAX_HEADER_LINE {
+                let field =
+                    h.0.strip_prefix("x-archive-meta")
+                        .and_then(|r| r.split_once('-'))
+                        .map_or(h.0.clone(), |(_, name)| name.replace("--", "_"));
+                let mut p = Problem::new(format!(
+                    "item `{}`: the value of `{field}` makes a {}-byte header; servers accept \
+                     {MAX_HEADER_LINE}",
+                    item.identifier,
+                    line(h)
+                ))
+                .with_hint(
+                    "shorten the value (non-ASCII text takes 3 bytes a byte once encoded), or \
+                     set long text later with `iaup metadata`",
+                );
+                p.file = sheet.map(std::path::Path::to_path_buf);
+                problems.push(p);
+            }
+        }
+        if total > MAX_HEADER_TOTAL {
+            let mut p = Problem::new(format!(
+                "the headers of item `{}` total {total} bytes ({} metadata headers); servers \
+                 accept {MAX_HEADER_TOTAL}",
+                item.identifier,
+                spec.headers
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("x-archive-meta"))
+                    .count()
+            ))
+            .with_hint("send fewer or shorter fields, or set the rest later with `iaup metadata`");
+            p.file = sheet.map(std::path::Path::to_path_buf);
+            problems.push(p);
+        }
+    }
+    problems
+}
+
 pub fn build_plan(
     args: &UploadArgs,
     uploaded_paths: Option<plan::UploadedPaths>,
@@ -104,7 +215,17 @@ fn options(args: &UploadArgs) -> Result<UploadOptions, AppError> {
             Ok((k, v)) => {
                 let (k, v) = (k.trim().to_owned(), v.trim_start().to_owned());
                 // Checked here, not per PUT: a bad header would fail every file after planning.
-                let problem = if k.eq_ignore_ascii_case("authorization") {
+                let owned = OWNED_HEADERS
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(&k));
+                let problem = if let Some((_, how)) = owned {
+                    Some(
+                        Problem::new(format!(
+                            "--header `{k}`: iaup sets this header itself, so it cannot be given"
+                        ))
+                        .with_hint(*how),
+                    )
+                } else if k.eq_ignore_ascii_case("authorization") {
                     // The keys come from the config; one given here would be printed by
                     // --dry-run and sent to every host a redirect names.
                     Some(Problem::new("--header cannot set Authorization").with_hint(
@@ -189,6 +310,10 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         _ => None,
     };
     let plan = build_plan(args, uploaded_paths)?;
+    let problems = header_problems(&plan, &opts, args.spreadsheet.as_deref());
+    if !problems.is_empty() {
+        return Err(super::problems_error(problems));
+    }
     if !args.quiet {
         for note in &plan.notes {
             output::note(note);

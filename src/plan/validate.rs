@@ -9,6 +9,10 @@ const MIN_IDENTIFIER: usize = 3;
 /// Longest identifier `ia` accepts (IA recommends 5 to 80).
 const MAX_IDENTIFIER: usize = 100;
 
+/// Longest key (remote file name) IAS3 takes, in UTF-8 bytes (S3's limit; IAS3 answers
+/// `KeyTooLong`).
+pub const MAX_KEY_BYTES: usize = 1024;
+
 /// The rule for identifiers, for hints.
 pub(super) const IDENTIFIER_RULE: &str = "identifiers use only letters, digits, `_`, `-` and `.`, \
      start with a letter or digit, and are 3 to 100 characters long (5 to 80 recommended)";
@@ -136,6 +140,12 @@ pub fn validate_key(key: &str) -> Result<(), String> {
     if key.is_empty() {
         return Err("it is empty".to_owned());
     }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(format!(
+            "it is {} bytes long in UTF-8; IAS3's limit is {MAX_KEY_BYTES}",
+            key.len()
+        ));
+    }
     if let Some(c) = key.chars().find(|c| c.is_control()) {
         return Err(format!("it contains {}", describe_char(c)));
     }
@@ -259,6 +269,7 @@ mod tests {
             ("a/../b", "`..`"),
             ("./a", "`.`"),
             ("a\nb", "U+000A"),
+            (&*"k".repeat(1025), "1025 bytes long"),
         ] {
             let err = validate_key(key).expect_err(key);
             assert!(err.contains(want), "{key:?}: {err:?} lacks {want:?}");

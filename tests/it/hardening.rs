@@ -161,3 +161,65 @@ fn a_literal_uri_value_is_stored_as_written() {
     assert_eq!(md["subject"], "uri(%0D%0Ax-injected:%201)");
     assert_eq!(md["creator"], "URI(x%41)");
 }
+
+// 15. These failed every PUT (exit 1) instead of exit 2 before sending.
+#[test]
+fn oversized_headers_and_keys_are_refused_before_sending() {
+    let bed = Bed::new();
+    bed.file("a.txt", b"a");
+    // 10,000 metadata columns.
+    let mut header = String::from("identifier,file");
+    let mut row = String::from("wide-item,a.txt");
+    for i in 0..10_000 {
+        header.push_str(&format!(",field{i}"));
+        row.push_str(&format!(",value{i}"));
+    }
+    bed.file("wide.csv", format!("{header}\n{row}\n").as_bytes());
+    // One huge cell.
+    let big = "x".repeat(100_000);
+    bed.file(
+        "big.csv",
+        format!("identifier,file,description\nbig-item,a.txt,{big}\n").as_bytes(),
+    );
+    // A 2,000-character remote name.
+    let long = format!("{}.txt", "n".repeat(2000));
+    bed.file(
+        "long.csv",
+        format!("identifier,file,REMOTE_NAME\nlong-item,a.txt,{long}\n").as_bytes(),
+    );
+    for (sheet, want) in [
+        ("wide.csv", "headers of item `wide-item`"),
+        ("big.csv", "`description`"),
+        ("long.csv", "1024"),
+    ] {
+        let o = run(&bed, &["upload", "--spreadsheet", sheet, "--no-progress"]);
+        assert_eq!(o.status.code(), Some(2), "{sheet}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{sheet}: {}", stderr(&o));
+    }
+    let o = run(
+        &bed,
+        &["upload", "long-item", "a.txt", "--remote-name", &long, "-q"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    for h in [
+        "content-length:3",
+        "transfer-encoding:chunked",
+        "host:evil.example",
+        "x-archive-queue-derive:1",
+    ] {
+        let o = run(&bed, &["upload", "hdr-item", "a.txt", "-q", "-H", h]);
+        assert_eq!(o.status.code(), Some(2), "{h}: {}", stderr(&o));
+        assert!(stderr(&o).contains("iaup sets"), "{h}: {}", stderr(&o));
+    }
+    let o = run(
+        &bed,
+        &["metadata", "hdr-item", "-t", "evil", "-m", "title:x"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--target"), "{}", stderr(&o));
+    assert!(bed.puts().is_empty(), "nothing sent");
+    assert!(bed
+        .requests()
+        .iter()
+        .all(|r| r.method != "POST" || !r.path.contains("/metadata/")));
+}
