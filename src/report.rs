@@ -459,8 +459,17 @@ impl ReportFormat {
     }
 }
 
-/// Writes one record per planned file.
+/// Creates the report file before the run, so a path that cannot be written costs nothing.
+pub fn create_report(path: &std::path::Path) -> Result<std::fs::File, ReportError> {
+    std::fs::File::create(path).map_err(|source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes one record per planned file into `file` (from [`create_report`]).
 pub fn write_report(
+    file: std::fs::File,
     path: &std::path::Path,
     format: ReportFormat,
     plan: &Plan,
@@ -503,7 +512,6 @@ pub fn write_report(
             });
         }
     }
-    let file = std::fs::File::create(path).map_err(werr)?;
     let mut out = std::io::BufWriter::new(file);
     match format {
         ReportFormat::Jsonl => {

@@ -310,6 +310,12 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         _ => None,
     };
     let plan = build_plan(args, uploaded_paths)?;
+    let report_file = match (&args.report, args.dry_run) {
+        (Some(path), false) => Some(report::create_report(path).map_err(|e| {
+            AppError::usage(e).hint("nothing was sent; give --report a path that can be written")
+        })?),
+        _ => None,
+    };
     let problems = header_problems(&plan, &opts, args.spreadsheet.as_deref());
     if !problems.is_empty() {
         return Err(super::problems_error(problems));
@@ -467,15 +473,19 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
             output::note(&format!("warning: the journal could not be completed: {e}"));
         }
     }
-    if let (Some(path), Some(format)) = (&args.report, report_format) {
-        if let Err(e) = report::write_report(path, format, &plan, &record, &settings.archive_url) {
+    let mut report_failed = false;
+    if let (Some(path), Some(format), Some(file)) = (&args.report, report_format, report_file) {
+        if let Err(e) =
+            report::write_report(file, path, format, &plan, &record, &settings.archive_url)
+        {
             output::note(&AppError::failed(e).render());
+            report_failed = true;
         }
     }
     output::note(&record.summary(&plan, interrupted));
     Ok(if interrupted {
         EXIT_INTERRUPTED
-    } else if record.failed() > 0 || record.not_done() > 0 {
+    } else if record.failed() > 0 || record.not_done() > 0 || report_failed {
         EXIT_FAILED
     } else {
         EXIT_OK

@@ -223,3 +223,45 @@ fn oversized_headers_and_keys_are_refused_before_sending() {
         .iter()
         .all(|r| r.method != "POST" || !r.path.contains("/metadata/")));
 }
+
+// 16. A report that cannot be written was said at the end, with exit 0.
+#[test]
+fn a_report_that_cannot_be_written_is_refused_before_sending() {
+    let bed = Bed::new();
+    bed.file("a.txt", b"a");
+    let o = run(
+        &bed,
+        &[
+            "upload",
+            "rep-item",
+            "a.txt",
+            "-q",
+            "--report",
+            "/nonexistent/dir/r.jsonl",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent/dir/r.jsonl"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(bed.puts().is_empty());
+}
+
+// 16. A report that fails to be written at the end makes the exit code 1.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_report_write_failure_at_the_end_exits_1() {
+    let bed = Bed::new();
+    bed.file("a.txt", b"a");
+    // /dev/full opens fine and fails every write with ENOSPC: a disk that filled up mid-run.
+    std::os::unix::fs::symlink("/dev/full", bed.path("r.jsonl")).unwrap();
+    let o = run(
+        &bed,
+        &["upload", "rep-full", "a.txt", "-q", "--report", "r.jsonl"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("r.jsonl"), "{}", stderr(&o));
+    assert!(bed.stored("rep-full", "a.txt").is_some());
+}
