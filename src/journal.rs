@@ -1,6 +1,8 @@
 //! The resume journal: an embedded SQLite database (WAL) that records every run and, per file,
-//! what the server confirmed. A rerun skips files whose (endpoint, identifier, key, size,
-//! mtime) match an uploaded record, without reading them.
+//! what the server confirmed. A rerun skips a file, without reading it, only when the same
+//! source was confirmed under the same key: (endpoint, identifier, key), size, mtime, and the
+//! file's identity (canonical path, inode, ctime). Files that were sent but never confirmed
+//! (in flight at a kill) are checked against the server before they are sent again.
 //!
 //! One thread owns the connection while a run writes ([`Writer`]); it batches what arrives into
 //! one transaction, so a `kill -9` at any instant leaves a consistent database that lost at
@@ -16,9 +18,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OpenFlags};
 
+use crate::plan::{FileIdentity, FilePlan};
+
 /// `PRAGMA application_id`: "iaup" in ASCII, so a foreign SQLite file is recognised.
 const APP_ID: i64 = 0x6961_7570;
-const SCHEMA_VERSION: i64 = 1;
+/// 2 added the files' identity (canonical path, inode, ctime); v1 journals are migrated.
+const SCHEMA_VERSION: i64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -100,6 +105,23 @@ pub struct Uploaded {
     pub size: u64,
     pub mtime_ns: i64,
     pub md5: Option<String>,
+    /// The local path as it was given.
+    pub local_path: String,
+    /// `None` for a record of a v1 journal, which did not keep it.
+    pub identity: Option<FileIdentity>,
+}
+
+impl Uploaded {
+    /// True when `fp` is the source that was confirmed: same size, mtime and identity (a v1
+    /// record, without identity, needs the same path as given).
+    pub fn matches(&self, fp: &FilePlan) -> bool {
+        self.size == fp.size
+            && self.mtime_ns == fp.mtime_ns
+            && match &self.identity {
+                Some(id) => *id == fp.identity,
+                None => self.local_path == fp.local.display().to_string(),
+            }
+    }
 }
 
 fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> JournalError + '_ {
@@ -133,9 +155,19 @@ CREATE TABLE IF NOT EXISTS files (
     run_id INTEGER REFERENCES runs(id),
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
+    canonical_path TEXT,
+    inode INTEGER,
+    ctime_ns INTEGER,
     PRIMARY KEY (endpoint, identifier, key)
 );
 CREATE INDEX IF NOT EXISTS files_run ON files(run_id, state);
+";
+
+/// From schema 1 to 2: the identity columns (NULL for old records).
+const MIGRATE_1_TO_2: &str = "
+ALTER TABLE files ADD COLUMN canonical_path TEXT;
+ALTER TABLE files ADD COLUMN inode INTEGER;
+ALTER TABLE files ADD COLUMN ctime_ns INTEGER;
 ";
 
 impl Journal {
@@ -147,6 +179,10 @@ impl Journal {
                 source,
             })?;
         }
+        // Lock (and open) the file itself, whatever link or relative path names it, so two
+        // runs can never write one journal through two names.
+        let real = canonical(path);
+        let path = real.as_path();
         let lock_path = lock_path(path);
         let lock = File::options()
             .create(true)
@@ -243,6 +279,11 @@ impl Journal {
                     .map_err(sql(&path))?;
                 c.pragma_update(None, "user_version", SCHEMA_VERSION)
                     .map_err(sql(&path))?;
+            } else if version == 1 {
+                c.execute_batch(&format!(
+                    "BEGIN; {MIGRATE_1_TO_2} PRAGMA user_version = 2; COMMIT;"
+                ))
+                .map_err(sql(&path))?;
             }
             // Runs that never finished were killed: say so, and their in-flight files are
             // unconfirmed.
@@ -273,21 +314,58 @@ impl Journal {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT identifier, key, size, mtime_ns, md5 FROM files
-                 WHERE endpoint = ?1 AND state = 'uploaded'",
+                "SELECT identifier, key, size, mtime_ns, md5, local_path, canonical_path, inode,
+                   ctime_ns
+                 FROM files WHERE endpoint = ?1 AND state = 'uploaded'",
             )
             .map_err(sql(&self.path))?;
         let rows = stmt
             .query_map([endpoint], |r| {
+                let canonical: Option<String> = r.get(6)?;
                 Ok((
                     (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
                     Uploaded {
                         size: r.get::<_, i64>(2)? as u64,
                         mtime_ns: r.get(3)?,
                         md5: r.get(4)?,
+                        local_path: r.get(5)?,
+                        identity: match canonical {
+                            Some(canonical) => Some(FileIdentity {
+                                canonical,
+                                inode: r.get::<_, Option<i64>>(7)?.unwrap_or(0),
+                                ctime_ns: r.get::<_, Option<i64>>(8)?.unwrap_or(0),
+                            }),
+                            None => None,
+                        },
                     },
                 ))
             })
+            .map_err(sql(&self.path))?;
+        rows.collect::<Result<_, _>>().map_err(sql(&self.path))
+    }
+
+    /// Files of `endpoint` that were sent at least once and never confirmed: in flight at a
+    /// kill, interrupted, or failed after their body went out. They may have landed, so a
+    /// resume checks the server before sending them again.
+    ///
+    /// Each comes with the last time (Unix seconds) its run wrote to the journal: about when
+    /// that run stopped, after which a body still in the network's buffers may yet land.
+    pub fn maybe_landed(
+        &self,
+        endpoint: &str,
+    ) -> Result<HashMap<(String, String), i64>, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT f.identifier, f.key,
+                   max(f.updated_at, coalesce((SELECT max(g.updated_at) FROM files g
+                                               WHERE g.run_id = f.run_id), 0))
+                 FROM files f
+                 WHERE f.endpoint = ?1 AND f.state != 'uploaded' AND f.attempts > 0",
+            )
+            .map_err(sql(&self.path))?;
+        let rows = stmt
+            .query_map([endpoint], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
             .map_err(sql(&self.path))?;
         rows.collect::<Result<_, _>>().map_err(sql(&self.path))
     }
@@ -399,6 +477,23 @@ impl Journal {
     }
 }
 
+/// `path` with every link resolved; a file that does not exist yet resolves its folder.
+fn canonical(path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        })
+        .map(|d| d.join(name))
+        .unwrap_or_else(|_| path.to_path_buf()),
+        _ => path.to_path_buf(),
+    }
+}
+
 fn lock_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(".lock");
@@ -446,6 +541,7 @@ pub enum Op {
         local_path: String,
         size: u64,
         mtime_ns: i64,
+        identity: FileIdentity,
     },
     InFlight {
         identifier: String,
@@ -468,6 +564,7 @@ pub enum Op {
         local_path: String,
         size: u64,
         mtime_ns: i64,
+        identity: FileIdentity,
         md5: String,
     },
     Failed {
@@ -559,16 +656,20 @@ fn apply(c: &Connection, endpoint: &str, run_id: i64, op: Op) -> rusqlite::Resul
             local_path,
             size,
             mtime_ns,
+            identity,
         } => {
+            // `attempts` is kept: a file sent by an earlier run that never confirmed it may
+            // have landed, and a resume checks such files before sending them again.
             c.prepare_cached(
                 "INSERT INTO files (endpoint, identifier, key, local_path, size, mtime_ns, state,
-                   attempts, run_id, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?8, ?8)
+                   attempts, run_id, created_at, updated_at, canonical_path, inode, ctime_ns)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?8, ?8, ?9, ?10, ?11)
                  ON CONFLICT (endpoint, identifier, key) DO UPDATE SET
                    local_path = excluded.local_path, size = excluded.size,
                    mtime_ns = excluded.mtime_ns, md5 = NULL, etag = NULL, state = 'pending',
-                   attempts = 0, last_error = NULL, run_id = excluded.run_id,
-                   updated_at = excluded.updated_at",
+                   last_error = NULL, run_id = excluded.run_id,
+                   updated_at = excluded.updated_at, canonical_path = excluded.canonical_path,
+                   inode = excluded.inode, ctime_ns = excluded.ctime_ns",
             )?
             .execute(params![
                 endpoint,
@@ -578,7 +679,10 @@ fn apply(c: &Connection, endpoint: &str, run_id: i64, op: Op) -> rusqlite::Resul
                 size as i64,
                 mtime_ns,
                 run_id,
-                t
+                t,
+                identity.canonical,
+                identity.inode,
+                identity.ctime_ns
             ])?;
         }
         Op::InFlight { identifier, key } => {
@@ -617,16 +721,20 @@ fn apply(c: &Connection, endpoint: &str, run_id: i64, op: Op) -> rusqlite::Resul
             local_path,
             size,
             mtime_ns,
+            identity,
             md5,
         } => {
             c.prepare_cached(
                 "INSERT INTO files (endpoint, identifier, key, local_path, size, mtime_ns, md5,
-                   state, attempts, run_id, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'uploaded', 0, ?8, ?9, ?9)
+                   state, attempts, run_id, created_at, updated_at, canonical_path, inode,
+                   ctime_ns)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'uploaded', 0, ?8, ?9, ?9, ?10, ?11, ?12)
                  ON CONFLICT (endpoint, identifier, key) DO UPDATE SET
                    local_path = excluded.local_path, size = excluded.size,
                    mtime_ns = excluded.mtime_ns, md5 = excluded.md5, state = 'uploaded',
-                   last_error = NULL, run_id = excluded.run_id, updated_at = excluded.updated_at",
+                   last_error = NULL, run_id = excluded.run_id, updated_at = excluded.updated_at,
+                   canonical_path = excluded.canonical_path, inode = excluded.inode,
+                   ctime_ns = excluded.ctime_ns",
             )?
             .execute(params![
                 endpoint,
@@ -637,7 +745,10 @@ fn apply(c: &Connection, endpoint: &str, run_id: i64, op: Op) -> rusqlite::Resul
                 mtime_ns,
                 md5,
                 run_id,
-                t
+                t,
+                identity.canonical,
+                identity.inode,
+                identity.ctime_ns
             ])?;
         }
         Op::Failed {
@@ -673,6 +784,11 @@ mod tests {
             local_path: format!("/l/{key}"),
             size: 10,
             mtime_ns: 5,
+            identity: FileIdentity {
+                canonical: format!("/l/{key}"),
+                inode: 7,
+                ctime_ns: 9,
+            },
         }
     }
 
@@ -709,7 +825,13 @@ mod tests {
             Uploaded {
                 size: 10,
                 mtime_ns: 5,
-                md5: Some("m".into())
+                md5: Some("m".into()),
+                local_path: "/l/a".into(),
+                identity: Some(FileIdentity {
+                    canonical: "/l/a".into(),
+                    inode: 7,
+                    ctime_ns: 9,
+                }),
             }
         );
         assert!(j.uploaded("http://other").unwrap().is_empty());
@@ -749,6 +871,53 @@ mod tests {
         drop(c);
         let e = Journal::open(&f).err().expect("foreign db must be refused");
         assert!(e.to_string().contains("not an iaup journal"), "{e}");
+    }
+
+    #[test]
+    fn a_v1_journal_is_migrated_and_its_records_match_by_path() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("v1.sqlite");
+        {
+            // The v1 schema, as iaup 0.1 wrote it.
+            let c = Connection::open(&p).unwrap();
+            c.execute_batch(&SCHEMA.replace(
+                "    canonical_path TEXT,\n    inode INTEGER,\n    ctime_ns INTEGER,\n",
+                "",
+            ))
+            .unwrap();
+            c.pragma_update(None, "application_id", APP_ID).unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+            c.execute(
+                "INSERT INTO files (endpoint, identifier, key, local_path, size, mtime_ns, md5,
+                   state, created_at, updated_at)
+                 VALUES ('e', 'item', 'a.txt', 'dir/a.txt', 3, 7, 'm', 'uploaded', 1, 1)",
+                [],
+            )
+            .unwrap();
+        }
+        let j = Journal::open(&p).unwrap();
+        let version: i64 = j
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let up = j.uploaded("e").unwrap();
+        let rec = &up[&("item".to_string(), "a.txt".to_string())];
+        assert_eq!(rec.identity, None);
+        let fp = |local: &str| FilePlan {
+            local: PathBuf::from(local),
+            key: "a.txt".into(),
+            size: 3,
+            mtime_ns: 7,
+            row: None,
+            identity: FileIdentity {
+                canonical: "/abs/dir/a.txt".into(),
+                inode: 1,
+                ctime_ns: 1,
+            },
+        };
+        assert!(rec.matches(&fp("dir/a.txt")));
+        assert!(!rec.matches(&fp("dir/b.txt")), "another source is a change");
     }
 
     #[test]

@@ -292,6 +292,7 @@ fn journal_op(ev: &Event, plan: &Plan) -> Option<Op> {
                 local_path: fp.local.display().to_string(),
                 size: fp.size,
                 mtime_ns: fp.mtime_ns,
+                identity: fp.identity.clone(),
                 md5: md5.clone(),
             }
         }

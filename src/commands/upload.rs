@@ -342,9 +342,15 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         Mode::Plain
     };
     let mut record = RunRecord::new(&plan);
-    // Files the journal saw confirmed, unchanged since (same size and mtime): not even read.
+    // Files the journal saw confirmed, unchanged since (same size, mtime and identity): not
+    // even read. With --checksum the server's file list decides, never the journal alone.
     let done = match &journal {
-        Some(j) => j.uploaded(&settings.s3_url)?,
+        Some(j) if !args.checksum => j.uploaded(&settings.s3_url)?,
+        _ => Default::default(),
+    };
+    // Sent by an earlier run and never confirmed: checked on the server before a resend.
+    let maybe_landed = match &journal {
+        Some(j) => j.maybe_landed(&settings.s3_url)?,
         None => Default::default(),
     };
     let mut work = Vec::new();
@@ -353,10 +359,10 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     let shared = crate::engine::shared_local_paths(&plan);
     for (i, it) in plan.items.iter().enumerate() {
         let mut files = Vec::new();
+        let mut check = std::collections::HashMap::new();
         for (f, fp) in it.files.iter().enumerate() {
-            let hit = done
-                .get(&(it.identifier.clone(), fp.key.clone()))
-                .filter(|u| u.size == fp.size && u.mtime_ns == fp.mtime_ns);
+            let id_key = (it.identifier.clone(), fp.key.clone());
+            let hit = done.get(&id_key).filter(|u| u.matches(fp));
             if let Some(u) = hit {
                 resumed += 1;
                 record.status[i][f] = FileStatus::Skipped {
@@ -367,11 +373,18 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
                     to_delete.push(fp.local.clone());
                 }
             } else {
+                if let Some(&since) = maybe_landed.get(&id_key) {
+                    check.insert(f, since);
+                }
                 files.push(f);
             }
         }
         if !files.is_empty() {
-            work.push(ItemWork { item: i, files });
+            work.push(ItemWork {
+                item: i,
+                files,
+                check,
+            });
         }
     }
     for p in to_delete {
@@ -418,6 +431,7 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
                         local_path: fp.local.display().to_string(),
                         size: fp.size,
                         mtime_ns: fp.mtime_ns,
+                        identity: fp.identity.clone(),
                     });
                 }
             }

@@ -52,6 +52,9 @@ pub struct AttemptError {
     /// The server answered success but stored other bytes (ETag mismatch): a damaged copy
     /// stays under that name until a later attempt replaces it.
     pub stored_damaged: bool,
+    /// iaup gave up waiting (stall or answer timeout): the server may still be reading or
+    /// storing what was sent.
+    pub abandoned: bool,
 }
 
 impl AttemptError {
@@ -62,6 +65,7 @@ impl AttemptError {
             retry_after: None,
             sent_md5: None,
             stored_damaged: false,
+            abandoned: false,
         }
     }
 }
@@ -250,6 +254,7 @@ pub async fn put(
         } => r,
         stalled = watchdog => {
             let mut e = AttemptError::new(Class::Transient, stalled);
+            e.abandoned = true;
             if body_done.load(Ordering::Relaxed) {
                 e.sent_md5 = md5_rx.await.ok();
             }

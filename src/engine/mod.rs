@@ -7,6 +7,7 @@
 //! owns the display, the journal and the report.
 
 pub mod attempt;
+mod landed;
 pub mod limiter;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,6 +58,8 @@ const OPEN_ITEMS_PER_JOB: usize = 8;
 
 /// Redirects one file may follow.
 const MAX_REDIRECTS: u32 = 5;
+
+use landed::LANDING_WINDOW;
 
 /// A redirect keeps the `Authorization` header only to the same host or to archive.org hosts
 /// (IAS3 sends PUTs on to `ia8xxxxx.us.archive.org`), as curl's `--location-trusted` would
@@ -151,6 +154,10 @@ pub struct Engine {
 pub struct ItemWork {
     pub item: usize,
     pub files: Vec<usize>,
+    /// Files an earlier run sent without a confirmation, with when that run stopped (Unix
+    /// seconds): they may have landed, so the server is asked (HEAD, then size and MD5)
+    /// before they are sent.
+    pub check: std::collections::HashMap<usize, i64>,
 }
 
 enum FileOutcome {
@@ -230,6 +237,7 @@ impl Engine {
         let work = ItemWork {
             item: work.item,
             files,
+            check: work.check,
         };
         let mut fatal: Option<String> = None;
         let last = work.files.len().saturating_sub(1);
@@ -261,6 +269,11 @@ impl Engine {
             }
             // Derive once per item, on the last file this run sends (ia derives on every row).
             let derive = self.opts.derive && n == last;
+            if let Some(&since) = work.check.get(&f) {
+                if self.landed_before(item, file, since).await {
+                    continue;
+                }
+            }
             match self.upload_file(item, file, derive).await {
                 FileOutcome::Done => {}
                 FileOutcome::Failed => {
@@ -592,7 +605,16 @@ impl Engine {
             damaged_on_server |= err.stored_damaged;
             // Ambiguous: every byte went out, then the answer failed. Look before resending.
             if let (Some(md5), Class::Transient) = (&err.sent_md5, &err.class) {
-                if self.landed(&item.identifier, &fp.key, md5).await {
+                // An attempt iaup abandoned may still be stored: give the server time.
+                let window = if err.abandoned {
+                    LANDING_WINDOW
+                } else {
+                    Duration::ZERO
+                };
+                if self
+                    .landed(&item.identifier, &fp.key, md5, None, window)
+                    .await
+                {
                     self.limiter.on_success();
                     self.bytes_done.fetch_add(fp.size, Ordering::Relaxed);
                     self.emit(Event::Notice(format!(
@@ -708,26 +730,6 @@ impl Engine {
                     }
                 }
             }
-        }
-    }
-
-    /// `HEAD` the key: stored with our MD5 means the upload landed.
-    async fn landed(&self, identifier: &str, key: &str, md5: &str) -> bool {
-        let url = ias3::object_url(&self.s3_url, identifier, key);
-        let resp = self
-            .client
-            .head(&url)
-            .header("authorization", self.creds.authorization())
-            .timeout(Duration::from_secs(60))
-            .send()
-            .await;
-        match resp {
-            Ok(r) if r.status().is_success() => r
-                .headers()
-                .get(reqwest::header::ETAG)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|e| attempt::normalize_etag(e) == md5.to_ascii_lowercase()),
-            _ => false,
         }
     }
 }

@@ -239,6 +239,7 @@ fn add_file(local: PathBuf, key: String, meta: &fs::Metadata, out: &mut Expansio
         size: meta.len(),
         mtime_ns: mtime_ns(meta),
         row: None,
+        identity: super::FileIdentity::of(&local, meta),
         local,
     });
 }

@@ -97,6 +97,49 @@ pub struct FilePlan {
     pub mtime_ns: i64,
     /// 1-based spreadsheet row as a spreadsheet app shows it (header = 1, data from 2).
     pub row: Option<usize>,
+    /// Which local file this is, beyond its size and mtime: the journal skips a file only when
+    /// the same source was confirmed under the same key.
+    pub identity: FileIdentity,
+}
+
+/// The local file behind a plan entry: its canonical path (links resolved), and on Unix its
+/// inode and status-change time, which change when the file is replaced, even by one with the
+/// same size and mtime.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FileIdentity {
+    pub canonical: String,
+    pub inode: i64,
+    pub ctime_ns: i64,
+}
+
+impl FileIdentity {
+    /// The identity of `path` whose metadata is `meta`.
+    pub fn of(path: &Path, meta: &std::fs::Metadata) -> FileIdentity {
+        let canonical = std::fs::canonicalize(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string();
+        #[cfg(unix)]
+        let (inode, ctime_ns) = {
+            use std::os::unix::fs::MetadataExt;
+            (
+                meta.ino() as i64,
+                meta.ctime()
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(meta.ctime_nsec()),
+            )
+        };
+        #[cfg(not(unix))]
+        let (inode, ctime_ns) = {
+            let _ = meta;
+            (0, 0)
+        };
+        FileIdentity {
+            canonical,
+            inode,
+            ctime_ns,
+        }
+    }
 }
 
 /// One validation problem.

@@ -265,3 +265,135 @@ fn a_report_write_failure_at_the_end_exits_1() {
     assert!(stderr(&o).contains("r.jsonl"), "{}", stderr(&o));
     assert!(bed.stored("rep-full", "a.txt").is_some());
 }
+
+fn set_mtime(bed: &Bed, rel: &str, secs: u64) {
+    let f = std::fs::File::options()
+        .write(true)
+        .open(bed.path(rel))
+        .unwrap();
+    f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .unwrap();
+}
+
+// 2. The journal skipped by (endpoint, id, key, size, mtime) only: two files of the same size and
+// mtime mapped to each other's names, then the sheet fixed, and the rerun skipped both.
+#[test]
+fn a_different_source_for_the_same_key_is_a_change() {
+    let bed = Bed::new();
+    bed.file("a.txt", b"AAAA");
+    bed.file("b.txt", b"BBBB");
+    set_mtime(&bed, "a.txt", 1_600_000_000);
+    set_mtime(&bed, "b.txt", 1_600_000_000);
+    bed.file(
+        "swapped.csv",
+        b"identifier,file,REMOTE_NAME\nswap-item,a.txt,b.txt\n,b.txt,a.txt\n",
+    );
+    bed.file("fixed.csv", b"identifier,file\nswap-item,a.txt\n,b.txt\n");
+    let journal = bed.path("j.sqlite");
+    let up = |sheet: &str| {
+        bed.cmd()
+            .args(["upload", "--spreadsheet", sheet, "-q", "--journal"])
+            .arg(&journal)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(up("swapped.csv").status.code(), Some(0));
+    assert_eq!(
+        bed.stored("swap-item", "a.txt").unwrap().0,
+        md5_hex(b"BBBB")
+    );
+    let o = up("fixed.csv");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        bed.stored("swap-item", "a.txt").unwrap().0,
+        md5_hex(b"AAAA")
+    );
+    assert_eq!(
+        bed.stored("swap-item", "b.txt").unwrap().0,
+        md5_hex(b"BBBB")
+    );
+    assert_eq!(bed.puts().len(), 4);
+    // The same sources again: nothing is sent.
+    assert_eq!(up("fixed.csv").status.code(), Some(0));
+    assert_eq!(bed.puts().len(), 4);
+    // A file replaced by another with the same size and mtime is a change too.
+    std::fs::remove_file(bed.path("a.txt")).unwrap();
+    bed.file("a.txt", b"CCCC");
+    set_mtime(&bed, "a.txt", 1_600_000_000);
+    assert_eq!(up("fixed.csv").status.code(), Some(0));
+    assert_eq!(
+        bed.stored("swap-item", "a.txt").unwrap().0,
+        md5_hex(b"CCCC")
+    );
+}
+
+// 3. With --checksum, the server's file list decides, never the journal alone.
+#[test]
+fn checksum_is_not_bypassed_by_the_journal() {
+    let bed = Bed::new();
+    bed.file("a.txt", b"first");
+    bed.file("b.txt", b"second");
+    let journal = bed.path("j.sqlite");
+    let up = |extra: &[&str]| {
+        bed.cmd()
+            .args([
+                "upload",
+                "ck-item",
+                "a.txt",
+                "b.txt",
+                "--no-progress",
+                "--journal",
+            ])
+            .arg(&journal)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(up(&[]).status.code(), Some(0));
+    let o = run(&bed, &["delete", "ck-item", "a.txt", "b.txt", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(bed.stored("ck-item", "a.txt").is_none());
+    let o = up(&["--checksum"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("2 uploaded"), "{}", stderr(&o));
+    assert!(bed.stored("ck-item", "a.txt").is_some());
+    assert!(bed.stored("ck-item", "b.txt").is_some());
+}
+
+// 9. The run lock was bypassed through a symlinked journal path.
+#[cfg(unix)]
+#[test]
+fn a_symlinked_journal_path_shares_the_lock() {
+    let bed = Bed::with_faults(ias3_emulator::Faults {
+        bandwidth: Some(64 << 10),
+        ..Default::default()
+    });
+    bed.file("big.bin", &content(3, 400_000));
+    bed.file("small.bin", b"small");
+    let journal = bed.path("j.sqlite");
+    let link = bed.path("link.sqlite");
+    let mut first = bed
+        .child()
+        .args(["upload", "lock-item", "big.bin", "-q", "--journal"])
+        .arg(&journal)
+        .spawn()
+        .unwrap();
+    // Wait for the first run to hold the journal and send.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !bed.requests().iter().any(|r| r.method == "GET") && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::os::unix::fs::symlink(&journal, &link).unwrap();
+    let o = bed
+        .cmd()
+        .args(["upload", "lock-item2", "small.bin", "-q", "--journal"])
+        .arg(&link)
+        .output()
+        .unwrap();
+    let _ = first.kill();
+    let _ = first.wait();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("in use"), "{}", stderr(&o));
+    assert!(bed.emu.item("lock-item2").is_none());
+}

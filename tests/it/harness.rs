@@ -67,6 +67,22 @@ impl Bed {
         self.bare()
     }
 
+    /// A plain `std` command for `iaup` with `cmd()`'s environment, to spawn in the background
+    /// (and kill).
+    #[allow(dead_code)]
+    pub fn child(&self) -> std::process::Command {
+        self.write_config(ACCESS, &self.secret);
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("iaup"));
+        c.env_clear()
+            .env("HOME", self.home.path())
+            .env("IAUP_S3_URL", self.emu.url())
+            .env("IAUP_ARCHIVE_URL", self.emu.url())
+            .current_dir(self.work.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        c
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.home.path().join(".config/internetarchive/ia.ini")
     }

@@ -503,3 +503,35 @@ fn every_kind_of_slowdown_is_counted_in_the_summary() {
         stderr(&o)
     );
 }
+
+// Issue 10.8: an attempt abandoned after --timeout, whose body had all been sent, landed later
+// on top of its resend. The server is given time to store it: HEAD is polled before resending.
+#[test]
+fn an_abandoned_attempt_that_lands_late_is_not_sent_again() {
+    let bed = Bed::with_faults(Faults {
+        stall: Some(std::time::Duration::from_secs(3)),
+        ..Faults::default()
+    });
+    bed.file("small1.bin", &content(9, 20_000));
+    let o = bed
+        .cmd()
+        .args([
+            "upload",
+            "stall-item",
+            "small1.bin",
+            "--no-progress",
+            "--timeout",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Let the stalled attempt finish if it is still on the server's side.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let stored: Vec<_> = bed.puts().into_iter().filter(|r| r.status == 200).collect();
+    assert_eq!(stored.len(), 1, "stored once: {:?}", bed.puts());
+    assert_eq!(
+        bed.stored("stall-item", "small1.bin").unwrap().0,
+        md5_hex(&content(9, 20_000))
+    );
+}
