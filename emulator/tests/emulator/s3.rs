@@ -1,6 +1,7 @@
 //! The S3 face: uploads, every error IAS3 sends for a bad PUT, reads, deletes, history copies,
 //! derives with cascade deletes, and check_limit.
 
+use ias3_emulator::{Config, Emulator};
 use serde_json::json;
 
 use crate::common::*;
@@ -438,4 +439,57 @@ async fn put_of_a_bucket_creates_an_empty_item() {
         .await
         .expect("xml")
         .contains("<ListBucketResult>"));
+}
+
+async fn put_on(client: &reqwest::Client, emu: &Emulator, path: &str, body: &str) -> u16 {
+    client
+        .put(format!("{}{path}", emu.url()))
+        .header("authorization", auth())
+        .header("x-archive-auto-make-bucket", "1")
+        .header("x-archive-queue-derive", "0")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("PUT sent")
+        .status()
+        .as_u16()
+}
+
+/// Issue 10, point 19: an emulator restarted on the same `--data-dir` reused blob numbers and
+/// overwrote the bodies an earlier run had stored. Items are not restored, but every stored body
+/// must stay as it was.
+#[tokio::test]
+async fn a_restart_on_the_same_data_dir_keeps_stored_bodies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let client = client();
+    let first = Emulator::start(Config::new(&data, KEY, SECRET))
+        .await
+        .expect("first run");
+    assert_eq!(put_on(&client, &first, "/myitem1/a.txt", "first run a").await, 200);
+    assert_eq!(put_on(&client, &first, "/myitem1/b.txt", "first run b").await, 200);
+    let old: Vec<std::path::PathBuf> = first
+        .item("myitem1")
+        .expect("item")
+        .files
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    drop(first);
+
+    let second = Emulator::start(Config::new(&data, KEY, SECRET))
+        .await
+        .expect("second run");
+    assert!(second.item("myitem1").is_none(), "items are not restored");
+    for (i, key) in ["x.txt", "y.txt", "z.txt"].iter().enumerate() {
+        let path = format!("/myitem{}/{key}", i + 2);
+        assert_eq!(put_on(&client, &second, &path, "second run").await, 200);
+        let new = &second.item(&format!("myitem{}", i + 2)).expect("item").files[0].path;
+        assert!(!old.contains(new), "{new:?} reused");
+    }
+    let bodies: Vec<String> = old
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("old body still there"))
+        .collect();
+    assert_eq!(bodies, ["first run a", "first run b"]);
 }
