@@ -152,7 +152,7 @@ fn simulated(
             &ctx.request_id,
         ));
     };
-    ctx.fault = Some(format!("simulate-error:{}", code.name()));
+    ctx.strike(format!("simulate-error:{}", code.name()));
     Some(if code == S3Code::SlowDown {
         slowdown(ctx, SlowDownKind::Overload, id, resource)
     } else {
@@ -210,11 +210,11 @@ fn injected(
         attempt,
     ) {
         let kind = ctx.faults.slowdown_kind;
-        ctx.fault = Some(format!("slowdown:{}", kind.name()));
+        ctx.strike(format!("slowdown:{}", kind.name()));
         return Some(slowdown(ctx, kind, id, resource));
     }
     if hits(ctx.faults.error_rate, seed, "error", method, path, attempt) {
-        ctx.fault = Some("error-rate".into());
+        ctx.strike("error-rate");
         return Some(s3_error(S3Code::InternalError, resource, &ctx.request_id));
     }
     None
@@ -321,7 +321,7 @@ async fn put(
             attempt,
         )
     {
-        ctx.fault = Some("redirect".into());
+        ctx.strike("redirect");
         let location = format!("{}?redirected=1", req.uri().path());
         let mut resp = respond::with_body(
             StatusCode::TEMPORARY_REDIRECT,
@@ -355,13 +355,16 @@ async fn put(
         return Ok(ok_empty(StatusCode::OK));
     };
     if attempt <= ctx.faults.fail_first {
-        ctx.fault = Some("fail-first".into());
+        ctx.strike("fail-first");
         return Ok(refuse(ctx, req, s3_error(S3Code::InternalError, &resource, &rid)).await);
     }
     let seed = ctx.seed();
     let reset = length > 0 && hits(ctx.faults.reset_rate, seed, "reset", "PUT", &path, attempt);
+    // A reset cuts the body where a stall would start: never both (and the key's one stall is
+    // not spent on a request that resets).
     let stall = ctx.faults.stall.filter(|_| {
         length > 0
+            && !reset
             && hits(
                 ctx.faults.effective_stall_rate(),
                 seed,
@@ -381,12 +384,15 @@ async fn put(
             &path,
             attempt,
         );
+    // In the order they strike: corruption on the first bytes, then a reset or a stall half-way.
+    if corrupt {
+        ctx.strike("corrupt");
+    }
     if reset {
-        ctx.fault = Some("reset".into());
-    } else if stall.is_some() {
-        ctx.fault = Some("stall".into());
-    } else if corrupt {
-        ctx.fault = Some("corrupt".into());
+        ctx.strike("reset");
+    }
+    if stall.is_some() {
+        ctx.strike("stall");
     }
     let plan = ReadPlan {
         expected: Some(length),
@@ -454,7 +460,7 @@ async fn put(
         attempt,
     ) {
         // Stored, but the client never hears so: the case a client must check before resending.
-        ctx.fault = Some("lose-answer".into());
+        ctx.strike("lose-answer");
         ctx.conn.abort();
         return Err(Reset);
     }
