@@ -433,7 +433,13 @@ async fn put(
     let record = PutRecord {
         key: key.clone(),
         queue_derive: header(&headers, "x-archive-queue-derive") != Some("0"),
-        size_hint: header(&headers, "x-archive-size-hint").and_then(|v| v.parse().ok()),
+        // The seed: "If this header is not defined IAS3 will attempt to default to the value in
+        // the content-length header."
+        size_hint: Some(
+            header(&headers, "x-archive-size-hint")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(length),
+        ),
         keep_old_version: header_is_one(&headers, "x-archive-keep-old-version"),
     };
     let commit = PutCommit {

@@ -68,7 +68,7 @@ pub struct PutRecord {
     pub key: String,
     /// `x-archive-queue-derive` (absent means true).
     pub queue_derive: bool,
-    /// `x-archive-size-hint`, if sent and numeric.
+    /// `x-archive-size-hint` if sent and numeric, else the PUT's Content-Length (IAS3's default).
     pub size_hint: Option<u64>,
     /// `x-archive-keep-old-version: 1` was sent.
     pub keep_old_version: bool,

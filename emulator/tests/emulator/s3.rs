@@ -366,7 +366,8 @@ async fn derive_makes_derivatives_and_cascade_delete_removes_them() {
     assert!(!item.puts[0].queue_derive);
     assert_eq!(item.puts[0].size_hint, Some(12345));
     assert!(item.puts[1].queue_derive);
-    assert_eq!(item.puts[1].size_hint, None);
+    // No x-archive-size-hint: the Content-Length (see size_hint_defaults_to_content_length).
+    assert_eq!(item.puts[1].size_hint, Some(1));
 
     // A plain delete leaves the derivative; a cascade delete takes it along.
     env.delete("/myitem1/a.txt", &[]).await;
@@ -492,4 +493,35 @@ async fn a_restart_on_the_same_data_dir_keeps_stored_bodies() {
         .map(|p| std::fs::read_to_string(p).expect("old body still there"))
         .collect();
     assert_eq!(bodies, ["first run a", "first run b"]);
+}
+
+/// Seed 001_91dfe2d31f134b4f.txt: "If this header is not defined IAS3 will attempt to default
+/// to the value in the content-length header." (x-archive-size-hint).
+#[tokio::test]
+async fn size_hint_defaults_to_content_length() {
+    let env = start().await;
+    let derive0 = ("x-archive-queue-derive", "0");
+    env.put("/myitem1/a.bin", vec![0u8; 1234], &[derive0]).await;
+    env.put(
+        "/myitem1/b.bin",
+        vec![0u8; 10],
+        &[derive0, ("x-archive-size-hint", "999999")],
+    )
+    .await;
+    // A hint that is not a number counts as none.
+    env.put(
+        "/myitem1/c.bin",
+        vec![0u8; 7],
+        &[derive0, ("x-archive-size-hint", "lots")],
+    )
+    .await;
+    let hints: Vec<Option<u64>> = env
+        .emu
+        .item("myitem1")
+        .expect("item")
+        .puts
+        .iter()
+        .map(|p| p.size_hint)
+        .collect();
+    assert_eq!(hints, [Some(1234), Some(999_999), Some(7)]);
 }
