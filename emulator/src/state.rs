@@ -222,8 +222,8 @@ impl State {
     pub fn new(data_dir: &Path, email: &str, seed: u64) -> std::io::Result<State> {
         std::fs::create_dir_all(data_dir.join("tmp"))?;
         std::fs::create_dir_all(data_dir.join("blobs"))?;
-        let next_blob = highest_number(&data_dir.join("blobs"))?
-            .max(highest_number(&data_dir.join("tmp"))?);
+        let next_blob =
+            highest_number(&data_dir.join("blobs"))?.max(highest_number(&data_dir.join("tmp"))?);
         Ok(State {
             data_dir: data_dir.to_path_buf(),
             email: email.to_string(),
@@ -546,9 +546,7 @@ fn highest_number(dir: &Path) -> std::io::Result<u64> {
     for entry in std::fs::read_dir(dir)? {
         let name = entry?.file_name();
         let name = name.to_string_lossy();
-        let digits = name
-            .trim_start_matches("upload-")
-            .trim_end_matches(".part");
+        let digits = name.trim_start_matches("upload-").trim_end_matches(".part");
         if let Ok(n) = digits.parse::<u64>() {
             highest = highest.max(n);
         }

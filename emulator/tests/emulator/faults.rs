@@ -249,7 +249,10 @@ async fn a_request_hit_by_several_faults_names_them_all() {
     });
     let resp = env.put("/myitem1/n.txt", vec![1u8; 1000], &[]).await;
     assert_eq!(resp.status().as_u16(), 200);
-    assert_eq!(env.emu.requests().pop().expect("recorded").faults, ["stall"]);
+    assert_eq!(
+        env.emu.requests().pop().expect("recorded").faults,
+        ["stall"]
+    );
     // No fault, no label.
     env.emu.set_faults(Faults::default());
     env.put("/myitem1/o.txt", "x", &[]).await;

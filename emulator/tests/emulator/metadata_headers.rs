@@ -160,11 +160,23 @@ async fn metadata_values_that_are_not_utf8_are_refused_raw_or_in_uri() {
         let resp = read_response(&mut conn).await.expect("answer");
         assert_eq!(resp.status, 400, "{name}: {}", resp.text());
         assert_eq!(xml_code(&resp.text()), "InvalidArgument");
-        assert!(xml_tag(&resp.text(), "Message").contains(name), "{}", resp.text());
-        assert!(xml_tag(&resp.text(), "Message").contains("UTF-8"), "{}", resp.text());
+        assert!(
+            xml_tag(&resp.text(), "Message").contains(name),
+            "{}",
+            resp.text()
+        );
+        assert!(
+            xml_tag(&resp.text(), "Message").contains("UTF-8"),
+            "{}",
+            resp.text()
+        );
     }
     let resp = env
-        .put("/myitem1/a.txt", "x", &[("x-archive-meta-title", "uri(%FF)")])
+        .put(
+            "/myitem1/a.txt",
+            "x",
+            &[("x-archive-meta-title", "uri(%FF)")],
+        )
         .await;
     let body = expect_error(resp, 400, "InvalidArgument").await;
     assert!(xml_tag(&body, "Message").contains("UTF-8"), "{body}");
