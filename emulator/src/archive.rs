@@ -40,7 +40,7 @@ pub(crate) async fn handle(ctx: &mut Ctx, req: Request<Incoming>) -> Result<Resp
             &path,
             attempt,
         ) {
-            ctx.fault = Some("metadata-error".into());
+            ctx.strike("metadata-error");
             let _ = read_form(ctx, req).await;
             return Ok(respond::json(
                 StatusCode::INTERNAL_SERVER_ERROR,

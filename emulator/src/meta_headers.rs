@@ -1,10 +1,11 @@
 //! Item and file metadata carried in PUT headers, decoded the way IAS3 reads them:
-//! `x-archive-meta{NN}-{field}`, `x-archive-meta-{field}` and `x-amz-meta-{field}` (and the
-//! `x-archive-filemeta` forms for file metadata). Headers are sorted before use, `x-amz-` first
-//! (as the IAS3 reference warns), then by the number NN (unnumbered first), then in arrival
-//! order; `--` in a field name becomes `_`; a value `uri(...)` is percent-decoded as UTF-8; a
-//! field given once is a string, given several times a list. Only decoding lives here: when the
-//! result is applied is the S3 handler's business.
+//! `x-archive-meta{NN}-{field}`, `x-archive-meta-{field}` and their alias `x-amz-meta{NN}-` /
+//! `x-amz-meta-{field}` (and the `x-archive-filemeta` forms for file metadata). Headers are
+//! sorted before use, `x-amz-` first (as the IAS3 reference warns), then by the number NN
+//! (unnumbered first), then in arrival order; `--` in a field name becomes `_`; a value
+//! `uri(...)` is percent-decoded; every value must be UTF-8, raw or percent-decoded, else the
+//! request is refused; a field given once is a string, given several times a list. Only
+//! decoding lives here: when the result is applied is the S3 handler's business.
 
 use hyper::HeaderMap;
 use percent_encoding::percent_decode_str;
@@ -16,6 +17,12 @@ pub enum MetaError {
     /// A `uri(...)` value whose percent-decoding is not UTF-8.
     #[error("header {header}: uri() value is not percent-encoded UTF-8")]
     BadUri {
+        /// The header's name.
+        header: String,
+    },
+    /// A raw value with bytes that are not UTF-8 (IAS3 reads every value as UTF-8).
+    #[error("header {header}: value is not UTF-8 (send other text as uri(percent-encoded UTF-8))")]
+    NotUtf8 {
         /// The header's name.
         header: String,
     },
@@ -46,19 +53,19 @@ enum Kind {
 }
 
 /// Splits a header name into (kind, rank, index, field), or None if it is not metadata.
+/// `x-amz-meta` is an alias of `x-archive-meta`, numbered forms included; it sorts first.
 fn classify(name: &str) -> Option<(Kind, u8, Option<u64>, &str)> {
-    if let Some(field) = name.strip_prefix("x-amz-meta-") {
-        return Some((Kind::Item, 0, None, field));
-    }
-    let (kind, rest) = if let Some(rest) = name.strip_prefix("x-archive-filemeta") {
-        (Kind::File, rest)
+    let (kind, rank, rest) = if let Some(rest) = name.strip_prefix("x-amz-meta") {
+        (Kind::Item, 0, rest)
+    } else if let Some(rest) = name.strip_prefix("x-archive-filemeta") {
+        (Kind::File, 1, rest)
     } else if let Some(rest) = name.strip_prefix("x-archive-meta") {
-        (Kind::Item, rest)
+        (Kind::Item, 1, rest)
     } else {
         return None;
     };
     if let Some(field) = rest.strip_prefix('-') {
-        return Some((kind, 1, None, field));
+        return Some((kind, rank, None, field));
     }
     let digits = rest.find(|c: char| !c.is_ascii_digit())?;
     if digits == 0 {
@@ -66,7 +73,7 @@ fn classify(name: &str) -> Option<(Kind, u8, Option<u64>, &str)> {
     }
     let index: u64 = rest[..digits].parse().ok()?;
     let field = rest[digits..].strip_prefix('-')?;
-    Some((kind, 1, Some(index), field))
+    Some((kind, rank, Some(index), field))
 }
 
 /// The field name IA stores: lower case (HTTP folds case), `--` read as `_`.
@@ -74,9 +81,12 @@ pub fn field_name(raw: &str) -> String {
     raw.to_ascii_lowercase().replace("--", "_")
 }
 
-/// Decodes one header value: `uri(...)` is percent-decoded, anything else taken as UTF-8.
-pub fn decode_value(raw: &[u8]) -> Result<String, ()> {
-    let text = String::from_utf8_lossy(raw);
+/// Decodes one header value of the header `name`: `uri(...)` is percent-decoded, anything else
+/// taken as it is; either way it must be UTF-8 (never replaced with U+FFFD).
+pub fn decode_value(name: &str, raw: &[u8]) -> Result<String, MetaError> {
+    let text = std::str::from_utf8(raw).map_err(|_| MetaError::NotUtf8 {
+        header: name.to_string(),
+    })?;
     let trimmed = text.trim();
     if let Some(inner) = trimmed
         .strip_prefix("uri(")
@@ -85,7 +95,9 @@ pub fn decode_value(raw: &[u8]) -> Result<String, ()> {
         return percent_decode_str(inner)
             .decode_utf8()
             .map(|c| c.into_owned())
-            .map_err(|_| ());
+            .map_err(|_| MetaError::BadUri {
+                header: name.to_string(),
+            });
     }
     Ok(trimmed.to_string())
 }
@@ -134,9 +146,7 @@ pub fn decode(headers: &HeaderMap) -> Result<Decoded, MetaError> {
         if field.is_empty() {
             continue;
         }
-        let value = decode_value(value.as_bytes()).map_err(|()| MetaError::BadUri {
-            header: name.as_str().to_string(),
-        })?;
+        let value = decode_value(name.as_str(), value.as_bytes())?;
         if value.is_empty() {
             continue;
         }
@@ -224,6 +234,35 @@ mod tests {
         assert_eq!(d.file["rotation"], json!("90"));
         assert_eq!(d.item["title"], json!("Item title"));
         assert!(d.item_headers_seen);
+    }
+
+    #[test]
+    fn numbered_amz_meta_is_an_alias_sorted_first() {
+        let d = decode(&headers(&[
+            ("x-archive-meta00-subject", "c"),
+            ("x-amz-meta01-subject", "b"),
+            ("x-amz-meta00-subject", "a"),
+            ("x-amz-metadata-directive", "REPLACE"),
+        ]))
+        .expect("decode");
+        assert_eq!(d.item["subject"], json!(["a", "b", "c"]));
+        assert_eq!(d.item.len(), 1);
+    }
+
+    #[test]
+    fn raw_values_must_be_utf8() {
+        let mut h = HeaderMap::new();
+        h.append(
+            HeaderName::from_static("x-archive-meta-title"),
+            HeaderValue::from_bytes(b"caf\xe9").expect("obs-text is a valid header value"),
+        );
+        assert_eq!(
+            decode(&h),
+            Err(MetaError::NotUtf8 {
+                header: "x-archive-meta-title".into()
+            })
+        );
+        assert_eq!(decode_value("h", "é".as_bytes()), Ok("é".to_string()));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The IAS3 face (`s3.us.archive.org`): PUT, DELETE, GET and HEAD of `/{id}/{key}`, PUT of a
 //! bucket, `GET /?check_limit=1`, and the S3-level faults (SlowDown of each kind, 500s,
 //! fail-first, resets and stalls mid-body). It checks what IAS3 checks, in this order: simulated
-//! error, LOW auth, identifier, Content-Length, Content-MD5 syntax, bucket existence, injected
+//! error, LOW auth, identifier, key (not IA's generated `_meta.xml`/`_files.xml`),
+//! Content-Length, Content-MD5 syntax, metadata headers, bucket existence, injected
 //! faults; then the body is streamed to disk and its MD5 compared. A refused request's body is
 //! still read and discarded (unless the client sent `Expect: 100-continue`), so the client sees
 //! the answer rather than a broken pipe.
@@ -152,7 +153,7 @@ fn simulated(
             &ctx.request_id,
         ));
     };
-    ctx.fault = Some(format!("simulate-error:{}", code.name()));
+    ctx.strike(format!("simulate-error:{}", code.name()));
     Some(if code == S3Code::SlowDown {
         slowdown(ctx, SlowDownKind::Overload, id, resource)
     } else {
@@ -210,11 +211,11 @@ fn injected(
         attempt,
     ) {
         let kind = ctx.faults.slowdown_kind;
-        ctx.fault = Some(format!("slowdown:{}", kind.name()));
+        ctx.strike(format!("slowdown:{}", kind.name()));
         return Some(slowdown(ctx, kind, id, resource));
     }
     if hits(ctx.faults.error_rate, seed, "error", method, path, attempt) {
-        ctx.fault = Some("error-rate".into());
+        ctx.strike("error-rate");
         return Some(s3_error(S3Code::InternalError, resource, &ctx.request_id));
     }
     None
@@ -266,6 +267,12 @@ async fn put(
     }
     if key.as_ref().is_some_and(|k| k.len() > 1024) {
         return Ok(refuse(ctx, req, s3_error(S3Code::KeyTooLong, &resource, &rid)).await);
+    }
+    if let Some(resp) = key
+        .as_deref()
+        .and_then(|k| generated_file(&id, k, &resource, &rid))
+    {
+        return Ok(refuse(ctx, req, resp).await);
     }
     // IAS3 takes no chunked bodies; 411 (not 501) so a client does not mistake it for a
     // transient server error.
@@ -321,7 +328,7 @@ async fn put(
             attempt,
         )
     {
-        ctx.fault = Some("redirect".into());
+        ctx.strike("redirect");
         let location = format!("{}?redirected=1", req.uri().path());
         let mut resp = respond::with_body(
             StatusCode::TEMPORARY_REDIRECT,
@@ -355,13 +362,16 @@ async fn put(
         return Ok(ok_empty(StatusCode::OK));
     };
     if attempt <= ctx.faults.fail_first {
-        ctx.fault = Some("fail-first".into());
+        ctx.strike("fail-first");
         return Ok(refuse(ctx, req, s3_error(S3Code::InternalError, &resource, &rid)).await);
     }
     let seed = ctx.seed();
     let reset = length > 0 && hits(ctx.faults.reset_rate, seed, "reset", "PUT", &path, attempt);
+    // A reset cuts the body where a stall would start: never both (and the key's one stall is
+    // not spent on a request that resets).
     let stall = ctx.faults.stall.filter(|_| {
         length > 0
+            && !reset
             && hits(
                 ctx.faults.effective_stall_rate(),
                 seed,
@@ -381,12 +391,15 @@ async fn put(
             &path,
             attempt,
         );
+    // In the order they strike: corruption on the first bytes, then a reset or a stall half-way.
+    if corrupt {
+        ctx.strike("corrupt");
+    }
     if reset {
-        ctx.fault = Some("reset".into());
-    } else if stall.is_some() {
-        ctx.fault = Some("stall".into());
-    } else if corrupt {
-        ctx.fault = Some("corrupt".into());
+        ctx.strike("reset");
+    }
+    if stall.is_some() {
+        ctx.strike("stall");
     }
     let plan = ReadPlan {
         expected: Some(length),
@@ -427,7 +440,13 @@ async fn put(
     let record = PutRecord {
         key: key.clone(),
         queue_derive: header(&headers, "x-archive-queue-derive") != Some("0"),
-        size_hint: header(&headers, "x-archive-size-hint").and_then(|v| v.parse().ok()),
+        // The seed: "If this header is not defined IAS3 will attempt to default to the value in
+        // the content-length header."
+        size_hint: Some(
+            header(&headers, "x-archive-size-hint")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(length),
+        ),
         keep_old_version: header_is_one(&headers, "x-archive-keep-old-version"),
     };
     let commit = PutCommit {
@@ -454,7 +473,7 @@ async fn put(
         attempt,
     ) {
         // Stored, but the client never hears so: the case a client must check before resending.
-        ctx.fault = Some("lose-answer".into());
+        ctx.strike("lose-answer");
         ctx.conn.abort();
         return Err(Reset);
     }
@@ -463,6 +482,27 @@ async fn put(
         resp.headers_mut().insert(ETAG, v);
     }
     Ok(resp)
+}
+
+/// The refusal of a PUT or DELETE of `{id}_meta.xml` or `{id}_files.xml`, which IA generates
+/// itself (seed 001: "Please do not delete or modify this file."): the emulator cannot copy how
+/// IA would merge an uploaded one, so it refuses it loudly rather than list a second file of
+/// that name or silently apply something else. Metadata goes in headers or the metadata API.
+fn generated_file(id: &str, key: &str, resource: &str, rid: &str) -> Option<Response<Body>> {
+    if key != format!("{id}_meta.xml") && key != format!("{id}_files.xml") {
+        return None;
+    }
+    let message = format!(
+        "{key} is generated by the Archive and cannot be uploaded or deleted; send item metadata \
+         as x-archive-meta-* headers (with x-archive-ignore-preexisting-bucket: 1 to replace it) \
+         or through the metadata API"
+    );
+    Some(s3_error_with(
+        S3Code::InvalidArgument,
+        &message,
+        resource,
+        rid,
+    ))
 }
 
 /// An upload's temp file, removed when dropped: after a refusal, and also when hyper drops the
@@ -507,14 +547,16 @@ async fn delete(
         .await);
     }
     let Some(key) = key else {
-        // Items cannot be deleted through IAS3.
-        return Ok(refuse(
-            ctx,
-            req,
-            s3_error(S3Code::MethodNotAllowed, &resource, &rid),
-        )
-        .await);
+        // Seed 003: "IAS3 does not allow DELETE for buckets, only for files. Attempting to
+        // DELETE a bucket will result in a _Not Authorized_ error."
+        let message =
+            "Not Authorized: IAS3 does not allow DELETE of items (buckets), only of files";
+        let resp = s3_error_with(S3Code::AccessDenied, message, &resource, &rid);
+        return Ok(refuse(ctx, req, resp).await);
     };
+    if let Some(resp) = generated_file(&id, &key, &resource, &rid) {
+        return Ok(refuse(ctx, req, resp).await);
+    }
     if let Some(resp) = injected(ctx, "DELETE", &path, attempt, &id, &resource) {
         return Ok(refuse(ctx, req, resp).await);
     }

@@ -42,8 +42,11 @@ pub struct RequestRecord {
     pub body_size: u64,
     /// MD5 of a PUT body read to its end.
     pub body_md5: Option<String>,
-    /// The fault injected, if any (`slowdown:overload`, `reset`, `fail-first`, ...).
+    /// The faults injected, if any, joined by `,` in the order they struck (`slowdown:overload`,
+    /// `reset`, `corrupt,stall`, ...).
     pub fault: Option<String>,
+    /// Every fault injected, in the order they struck (empty for none).
+    pub faults: Vec<String>,
 }
 
 /// State shared by every connection of one emulator.
@@ -164,13 +167,18 @@ pub(crate) struct Ctx {
     pub faults: Faults,
     pub conn: Arc<ConnCtx>,
     pub request_id: String,
-    /// Set by a handler that injected a fault.
-    pub fault: Option<String>,
+    /// Labels of the faults a handler injected, in the order they struck.
+    pub fault_labels: Vec<String>,
     pub body_size: u64,
     pub body_md5: Option<String>,
 }
 
 impl Ctx {
+    /// Records that a fault struck this request (every one is logged, not only the last).
+    pub fn strike(&mut self, label: impl Into<String>) {
+        self.fault_labels.push(label.into());
+    }
+
     pub fn seed(&self) -> u64 {
         self.shared.config.seed
     }
@@ -335,7 +343,7 @@ async fn dispatch(
         faults,
         conn,
         request_id: request_id(shared.config.seed, n),
-        fault: None,
+        fault_labels: Vec::new(),
         body_size: 0,
         body_md5: None,
     };
@@ -355,7 +363,8 @@ async fn dispatch(
         headers,
         body_size: ctx.body_size,
         body_md5: ctx.body_md5.take(),
-        fault: ctx.fault.take(),
+        fault: (!ctx.fault_labels.is_empty()).then(|| ctx.fault_labels.join(",")),
+        faults: std::mem::take(&mut ctx.fault_labels),
     };
     write_log(&shared, &record, started);
     shared
@@ -380,6 +389,7 @@ fn write_log(shared: &Shared, record: &RequestRecord, started: Instant) {
         "body_size": record.body_size,
         "body_md5": record.body_md5,
         "fault": record.fault,
+        "faults": record.faults,
         "duration_ms": started.elapsed().as_millis() as u64,
     });
     let mut file = log.lock().unwrap_or_else(|e| e.into_inner());

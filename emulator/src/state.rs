@@ -68,7 +68,7 @@ pub struct PutRecord {
     pub key: String,
     /// `x-archive-queue-derive` (absent means true).
     pub queue_derive: bool,
-    /// `x-archive-size-hint`, if sent and numeric.
+    /// `x-archive-size-hint` if sent and numeric, else the PUT's Content-Length (IAS3's default).
     pub size_hint: Option<u64>,
     /// `x-archive-keep-old-version: 1` was sent.
     pub keep_old_version: bool,
@@ -216,17 +216,21 @@ pub enum StateError {
 }
 
 impl State {
-    /// Empty state storing bodies under `data_dir`.
+    /// Empty state storing bodies under `data_dir`. What an earlier run stored there is kept:
+    /// blob numbers continue past the highest already in `blobs` (and `tmp`), so no body is
+    /// ever overwritten by a restart on the same directory.
     pub fn new(data_dir: &Path, email: &str, seed: u64) -> std::io::Result<State> {
         std::fs::create_dir_all(data_dir.join("tmp"))?;
         std::fs::create_dir_all(data_dir.join("blobs"))?;
+        let next_blob =
+            highest_number(&data_dir.join("blobs"))?.max(highest_number(&data_dir.join("tmp"))?);
         Ok(State {
             data_dir: data_dir.to_path_buf(),
             email: email.to_string(),
             seed,
             items: HashMap::new(),
             next_task: 1000,
-            next_blob: 0,
+            next_blob,
         })
     }
 
@@ -536,6 +540,20 @@ impl State {
     }
 }
 
+/// The highest number among the names in `dir` (`00000042`, `upload-42.part`), 0 if none.
+fn highest_number(dir: &Path) -> std::io::Result<u64> {
+    let mut highest = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        let digits = name.trim_start_matches("upload-").trim_end_matches(".part");
+        if let Ok(n) = digits.parse::<u64>() {
+            highest = highest.max(n);
+        }
+    }
+    Ok(highest)
+}
+
 /// `dir/name.ext` -> `dir/name_derived.txt`.
 pub fn derived_name(key: &str) -> String {
     let base_start = key.rfind('/').map_or(0, |i| i + 1);
@@ -583,6 +601,19 @@ mod tests {
                 Duration::ZERO,
             )
             .expect("commit");
+    }
+
+    #[test]
+    fn blob_numbers_continue_past_an_earlier_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("blobs")).expect("blobs");
+        std::fs::create_dir_all(dir.path().join("tmp")).expect("tmp");
+        std::fs::write(dir.path().join("blobs/00000007"), b"kept").expect("blob");
+        std::fs::write(dir.path().join("tmp/upload-9.part"), b"half").expect("temp");
+        std::fs::write(dir.path().join("blobs/notes.txt"), b"x").expect("other");
+        let mut state = State::new(dir.path(), "me@example.com", 1).expect("state");
+        assert_eq!(state.blob_path(), dir.path().join("blobs/00000010"));
+        assert!(state.temp_path().ends_with("tmp/upload-11.part"));
     }
 
     #[test]

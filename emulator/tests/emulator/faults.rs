@@ -202,6 +202,64 @@ async fn lose_answer_stores_the_file_then_resets() {
     assert_eq!(record.fault.as_deref(), Some("lose-answer"));
 }
 
+/// Issue 10, point 19: a request hit by several faults must name all of them, in the order they
+/// struck (corruption on the first bytes, the stall half-way, then the lost answer), in the
+/// record and the log.
+#[tokio::test]
+async fn a_request_hit_by_several_faults_names_them_all() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("requests.jsonl");
+    let log_path = log.clone();
+    let env = start_with(move |c| {
+        c.log = Some(log_path);
+        c.faults = Faults {
+            stall: Some(Duration::from_millis(50)),
+            corrupt_rate: 1.0,
+            lose_answer_rate: 1.0,
+            ..Faults::default()
+        };
+    })
+    .await;
+    let result = env.try_put("/myitem1/m.txt", vec![1u8; 1000]).await;
+    assert!(result.is_err(), "no answer: {result:?}");
+    let record = env.emu.requests().pop().expect("recorded");
+    assert_eq!(record.faults, ["corrupt", "stall", "lose-answer"]);
+    assert_eq!(record.fault.as_deref(), Some("corrupt,stall,lose-answer"));
+    let text = std::fs::read_to_string(&log).expect("log written");
+    let line: serde_json::Value =
+        serde_json::from_str(text.lines().last().expect("a line")).expect("JSON line");
+    assert_eq!(line["fault"], json!("corrupt,stall,lose-answer"));
+    assert_eq!(line["faults"], json!(["corrupt", "stall", "lose-answer"]));
+
+    // A reset cuts the body before any stall could happen: only what struck is named.
+    env.emu.set_faults(Faults {
+        reset_rate: 1.0,
+        stall: Some(Duration::from_millis(50)),
+        corrupt_rate: 1.0,
+        ..Faults::default()
+    });
+    let result = env.try_put("/myitem1/n.txt", vec![1u8; 1000]).await;
+    assert!(result.is_err(), "no answer: {result:?}");
+    let record = env.emu.requests().pop().expect("recorded");
+    assert_eq!(record.faults, ["corrupt", "reset"]);
+    // The stall was not spent on that request: the key's one stall is still to come.
+    env.emu.set_faults(Faults {
+        stall: Some(Duration::from_millis(50)),
+        ..Faults::default()
+    });
+    let resp = env.put("/myitem1/n.txt", vec![1u8; 1000], &[]).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        env.emu.requests().pop().expect("recorded").faults,
+        ["stall"]
+    );
+    // No fault, no label.
+    env.emu.set_faults(Faults::default());
+    env.put("/myitem1/o.txt", "x", &[]).await;
+    let record = env.emu.requests().pop().expect("recorded");
+    assert!(record.faults.is_empty() && record.fault.is_none());
+}
+
 #[tokio::test]
 async fn error_rate_answers_500() {
     let env = start_faults(Faults {

@@ -1,6 +1,7 @@
 //! The S3 face: uploads, every error IAS3 sends for a bad PUT, reads, deletes, history copies,
 //! derives with cascade deletes, and check_limit.
 
+use ias3_emulator::{Config, Emulator};
 use serde_json::json;
 
 use crate::common::*;
@@ -269,9 +270,31 @@ async fn delete_removes_files_and_refuses_buckets() {
         "NoSuchBucket",
     )
     .await;
-    expect_error(env.delete("/myitem1", &[]).await, 405, "MethodNotAllowed").await;
-    expect_error(env.delete("/myitem1/", &[]).await, 405, "MethodNotAllowed").await;
     assert!(env.emu.item("myitem1").is_some());
+}
+
+/// Seed 003_93bc1cec844ef41c.txt: "IAS3 does not allow DELETE for buckets, only for files.
+/// Attempting to DELETE a bucket will result in a _Not Authorized_ error." (and seed
+/// 001_91dfe2d31f134b4f.txt: "DELETE is not allowed for items (buckets) in IAS3"). Not
+/// Authorized is 403 AccessDenied in the seed's error table ("AccessDenied Access Denied 403
+/// Forbidden"), not 405.
+#[tokio::test]
+async fn delete_of_a_bucket_is_not_authorized() {
+    let env = start().await;
+    env.put("/myitem1/a.txt", "a", &[("x-archive-queue-derive", "0")])
+        .await;
+    for path in ["/myitem1", "/myitem1/"] {
+        let body = expect_error(env.delete(path, &[]).await, 403, "AccessDenied").await;
+        assert!(
+            xml_tag(&body, "Message").contains("Not Authorized"),
+            "{body}"
+        );
+        assert_eq!(xml_tag(&body, "Resource"), path);
+    }
+    // Even an item that does not exist: the method itself is refused.
+    expect_error(env.delete("/nosuchitem", &[]).await, 403, "AccessDenied").await;
+    let item = env.emu.item("myitem1").expect("the item stays");
+    assert_eq!(item.files.len(), 1);
 }
 
 #[tokio::test]
@@ -365,7 +388,8 @@ async fn derive_makes_derivatives_and_cascade_delete_removes_them() {
     assert!(!item.puts[0].queue_derive);
     assert_eq!(item.puts[0].size_hint, Some(12345));
     assert!(item.puts[1].queue_derive);
-    assert_eq!(item.puts[1].size_hint, None);
+    // No x-archive-size-hint: the Content-Length (see size_hint_defaults_to_content_length).
+    assert_eq!(item.puts[1].size_hint, Some(1));
 
     // A plain delete leaves the derivative; a cascade delete takes it along.
     env.delete("/myitem1/a.txt", &[]).await;
@@ -438,4 +462,177 @@ async fn put_of_a_bucket_creates_an_empty_item() {
         .await
         .expect("xml")
         .contains("<ListBucketResult>"));
+}
+
+async fn put_on(client: &reqwest::Client, emu: &Emulator, path: &str, body: &str) -> u16 {
+    client
+        .put(format!("{}{path}", emu.url()))
+        .header("authorization", auth())
+        .header("x-archive-auto-make-bucket", "1")
+        .header("x-archive-queue-derive", "0")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("PUT sent")
+        .status()
+        .as_u16()
+}
+
+/// Issue 10, point 19: an emulator restarted on the same `--data-dir` reused blob numbers and
+/// overwrote the bodies an earlier run had stored. Items are not restored, but every stored body
+/// must stay as it was.
+#[tokio::test]
+async fn a_restart_on_the_same_data_dir_keeps_stored_bodies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let client = client();
+    let first = Emulator::start(Config::new(&data, KEY, SECRET))
+        .await
+        .expect("first run");
+    assert_eq!(
+        put_on(&client, &first, "/myitem1/a.txt", "first run a").await,
+        200
+    );
+    assert_eq!(
+        put_on(&client, &first, "/myitem1/b.txt", "first run b").await,
+        200
+    );
+    let old: Vec<std::path::PathBuf> = first
+        .item("myitem1")
+        .expect("item")
+        .files
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    drop(first);
+
+    let second = Emulator::start(Config::new(&data, KEY, SECRET))
+        .await
+        .expect("second run");
+    assert!(second.item("myitem1").is_none(), "items are not restored");
+    for (i, key) in ["x.txt", "y.txt", "z.txt"].iter().enumerate() {
+        let path = format!("/myitem{}/{key}", i + 2);
+        assert_eq!(put_on(&client, &second, &path, "second run").await, 200);
+        let new = &second
+            .item(&format!("myitem{}", i + 2))
+            .expect("item")
+            .files[0]
+            .path;
+        assert!(!old.contains(new), "{new:?} reused");
+    }
+    let bodies: Vec<String> = old
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("old body still there"))
+        .collect();
+    assert_eq!(bodies, ["first run a", "first run b"]);
+}
+
+/// Seed 001_91dfe2d31f134b4f.txt: "If this header is not defined IAS3 will attempt to default
+/// to the value in the content-length header." (x-archive-size-hint).
+#[tokio::test]
+async fn size_hint_defaults_to_content_length() {
+    let env = start().await;
+    let derive0 = ("x-archive-queue-derive", "0");
+    env.put("/myitem1/a.bin", vec![0u8; 1234], &[derive0]).await;
+    env.put(
+        "/myitem1/b.bin",
+        vec![0u8; 10],
+        &[derive0, ("x-archive-size-hint", "999999")],
+    )
+    .await;
+    // A hint that is not a number counts as none.
+    env.put(
+        "/myitem1/c.bin",
+        vec![0u8; 7],
+        &[derive0, ("x-archive-size-hint", "lots")],
+    )
+    .await;
+    let hints: Vec<Option<u64>> = env
+        .emu
+        .item("myitem1")
+        .expect("item")
+        .puts
+        .iter()
+        .map(|p| p.size_hint)
+        .collect();
+    assert_eq!(hints, [Some(1234), Some(999_999), Some(7)]);
+}
+
+/// Seed 001_91dfe2d31f134b4f.txt: "IDENTIFIER_meta.xml is the definitive metadata file for the
+/// item. It is automatically generated at item creation time using the metadata provided
+/// either via headers or via files." and "Please do not delete or modify this file. If you must
+/// modify the item's metadata, please either use the "Edit Item!" link at the top of its detail
+/// page or submit updated metadata via the IAS3 API." The emulator refuses a PUT (or DELETE) of
+/// the generated `{id}_meta.xml` / `{id}_files.xml` with 400 InvalidArgument, so the item keeps
+/// exactly one entry of each name, and GET keeps answering the generated file.
+#[tokio::test]
+async fn generated_meta_and_files_xml_cannot_be_uploaded_or_deleted() {
+    let env = start().await;
+    env.put(
+        "/myitem1/a.txt",
+        "a",
+        &[
+            ("x-archive-queue-derive", "0"),
+            ("x-archive-meta-title", "Kept"),
+        ],
+    )
+    .await;
+    let own_xml = "<metadata><title>Replaced</title></metadata>";
+    for name in ["myitem1_meta.xml", "myitem1_files.xml"] {
+        let path = format!("/myitem1/{name}");
+        let body = expect_error(env.put(&path, own_xml, &[]).await, 400, "InvalidArgument").await;
+        assert!(xml_tag(&body, "Message").contains(name), "{body}");
+        let body = expect_error(env.delete(&path, &[]).await, 400, "InvalidArgument").await;
+        assert!(xml_tag(&body, "Message").contains(name), "{body}");
+    }
+    // A new item cannot be created by one either.
+    expect_error(
+        env.put("/myitem2/myitem2_meta.xml", own_xml, &[]).await,
+        400,
+        "InvalidArgument",
+    )
+    .await;
+    assert!(env.emu.item("myitem2").is_none());
+    // Another item's name is an ordinary file.
+    let resp = env.put("/myitem1/other_meta.xml", own_xml, &[]).await;
+    assert_eq!(resp.status().as_u16(), 200);
+
+    let item = env.emu.item("myitem1").expect("item");
+    assert_eq!(item.metadata["title"], json!("Kept"));
+    let (_, doc) = env.get_json("/metadata/myitem1").await;
+    let files = doc["files"].as_array().expect("files");
+    for name in ["myitem1_meta.xml", "myitem1_files.xml"] {
+        let entries: Vec<&serde_json::Value> =
+            files.iter().filter(|f| f["name"] == json!(name)).collect();
+        assert_eq!(entries.len(), 1, "{name}: {files:?}");
+        assert_eq!(entries[0]["source"], json!("metadata"));
+    }
+    let listing = env
+        .client
+        .get(env.url("/myitem1"))
+        .send()
+        .await
+        .expect("GET sent")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        !listing.contains("<Key>myitem1_meta.xml</Key>"),
+        "{listing}"
+    );
+    let resp = env
+        .client
+        .get(env.url("/myitem1/myitem1_meta.xml"))
+        .send()
+        .await
+        .expect("GET sent");
+    let etag = resp.headers()["etag"].to_str().expect("etag").to_owned();
+    let xml = resp.text().await.expect("body");
+    assert!(xml.contains("<title>Kept</title>"), "{xml}");
+    assert_eq!(etag, format!("\"{}\"", md5_hex(xml.as_bytes())));
+    let meta_entry = files
+        .iter()
+        .find(|f| f["name"] == json!("myitem1_meta.xml"))
+        .expect("listed");
+    assert_eq!(meta_entry["md5"], json!(md5_hex(xml.as_bytes())));
 }
