@@ -140,6 +140,67 @@ fn header_problems(
     problems
 }
 
+/// Files that must never be uploaded, canonical, with why: every `ia.ini` that exists (the
+/// one in use, `$IA_CONFIG_FILE`, ia's other places: they hold the secret key) and the
+/// journal's files.
+fn private_files(
+    settings: &Settings,
+    env: &Env,
+    journal: Option<&std::path::Path>,
+) -> Vec<(String, &'static str)> {
+    let mut out = Vec::new();
+    let configs = settings
+        .config_path
+        .iter()
+        .chain(env.config.ia_config_file.iter())
+        .cloned()
+        .chain(env.config.candidates());
+    for p in configs {
+        if let Ok(real) = std::fs::canonicalize(&p) {
+            out.push((
+                real.display().to_string(),
+                "an ia config file (it holds your secret key)",
+            ));
+        }
+    }
+    if let Some(j) = journal {
+        for suffix in ["", "-wal", "-shm", "-journal", ".lock"] {
+            let mut name = j.as_os_str().to_owned();
+            name.push(suffix);
+            if let Ok(real) = std::fs::canonicalize(std::path::PathBuf::from(name)) {
+                out.push((real.display().to_string(), "iaup's resume journal"));
+            }
+        }
+    }
+    out
+}
+
+/// A planned file that is one of `private` (whatever path or link leads to it) is a problem.
+fn private_file_problems(
+    plan: &Plan,
+    private: &[(String, &'static str)],
+    sheet: Option<&std::path::Path>,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for fp in plan.items.iter().flat_map(|i| &i.files) {
+        if let Some((_, what)) = private.iter().find(|(p, _)| *p == fp.identity.canonical) {
+            let mut p = Problem::new(format!(
+                "`{}` is {what}: it is never uploaded",
+                fp.local.display()
+            ))
+            .with_hint("remove it from what you upload");
+            match (sheet, fp.row) {
+                (Some(sheet), Some(row)) => {
+                    p = p.with_file(sheet).with_row(row).with_column("file");
+                }
+                _ => p = p.with_file(&fp.local),
+            }
+            problems.push(p);
+        }
+    }
+    problems
+}
+
 pub fn build_plan(
     args: &UploadArgs,
     uploaded_paths: Option<plan::UploadedPaths>,
@@ -316,7 +377,12 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         })?),
         _ => None,
     };
-    let problems = header_problems(&plan, &opts, args.spreadsheet.as_deref());
+    let mut problems = header_problems(&plan, &opts, args.spreadsheet.as_deref());
+    problems.extend(private_file_problems(
+        &plan,
+        &private_files(&settings, env, journal.as_ref().map(Journal::path)),
+        args.spreadsheet.as_deref(),
+    ));
     if !problems.is_empty() {
         return Err(super::problems_error(problems));
     }

@@ -397,3 +397,65 @@ fn a_symlinked_journal_path_shares_the_lock() {
     assert!(stderr(&o).contains("in use"), "{}", stderr(&o));
     assert!(bed.emu.item("lock-item2").is_none());
 }
+
+// 12. A spreadsheet could upload the config file (and so the secret) to a public item.
+#[cfg(unix)]
+#[test]
+fn the_config_file_and_the_journal_are_never_uploaded() {
+    let bed = Bed::new();
+    bed.write_config(ACCESS, SECRET);
+    bed.file("ok.txt", b"fine");
+    std::os::unix::fs::symlink(bed.config_path(), bed.path("innocent.txt")).unwrap();
+    std::fs::create_dir(bed.path("cfgdir")).unwrap();
+    std::os::unix::fs::symlink(
+        bed.config_path().parent().unwrap(),
+        bed.path("cfgdir/linked"),
+    )
+    .unwrap();
+    let journal = bed.path("j.sqlite");
+    // A journal exists once a run used it.
+    assert_eq!(
+        bed.cmd()
+            .args(["upload", "leak-item", "ok.txt", "-q", "--journal"])
+            .arg(&journal)
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(0)
+    );
+    let puts = bed.puts().len();
+    let config = bed.config_path().display().to_string();
+    bed.file(
+        "s.csv",
+        format!(
+            "identifier,file\nleak-item,{config}\n,innocent.txt\n,cfgdir\n,j.sqlite\n"
+        )
+        .as_bytes(),
+    );
+    let o = bed
+        .cmd()
+        .args(["upload", "--spreadsheet", "s.csv", "--no-progress", "--journal"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    for row in ["s.csv:2", "s.csv:3", "s.csv:4", "s.csv:5"] {
+        assert!(err.contains(row), "{row}: {err}");
+    }
+    assert!(err.contains("secret"), "{err}");
+    assert_eq!(bed.puts().len(), puts, "nothing sent");
+    // IA_CONFIG_FILE names another file: it is refused too.
+    bed.file("other.ini", b"[s3]\naccess = x\nsecret = y\n");
+    let o = bed
+        .bare()
+        .env("IA_CONFIG_FILE", bed.path("other.ini"))
+        .env("IA_ACCESS_KEY_ID", ACCESS)
+        .env("IA_SECRET_ACCESS_KEY", SECRET)
+        .args(["upload", "leak-item", "other.ini", "-q", "--no-journal"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(bed.puts().len(), puts);
+}
