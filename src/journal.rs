@@ -48,6 +48,15 @@ pub enum JournalError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The file system refuses: no permission, a read-only or full disk, an I/O error.
+    #[error("journal {}: {what}", path.display())]
+    Access {
+        path: PathBuf,
+        what: String,
+        hint: String,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("cannot find a state directory for the journal; pass --journal PATH")]
     NoStateDir,
 }
@@ -73,6 +82,7 @@ impl JournalError {
             JournalError::Busy { .. } => Some(
                 "wait for the other run to finish, or give this one its own --journal".into(),
             ),
+            JournalError::Access { hint, .. } => Some(hint.clone()),
             _ => None,
         }
     }
@@ -217,6 +227,14 @@ impl Journal {
         Ok(j)
     }
 
+    /// True while a run holds the journal's lock.
+    pub fn in_use(path: &Path) -> bool {
+        let Ok(lock) = File::options().write(true).open(lock_path(&canonical(path))) else {
+            return false;
+        };
+        matches!(lock.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+    }
+
     /// Opens an existing journal read-only (for `iaup status`), without the run lock.
     pub fn open_read(path: &Path) -> Result<Journal, JournalError> {
         if !path.exists() {
@@ -256,7 +274,7 @@ impl Journal {
         }
         let version: i64 = c
             .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(sql(&path))?;
+            .map_err(sql_or_access(&path))?;
         if version > SCHEMA_VERSION {
             return Err(JournalError::Open {
                 path,
@@ -268,22 +286,22 @@ impl Journal {
         }
         if write {
             c.busy_timeout(std::time::Duration::from_secs(5))
-                .map_err(sql(&path))?;
+                .map_err(sql_or_access(&path))?;
             c.pragma_update(None, "journal_mode", "WAL")
-                .map_err(sql(&path))?;
+                .map_err(sql_or_access(&path))?;
             c.pragma_update(None, "synchronous", "NORMAL")
-                .map_err(sql(&path))?;
+                .map_err(sql_or_access(&path))?;
             if app_id == 0 {
-                c.execute_batch(SCHEMA).map_err(sql(&path))?;
+                c.execute_batch(SCHEMA).map_err(sql_or_access(&path))?;
                 c.pragma_update(None, "application_id", APP_ID)
-                    .map_err(sql(&path))?;
+                    .map_err(sql_or_access(&path))?;
                 c.pragma_update(None, "user_version", SCHEMA_VERSION)
-                    .map_err(sql(&path))?;
+                    .map_err(sql_or_access(&path))?;
             } else if version == 1 {
                 c.execute_batch(&format!(
                     "BEGIN; {MIGRATE_1_TO_2} PRAGMA user_version = 2; COMMIT;"
                 ))
-                .map_err(sql(&path))?;
+                .map_err(sql_or_access(&path))?;
             }
             // Runs that never finished were killed: say so, and their in-flight files are
             // unconfirmed.
@@ -291,7 +309,7 @@ impl Journal {
                 "UPDATE runs SET outcome = 'killed' WHERE outcome IS NULL",
                 [],
             )
-            .map_err(sql(&path))?;
+            .map_err(sql_or_access(&path))?;
         } else if app_id == 0 {
             return Err(JournalError::Open {
                 path,
@@ -501,11 +519,55 @@ fn lock_path(path: &Path) -> PathBuf {
 }
 
 fn damaged(path: &Path, e: rusqlite::Error) -> JournalError {
-    JournalError::Open {
-        path: path.to_path_buf(),
-        what: "cannot be read as an iaup journal (damaged, or not a journal)".into(),
-        source: Some(e),
+    match access_error(path, e) {
+        Ok(access) => access,
+        Err(e) => JournalError::Open {
+            path: path.to_path_buf(),
+            what: "cannot be read as an iaup journal (damaged, or not a journal)".into(),
+            source: Some(e),
+        },
     }
+}
+
+/// Like [`sql`], but says what is wrong when the file system refuses.
+fn sql_or_access(path: &Path) -> impl Fn(rusqlite::Error) -> JournalError + '_ {
+    move |e| access_error(path, e).unwrap_or_else(|e| sql(path)(e))
+}
+
+/// An error of the file system (permission, read-only, full disk, I/O) as what it is; any
+/// other error back unchanged.
+fn access_error(path: &Path, e: rusqlite::Error) -> Result<JournalError, rusqlite::Error> {
+    use rusqlite::ErrorCode;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .display()
+        .to_string();
+    let (what, hint) = match e.sqlite_error_code() {
+        Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly | ErrorCode::PermissionDenied) => (
+            "cannot be opened for writing (no permission, or a read-only file system)".to_owned(),
+            format!(
+                "iaup needs to write the journal and files beside it in {dir}: check its \
+                 permissions, or pass --journal with a path you can write"
+            ),
+        ),
+        Some(ErrorCode::DiskFull) => (
+            "the disk is full".to_owned(),
+            format!("free some space on the disk that holds {dir}, or pass --journal elsewhere"),
+        ),
+        Some(ErrorCode::SystemIoFailure) => (
+            "disk I/O error (the disk may be full, or failing)".to_owned(),
+            format!("check the free space where {dir} is (`df -h {dir}`), then run again"),
+        ),
+        _ => return Err(e),
+    };
+    Ok(JournalError::Access {
+        path: path.to_path_buf(),
+        what,
+        hint,
+        source: e,
+    })
 }
 
 #[derive(Clone, Debug)]
@@ -918,6 +980,37 @@ mod tests {
         };
         assert!(rec.matches(&fp("dir/a.txt")));
         assert!(!rec.matches(&fp("dir/b.txt")), "another source is a change");
+    }
+
+    #[test]
+    fn file_system_refusals_say_what_is_wrong() {
+        use rusqlite::ffi;
+        let err = |code| rusqlite::Error::SqliteFailure(ffi::Error::new(code), None);
+        let p = Path::new("/state/iaup/journal.sqlite");
+        for (code, want, hint) in [
+            (ffi::SQLITE_CANTOPEN, "cannot be opened for writing", "permissions"),
+            (ffi::SQLITE_READONLY, "read-only", "permissions"),
+            (ffi::SQLITE_FULL, "the disk is full", "free some space"),
+            (ffi::SQLITE_IOERR, "disk I/O error", "df -h /state/iaup"),
+        ] {
+            let e = damaged(p, err(code));
+            assert!(e.to_string().contains(want), "{e}");
+            assert!(!e.to_string().contains("damaged"), "{e}");
+            assert!(e.hint().unwrap().contains(hint), "{:?}", e.hint());
+        }
+        let e = damaged(p, err(ffi::SQLITE_NOTADB));
+        assert!(e.to_string().contains("damaged"), "{e}");
+    }
+
+    #[test]
+    fn a_journal_is_in_use_only_while_a_run_holds_it() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("journal.sqlite");
+        assert!(!Journal::in_use(&p));
+        let j = Journal::open(&p).unwrap();
+        assert!(Journal::in_use(&p));
+        drop(j);
+        assert!(!Journal::in_use(&p));
     }
 
     #[test]

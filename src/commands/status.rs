@@ -25,8 +25,15 @@ pub async fn run(_global: &GlobalArgs, args: &StatusArgs, _env: &Env) -> Result<
         output::data("no runs recorded");
         return Ok(EXIT_OK);
     }
+    // A run without an outcome is running only while some run holds the journal; otherwise it
+    // was killed, or its journal could not be written (a full disk).
+    let live = Journal::in_use(&path);
     for r in &runs {
-        let outcome = r.outcome.as_deref().unwrap_or("running");
+        let outcome = match r.outcome.as_deref() {
+            Some(outcome) => outcome,
+            None if live && r.id == runs[0].id => "running",
+            None => "stopped without recording an outcome: killed, or its journal could not be written",
+        };
         output::data(&format!(
             "run {}: {} ({}), started {}{}: {} uploaded, {} failed, {} pending",
             r.id,
