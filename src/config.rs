@@ -1,15 +1,18 @@
 //! `ia.ini`: finding it where `ia` looks, reading it, and writing it so `ia` can read it back.
 //!
-//! The file is INI (Python's configparser), never TOML: `[s3] access/secret`,
-//! `[cookies] logged-in-user/logged-in-sig`, `[general] screenname`. Writing keeps every section
-//! and key iaup does not own, creates the directory 0700 and the file 0600, and replaces the file
-//! atomically. Nothing here prints; secrets leave this module only as [`Secret`].
+//! The file is INI as `ia` reads it (Python's strict `RawConfigParser`), never TOML:
+//! `[s3] access/secret`, `[cookies] logged-in-user/logged-in-sig`, `[general] screenname`. A file
+//! `ia` would refuse (a repeated section or key, a key before any section) is refused, and so is
+//! a value iaup uses that cannot be sent (several lines, control characters). Errors name the
+//! file and line and never quote the file: any line may hold a secret. Writing keeps every
+//! section and key iaup does not own, creates the directory 0700 and the file 0600, and replaces
+//! the file atomically through a fresh temporary file. Nothing here prints; secrets leave this
+//! module only as [`Secret`].
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-use ini::{Ini, LineSeparator, ParseOption, WriteOption};
 
 use crate::secret::Secret;
 
@@ -21,6 +24,7 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    /// `msg` is always iaup's own words: never text taken from the file, which may hold a secret.
     #[error("config file {}, line {line}: {msg}", path.display())]
     Parse {
         path: PathBuf,
@@ -37,6 +41,8 @@ pub enum ConfigError {
         "cannot find a home directory to keep ia.ini in; set IA_CONFIG_FILE or pass --config-file"
     )]
     NoHome,
+    #[error("{what} to store has a character that cannot go in an HTTP header (a control character, a line break or a non-ASCII one)")]
+    BadValue { what: &'static str },
 }
 
 /// Where the environment points, read once so the search order can be tested without touching
@@ -115,18 +121,263 @@ pub struct FileConfig {
     pub logged_in_sig: Option<Secret>,
 }
 
-fn parse_option() -> ParseOption {
-    ParseOption {
-        enabled_quote: false,
-        enabled_escape: false,
-        enabled_indented_mutiline_value: true,
-        ..ParseOption::default()
+impl FileConfig {
+    /// True when the file holds a secret: the S3 secret key or the login cookie.
+    pub fn holds_secret(&self) -> bool {
+        self.secret.is_some() || self.logged_in_sig.is_some()
     }
 }
 
-/// Reads and parses an INI file. A missing file is `Ok(None)`.
-pub fn load_ini(path: &Path) -> Result<Option<Ini>, ConfigError> {
-    let text = match fs::read(path) {
+/// One `key = value`, as configparser reads it: the key lower-cased, the value stripped, the
+/// value's continuation lines joined with `\n`.
+#[derive(Clone, Debug)]
+struct Entry {
+    key: String,
+    value: String,
+    line: usize,
+    /// The first indented line that continued the value, if one did.
+    more_at: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+struct Section {
+    name: String,
+    entries: Vec<Entry>,
+}
+
+/// An INI file read the way `ia` 5.12 reads it: Python's `RawConfigParser`, strict (a repeated
+/// section or key is an error), `#`/`;` full-line comments, `=` or `:`, indented continuation
+/// lines. Errors name a line by number and never quote it.
+#[derive(Clone, Debug, Default)]
+struct Doc {
+    sections: Vec<Section>,
+}
+
+/// Python's `str.strip()` whitespace: Unicode White_Space and the ASCII separators 0x1c-0x1f.
+fn py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// A section or key name from the file, printed only if it looks like a name.
+fn shown(name: &str) -> String {
+    if name.chars().count() <= 40 && !name.chars().any(char::is_control) {
+        name.to_owned()
+    } else {
+        "(a name too odd to print)".to_owned()
+    }
+}
+
+fn line_of_byte(bytes: &[u8], at: usize) -> usize {
+    bytes[..at].iter().filter(|b| **b == b'\n').count() + 1
+}
+
+impl Doc {
+    fn parse(path: &Path, bytes: &[u8]) -> Result<Doc, ConfigError> {
+        let err = |line: usize, msg: String| ConfigError::Parse {
+            path: path.to_path_buf(),
+            line,
+            msg,
+        };
+        // A UTF-8 byte order mark (Notepad writes one) is not part of the first line.
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            err(
+                line_of_byte(bytes, e.valid_up_to()),
+                "the file is not valid UTF-8 text".into(),
+            )
+        })?;
+        // Universal newlines, as Python reads a text file.
+        let text = text.replace("\r\n", "\n").replace('\r', "\n");
+        let mut doc = Doc::default();
+        let mut sections_seen: HashMap<String, usize> = HashMap::new();
+        let mut keys_seen: HashMap<(String, String), usize> = HashMap::new();
+        // The current section and the entry an indented line would continue.
+        let mut cur: Option<(usize, Option<usize>)> = None;
+        let mut indent_level = 0;
+        let mut blanks = 0;
+        for (i, line) in text.split('\n').enumerate() {
+            let n = i + 1;
+            let value = line.trim_matches(py_space);
+            if value.starts_with('#') || value.starts_with(';') {
+                continue;
+            }
+            if value.is_empty() {
+                blanks += 1;
+                continue;
+            }
+            let indent = line.chars().take_while(|c| py_space(*c)).count();
+            if let Some((s, Some(e))) = cur {
+                if indent > indent_level {
+                    let entry = &mut doc.sections[s].entries[e];
+                    for _ in 0..blanks {
+                        entry.value.push('\n');
+                    }
+                    entry.value.push('\n');
+                    entry.value.push_str(value);
+                    entry.more_at.get_or_insert(n);
+                    blanks = 0;
+                    continue;
+                }
+            }
+            blanks = 0;
+            indent_level = indent;
+            if value.starts_with('[') {
+                if value.len() < 3 || !value.ends_with(']') {
+                    return Err(err(n, "a section header must be `[name]` alone on its line; this one has no closing `]`, or text after it".into()));
+                }
+                let name = &value[1..value.len() - 1];
+                if name != "DEFAULT" {
+                    if let Some(first) = sections_seen.insert(name.to_owned(), n) {
+                        return Err(err(n, format!("section [{}] appears a second time (first on line {first}); ia refuses a repeated section too: merge the two", shown(name))));
+                    }
+                }
+                let idx = match doc.sections.iter().position(|s| s.name == name) {
+                    Some(idx) => idx,
+                    None => {
+                        doc.sections.push(Section {
+                            name: name.to_owned(),
+                            entries: Vec::new(),
+                        });
+                        doc.sections.len() - 1
+                    }
+                };
+                cur = Some((idx, None));
+                continue;
+            }
+            let Some((s, _)) = cur else {
+                return Err(err(
+                    n,
+                    "a key comes before any [section] header (ia refuses this too)".into(),
+                ));
+            };
+            let Some(at) = value.find(['=', ':']) else {
+                return Err(err(
+                    n,
+                    "the line is not a [section] header, a comment or a `key = value` line".into(),
+                ));
+            };
+            let key = value[..at].trim_end_matches(py_space).to_lowercase();
+            if key.is_empty() {
+                return Err(err(
+                    n,
+                    "the line has `=` or `:` with no key before it".into(),
+                ));
+            }
+            let section = &mut doc.sections[s];
+            if let Some(first) = keys_seen.insert((section.name.clone(), key.clone()), n) {
+                return Err(err(n, format!("key {} of section [{}] appears a second time (first on line {first}); ia refuses a repeated key too (case does not count): keep one", shown(&key), shown(&section.name))));
+            }
+            section.entries.push(Entry {
+                key,
+                value: value[at + 1..].trim_start_matches(py_space).to_owned(),
+                line: n,
+                more_at: None,
+            });
+            cur = Some((s, Some(section.entries.len() - 1)));
+        }
+        Ok(doc)
+    }
+
+    /// A key of a section, or of `[DEFAULT]`, which configparser lends to every section.
+    fn get(&self, section: &str, key: &str) -> Option<&Entry> {
+        let find = |name: &str| {
+            self.sections
+                .iter()
+                .filter(|s| s.name == name)
+                .flat_map(|s| &s.entries)
+                .find(|e| e.key == key)
+        };
+        find(section).or_else(|| find("DEFAULT"))
+    }
+
+    fn set(&mut self, section: &str, key: &str, value: &str) {
+        let idx = match self.sections.iter().position(|s| s.name == section) {
+            Some(idx) => idx,
+            None => {
+                self.sections.push(Section {
+                    name: section.to_owned(),
+                    entries: Vec::new(),
+                });
+                self.sections.len() - 1
+            }
+        };
+        let entries = &mut self.sections[idx].entries;
+        match entries.iter_mut().find(|e| e.key == key) {
+            Some(e) => {
+                e.value = value.to_owned();
+                e.more_at = None;
+            }
+            None => entries.push(Entry {
+                key: key.to_owned(),
+                value: value.to_owned(),
+                line: 0,
+                more_at: None,
+            }),
+        }
+    }
+
+    /// The text configparser's `write` would produce: `[section]`, `key = value`, a blank line
+    /// after each section, continuation lines indented with a tab.
+    fn render(&self) -> String {
+        let mut out = String::new();
+        for s in &self.sections {
+            out.push_str(&format!("[{}]\n", s.name));
+            for e in &s.entries {
+                out.push_str(&format!("{} = {}\n", e.key, e.value.replace('\n', "\n\t")));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// What a value iaup uses may hold.
+#[derive(Clone, Copy)]
+enum Rule {
+    /// It goes into an HTTP header: printable ASCII (spaces allowed), one line.
+    Header,
+    /// It is only shown: one line, no control characters.
+    Text,
+}
+
+fn fits(rule: Rule, value: &str) -> bool {
+    match rule {
+        Rule::Header => value.chars().all(|c| (' '..='~').contains(&c)),
+        Rule::Text => !value.chars().any(char::is_control),
+    }
+}
+
+/// A key iaup uses, checked: a multi-line value or a character that cannot be sent is an error
+/// naming the key and its line, never the value. Empty is `None`.
+fn checked(
+    doc: &Doc,
+    path: &Path,
+    section: &str,
+    key: &str,
+    rule: Rule,
+) -> Result<Option<String>, ConfigError> {
+    let Some(e) = doc.get(section, key) else {
+        return Ok(None);
+    };
+    let bad = |msg: String| ConfigError::Parse {
+        path: path.to_path_buf(),
+        line: e.line,
+        msg,
+    };
+    if let Some(more) = e.more_at {
+        return Err(bad(format!("[{section}] {key} goes on over more than one line (line {more} is indented, so it continues the value); put the value on one line")));
+    }
+    if !fits(rule, &e.value) {
+        return Err(bad(match rule {
+            Rule::Header => format!("[{section}] {key} has a character that cannot go in an HTTP header (a control character or a non-ASCII one)"),
+            Rule::Text => format!("[{section}] {key} has a control character"),
+        }));
+    }
+    Ok(Some(e.value.clone()).filter(|v| !v.is_empty()))
+}
+
+fn load(path: &Path) -> Result<Option<Doc>, ConfigError> {
+    let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
@@ -136,52 +387,44 @@ pub fn load_ini(path: &Path) -> Result<Option<Ini>, ConfigError> {
             })
         }
     };
-    let text = String::from_utf8(text).map_err(|e| ConfigError::Parse {
-        path: path.to_path_buf(),
-        line: line_of_byte(e.as_bytes(), e.utf8_error().valid_up_to()),
-        msg: "the file is not valid UTF-8".into(),
-    })?;
-    // The INI parser reports an unclosed `[section` at the end of the file; name its line.
-    for (n, line) in text.lines().enumerate() {
-        let t = line.trim();
-        if t.starts_with('[') && !t.ends_with(']') {
-            return Err(ConfigError::Parse {
-                path: path.to_path_buf(),
-                line: n + 1,
-                msg: format!("section header {t:?} is not closed with ]"),
-            });
-        }
-    }
-    Ini::load_from_str_opt(&text, parse_option())
-        .map(Some)
-        .map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            line: (e.line + 1).min(text.lines().count().max(1)),
-            msg: e.msg.to_string(),
-        })
+    Doc::parse(path, &bytes).map(Some)
 }
 
-fn line_of_byte(bytes: &[u8], at: usize) -> usize {
-    bytes[..at].iter().filter(|b| **b == b'\n').count() + 1
+/// Checks that the file at `path`, if there is one, is INI that `ia` would read and [`write`]
+/// can update. Bad values of keys `write` replaces are not errors here.
+pub fn check(path: &Path) -> Result<(), ConfigError> {
+    load(path).map(drop)
 }
 
+/// Reads the keys iaup uses. A missing file is an empty config.
 pub fn read(path: &Path) -> Result<FileConfig, ConfigError> {
-    let Some(ini) = load_ini(path)? else {
+    let Some(doc) = load(path)? else {
         return Ok(FileConfig::default());
     };
-    let get = |sec: &str, key: &str| {
-        ini.get_from(Some(sec), key)
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
+    let get = |sec: &str, key: &str, rule: Rule| checked(&doc, path, sec, key, rule);
     Ok(FileConfig {
-        access: get("s3", "access"),
-        secret: get("s3", "secret").map(Secret::new),
-        screenname: get("general", "screenname"),
-        logged_in_user: get("cookies", "logged-in-user"),
-        logged_in_sig: get("cookies", "logged-in-sig").map(Secret::new),
+        access: get("s3", "access", Rule::Header)?,
+        secret: get("s3", "secret", Rule::Header)?.map(Secret::new),
+        screenname: get("general", "screenname", Rule::Text)?,
+        logged_in_user: get("cookies", "logged-in-user", Rule::Header)?,
+        logged_in_sig: get("cookies", "logged-in-sig", Rule::Header)?.map(Secret::new),
     })
+}
+
+/// The file's permission bits when group or others may read it (Unix only; ssh refuses such a
+/// private key). Never changes anything.
+pub fn readable_by_others(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o044 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 /// Values `iaup configure` writes; `None` leaves an existing key alone.
@@ -195,52 +438,67 @@ pub struct ConfigUpdate {
 }
 
 /// Merges `update` into the file at `path` (keeping what iaup does not own) and writes it with
-/// mode 0600 in a 0700 directory, atomically.
+/// mode 0600 in a 0700 directory, atomically: a new temporary file (created exclusively, with a
+/// random name, never through a link) renamed over `path`.
 pub fn write(path: &Path, update: &ConfigUpdate) -> Result<(), ConfigError> {
-    let mut ini = load_ini(path)?.unwrap_or_default();
-    ini.with_section(Some("s3"))
-        .set("access", update.access.as_str())
-        .set("secret", update.secret.expose());
+    let values = [
+        ("the access key", Rule::Header, Some(update.access.as_str())),
+        ("the secret key", Rule::Header, Some(update.secret.expose())),
+        ("the screenname", Rule::Text, update.screenname.as_deref()),
+        (
+            "the login cookie",
+            Rule::Header,
+            update.logged_in_user.as_deref(),
+        ),
+        (
+            "the login cookie",
+            Rule::Header,
+            update.logged_in_sig.as_ref().map(Secret::expose),
+        ),
+    ];
+    for (what, rule, value) in values {
+        if value.is_some_and(|v| !fits(rule, v)) {
+            return Err(ConfigError::BadValue { what });
+        }
+    }
+    let mut doc = load(path)?.unwrap_or_default();
+    doc.set("s3", "access", &update.access);
+    doc.set("s3", "secret", update.secret.expose());
     if let Some(user) = &update.logged_in_user {
-        ini.with_section(Some("cookies"))
-            .set("logged-in-user", user.as_str());
+        doc.set("cookies", "logged-in-user", user);
     }
     if let Some(sig) = &update.logged_in_sig {
-        ini.with_section(Some("cookies"))
-            .set("logged-in-sig", sig.expose());
+        doc.set("cookies", "logged-in-sig", sig.expose());
     }
     if let Some(name) = &update.screenname {
-        ini.with_section(Some("general"))
-            .set("screenname", name.as_str());
+        doc.set("general", "screenname", name);
     }
     let werr = |source| ConfigError::Write {
         path: path.to_path_buf(),
         source,
     };
-    let mut buf = Vec::new();
-    ini.write_to_opt(
-        &mut buf,
-        WriteOption {
-            escape_policy: ini::EscapePolicy::Nothing,
-            line_separator: LineSeparator::CR,
-            kv_separator: " = ",
-        },
-    )
-    .map_err(werr)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        create_private_dir(dir).map_err(werr)?;
-    }
-    let tmp = path.with_extension("ini.tmp");
-    let result = (|| {
-        let mut f = private_file(&tmp)?;
-        f.write_all(&buf)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(werr)
+    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => {
+            create_private_dir(dir).map_err(werr)?;
+            dir
+        }
+        None => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "ia.ini".into());
+    // O_CREAT|O_EXCL, mode 0600, a random name: a leftover or planted file is never reused.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(werr)?;
+    tmp.write_all(doc.render().as_bytes()).map_err(werr)?;
+    tmp.as_file().sync_all().map_err(werr)?;
+    // On failure the temporary file is dropped, which deletes it.
+    tmp.persist(path).map_err(|e| werr(e.error))?;
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -262,22 +520,6 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     fs::create_dir_all(dir)
-}
-
-#[cfg(unix)]
-fn private_file(path: &Path) -> std::io::Result<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn private_file(path: &Path) -> std::io::Result<fs::File> {
-    fs::File::create(path)
 }
 
 #[cfg(test)]
@@ -376,6 +618,68 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains("ia.ini"), "{msg}");
         assert!(msg.contains("line 3"), "{msg}");
+    }
+
+    fn parse(text: &str) -> Result<Doc, ConfigError> {
+        Doc::parse(Path::new("ia.ini"), text.as_bytes())
+    }
+
+    #[test]
+    fn reads_like_configparser() {
+        let d = parse(
+            "\u{feff}# c\n[DEFAULT]\nhost = h\n[s3]\n  Access : AK  \n; c\nsecret=SK\n[x]\nk = a\n\n  # c\n\n  b\n\tc\n",
+        )
+        .unwrap();
+        assert_eq!(d.get("s3", "access").unwrap().value, "AK");
+        assert_eq!(d.get("s3", "access").unwrap().line, 5);
+        assert_eq!(d.get("s3", "secret").unwrap().value, "SK");
+        assert_eq!(d.get("s3", "host").unwrap().value, "h", "[DEFAULT] is lent");
+        let k = d.get("x", "k").unwrap();
+        assert_eq!(k.value, "a\n\n\nb\nc", "as Python 3.11 reads it");
+        assert_eq!(k.more_at, Some(13));
+        // A line indented no deeper than its key's line is a new key, not a continuation.
+        let d = parse("[s3]\n  access = a\n  secret = b\n").unwrap();
+        assert_eq!(d.get("s3", "secret").unwrap().more_at, None);
+        // What `write` renders reads back the same.
+        let again = parse(&parse("[x]\nk = a\n  b\n[y]\nz =\n").unwrap().render()).unwrap();
+        assert_eq!(again.get("x", "k").unwrap().value, "a\nb");
+        assert_eq!(again.get("y", "z").unwrap().value, "");
+    }
+
+    #[test]
+    fn errors_never_quote_the_file() {
+        for (text, line) in [
+            ("[s3] secret = hunter2\n", 1),
+            ("[s3\nsecret = hunter2\n", 1),
+            ("[]\n", 1),
+            ("secret = hunter2\n", 1),
+            ("[s3]\nhunter2\n", 2),
+            ("[s3]\n= hunter2\n", 2),
+            ("[s3]\n[x]\n[s3]\n", 3),
+            ("[s3]\nsecret = hunter2\nSECRET = hunter2\n", 3),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(&format!("line {line}:")), "{text:?}: {e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+        let e = Doc::parse(Path::new("ia.ini"), b"[s3]\nsecret = hunter2\xff\n").unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("line 2: the file is not valid UTF-8"));
+    }
+
+    #[test]
+    fn write_refuses_a_value_that_cannot_be_read_back() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("ia.ini");
+        let update = ConfigUpdate {
+            access: "AK".into(),
+            secret: Secret::new("hunter2\n  more"),
+            ..Default::default()
+        };
+        let e = write(&p, &update).unwrap_err().to_string();
+        assert!(e.contains("secret key") && !e.contains("hunter2"), "{e}");
+        assert!(!p.exists());
     }
 
     #[test]

@@ -36,35 +36,48 @@ fn refused(bed: &Bed, args: &[&str], p: &Path, line: usize) -> String {
     e
 }
 
+/// Every command that reads ia.ini; the last one writes it.
 const EVERY_READER: &[&[&str]] = &[
     &["upload", "leak-item", "f.txt"],
     &["configure", "--show"],
     &["configure", "--check"],
     &["--show-settings", "configure"],
-    &["configure", "--access", "AK", "--secret", "SK"],
+    &["configure", "--access", ACCESS, "--secret", SECRET],
 ];
 
 #[test]
 fn malformed_ia_ini_never_prints_a_secret() {
     let bed = Bed::new();
     bed.file("f.txt", b"hello");
-    let shapes: Vec<(Vec<u8>, usize)> = vec![
-        (format!("[s3] secret = {LEAK}\n").into_bytes(), 1),
+    // (file, line named, whether `configure` can repair it by storing new keys)
+    let shapes: Vec<(Vec<u8>, usize, bool)> = vec![
+        (format!("[s3] secret = {LEAK}\n").into_bytes(), 1, false),
         (
             format!("[s3]\naccess = a\n[s3 secret = {LEAK}\n").into_bytes(),
             3,
+            false,
         ),
         (
             format!("[s3]\naccess = a\nsecret = abc\n  {LEAK}\n").into_bytes(),
             3,
+            true,
         ),
-        (format!("[s3]\naccess = a\nsecret {LEAK}\n").into_bytes(), 3),
-        (format!("secret = {LEAK}\n[s3]\n").into_bytes(), 1),
+        (
+            format!("[s3]\naccess = a\nsecret {LEAK}\n").into_bytes(),
+            3,
+            false,
+        ),
+        (format!("secret = {LEAK}\n[s3]\n").into_bytes(), 1, false),
         (
             format!("[s3]\naccess = a\nsecret = {LEAK}\x00\x07\n").into_bytes(),
             3,
+            true,
         ),
-        (format!("[s3]\n\x01\x02{LEAK}\x1b[2J\n").into_bytes(), 2),
+        (
+            format!("[s3]\n\x01\x02{LEAK}\x1b[2J\n").into_bytes(),
+            2,
+            false,
+        ),
         (
             [
                 format!("[s3]\naccess = a\nsecret = {LEAK}").as_bytes(),
@@ -72,26 +85,39 @@ fn malformed_ia_ini_never_prints_a_secret() {
             ]
             .concat(),
             3,
+            false,
         ),
         (
             format!("[s3]\nsecret = {LEAK}\nsecret = {LEAK}2\n").into_bytes(),
             3,
+            false,
         ),
         (
             format!("[s3]\r\naccess = a\r\nsecret = a\r\n\t{LEAK}\r\n").into_bytes(),
             3,
+            true,
         ),
     ];
-    for (text, line) in shapes {
+    for (text, line, repairable) in shapes {
         let p = put_config(&bed, &text);
-        for args in EVERY_READER {
+        let (write, reads) = EVERY_READER.split_last().unwrap();
+        for args in reads {
             refused(&bed, args, &p, line);
         }
-        assert_eq!(
-            std::fs::read(&p).unwrap(),
-            text,
-            "a refused file is not rewritten"
-        );
+        assert_eq!(std::fs::read(&p).unwrap(), text, "reading never rewrites");
+        if !repairable {
+            refused(&bed, write, &p, line);
+            assert_eq!(std::fs::read(&p).unwrap(), text, "a refused file is kept");
+            continue;
+        }
+        // A well-formed file with a bad secret: storing the keys again repairs it.
+        let o = bed.bare().args(*write).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_absent(&o, LEAK_PART);
+        let fixed = std::fs::read_to_string(&p).unwrap();
+        assert!(!fixed.contains(LEAK_PART), "{fixed}");
+        let o = bed.bare().args(["configure", "--check"]).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     }
 }
 
