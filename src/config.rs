@@ -498,6 +498,9 @@ pub fn write(path: &Path, update: &ConfigUpdate) -> Result<(), ConfigError> {
     tmp.as_file().sync_all().map_err(werr)?;
     // On failure the temporary file is dropped, which deletes it.
     tmp.persist(path).map_err(|e| werr(e.error))?;
+    // Make the rename itself durable (best effort: not every filesystem syncs a directory).
+    #[cfg(unix)]
+    let _ = fs::File::open(dir).and_then(|d| d.sync_all());
     Ok(())
 }
 
