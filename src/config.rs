@@ -3,16 +3,19 @@
 //! The file is INI as `ia` reads it (Python's strict `RawConfigParser`), never TOML:
 //! `[s3] access/secret`, `[cookies] logged-in-user/logged-in-sig`, `[general] screenname`. A file
 //! `ia` would refuse (a repeated section or key, a key before any section) is refused, and so is
-//! a value iaup uses that cannot be sent (several lines, control characters). Errors name the
-//! file and line and never quote the file: any line may hold a secret. Writing keeps every
+//! a value iaup uses that cannot be sent (several lines, control characters). The `rust-ini`
+//! crate parses and writes the INI; a line-by-line pass before it holds the file to
+//! configparser's stricter rules and notes each key's line. Errors name the file and line and
+//! never quote the file: any line may hold a secret. Writing keeps every
 //! section and key iaup does not own, creates the directory 0700 and the file 0600, and replaces
 //! the file atomically through a fresh temporary file. Nothing here prints; secrets leave this
 //! module only as [`Secret`].
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use ini::{EscapePolicy, Ini, LineSeparator, ParseOption, WriteOption};
 
 use crate::secret::Secret;
 
@@ -128,34 +131,18 @@ impl FileConfig {
     }
 }
 
-/// One `key = value`, as configparser reads it: the key lower-cased, the value stripped, the
-/// value's continuation lines joined with `\n`.
-#[derive(Clone, Debug)]
-struct Entry {
-    key: String,
-    value: String,
+/// Where a key sits in the file: its line, and the first line continuing its value, if any.
+#[derive(Clone, Copy, Debug)]
+struct KeyAt {
     line: usize,
-    /// The first indented line that continued the value, if one did.
     more_at: Option<usize>,
 }
 
-#[derive(Clone, Debug)]
-struct Section {
-    name: String,
-    entries: Vec<Entry>,
-}
-
-/// An INI file read the way `ia` 5.12 reads it: Python's `RawConfigParser`, strict (a repeated
-/// section or key is an error), `#`/`;` full-line comments, `=` or `:`, indented continuation
-/// lines. Errors name a line by number and never quote it.
-#[derive(Clone, Debug, Default)]
-struct Doc {
-    sections: Vec<Section>,
-}
-
-/// Python's `str.strip()` whitespace: Unicode White_Space and the ASCII separators 0x1c-0x1f.
-fn py_space(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+/// `ia.ini` as read: the INI document (parsed by rust-ini) and, for error messages, the line of
+/// each `(section, lower-cased key)`.
+struct Loaded {
+    ini: Ini,
+    keys: HashMap<(String, String), KeyAt>,
 }
 
 /// A section or key name from the file, printed only if it looks like a name.
@@ -171,163 +158,170 @@ fn line_of_byte(bytes: &[u8], at: usize) -> usize {
     bytes[..at].iter().filter(|b| **b == b'\n').count() + 1
 }
 
-impl Doc {
-    fn parse(path: &Path, bytes: &[u8]) -> Result<Doc, ConfigError> {
-        let err = |line: usize, msg: String| ConfigError::Parse {
-            path: path.to_path_buf(),
-            line,
-            msg,
-        };
-        // A UTF-8 byte order mark (Notepad writes one) is not part of the first line.
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            err(
-                line_of_byte(bytes, e.valid_up_to()),
-                "the file is not valid UTF-8 text".into(),
-            )
-        })?;
-        // Universal newlines, as Python reads a text file.
-        let text = text.replace("\r\n", "\n").replace('\r', "\n");
-        let mut doc = Doc::default();
-        let mut sections_seen: HashMap<String, usize> = HashMap::new();
-        let mut keys_seen: HashMap<(String, String), usize> = HashMap::new();
-        // The current section and the entry an indented line would continue.
-        let mut cur: Option<(usize, Option<usize>)> = None;
-        let mut indent_level = 0;
-        let mut blanks = 0;
-        for (i, line) in text.split('\n').enumerate() {
-            let n = i + 1;
-            let value = line.trim_matches(py_space);
-            if value.starts_with('#') || value.starts_with(';') {
-                continue;
-            }
-            if value.is_empty() {
-                blanks += 1;
-                continue;
-            }
-            let indent = line.chars().take_while(|c| py_space(*c)).count();
-            if let Some((s, Some(e))) = cur {
-                if indent > indent_level {
-                    let entry = &mut doc.sections[s].entries[e];
-                    for _ in 0..blanks {
-                        entry.value.push('\n');
-                    }
-                    entry.value.push('\n');
-                    entry.value.push_str(value);
-                    entry.more_at.get_or_insert(n);
-                    blanks = 0;
-                    continue;
-                }
-            }
-            blanks = 0;
-            indent_level = indent;
-            if value.starts_with('[') {
-                if value.len() < 3 || !value.ends_with(']') {
-                    return Err(err(n, "a section header must be `[name]` alone on its line; this one has no closing `]`, or text after it".into()));
-                }
-                let name = &value[1..value.len() - 1];
-                if name != "DEFAULT" {
-                    if let Some(first) = sections_seen.insert(name.to_owned(), n) {
-                        return Err(err(n, format!("section [{}] appears a second time (first on line {first}); ia refuses a repeated section too: merge the two", shown(name))));
-                    }
-                }
-                let idx = match doc.sections.iter().position(|s| s.name == name) {
-                    Some(idx) => idx,
-                    None => {
-                        doc.sections.push(Section {
-                            name: name.to_owned(),
-                            entries: Vec::new(),
-                        });
-                        doc.sections.len() - 1
-                    }
-                };
-                cur = Some((idx, None));
-                continue;
-            }
-            let Some((s, _)) = cur else {
-                return Err(err(
-                    n,
-                    "a key comes before any [section] header (ia refuses this too)".into(),
-                ));
-            };
-            let Some(at) = value.find(['=', ':']) else {
-                return Err(err(
-                    n,
-                    "the line is not a [section] header, a comment or a `key = value` line".into(),
-                ));
-            };
-            let key = value[..at].trim_end_matches(py_space).to_lowercase();
-            if key.is_empty() {
-                return Err(err(
-                    n,
-                    "the line has `=` or `:` with no key before it".into(),
-                ));
-            }
-            let section = &mut doc.sections[s];
-            if let Some(first) = keys_seen.insert((section.name.clone(), key.clone()), n) {
-                return Err(err(n, format!("key {} of section [{}] appears a second time (first on line {first}); ia refuses a repeated key too (case does not count): keep one", shown(&key), shown(&section.name))));
-            }
-            section.entries.push(Entry {
-                key,
-                value: value[at + 1..].trim_start_matches(py_space).to_owned(),
-                line: n,
-                more_at: None,
-            });
-            cur = Some((s, Some(section.entries.len() - 1)));
-        }
-        Ok(doc)
+/// configparser has no quotes and no escapes, and continues a value on an indented line.
+fn parse_option() -> ParseOption {
+    ParseOption {
+        enabled_quote: false,
+        enabled_escape: false,
+        enabled_indented_mutiline_value: true,
+        ..ParseOption::default()
     }
+}
 
-    /// A key of a section, or of `[DEFAULT]`, which configparser lends to every section.
-    fn get(&self, section: &str, key: &str) -> Option<&Entry> {
-        let find = |name: &str| {
-            self.sections
-                .iter()
-                .filter(|s| s.name == name)
-                .flat_map(|s| &s.entries)
-                .find(|e| e.key == key)
-        };
-        find(section).or_else(|| find("DEFAULT"))
-    }
+/// The text to give rust-ini, and where each key sits.
+type Lint = (String, HashMap<(String, String), KeyAt>);
 
-    fn set(&mut self, section: &str, key: &str, value: &str) {
-        let idx = match self.sections.iter().position(|s| s.name == section) {
-            Some(idx) => idx,
-            None => {
-                self.sections.push(Section {
-                    name: section.to_owned(),
-                    entries: Vec::new(),
-                });
-                self.sections.len() - 1
-            }
-        };
-        let entries = &mut self.sections[idx].entries;
-        match entries.iter_mut().find(|e| e.key == key) {
-            Some(e) => {
-                e.value = value.to_owned();
-                e.more_at = None;
-            }
-            None => entries.push(Entry {
-                key: key.to_owned(),
-                value: value.to_owned(),
-                line: 0,
-                more_at: None,
-            }),
-        }
-    }
-
-    /// The text configparser's `write` would produce: `[section]`, `key = value`, a blank line
-    /// after each section, continuation lines indented with a tab.
-    fn render(&self) -> String {
-        let mut out = String::new();
-        for s in &self.sections {
-            out.push_str(&format!("[{}]\n", s.name));
-            for e in &s.entries {
-                out.push_str(&format!("{} = {}\n", e.key, e.value.replace('\n', "\n\t")));
-            }
+/// Goes over the lines to hold the file to what `ia`'s strict configparser accepts where
+/// rust-ini is lenient (text after a `[section]`, a line with no `=`, a key before any section,
+/// a repeated section or key) and to note each key's line; values are left to rust-ini. Returns
+/// the text to give rust-ini: the same lines, comments blanked, indentation kept only on
+/// continuation lines (configparser continues a value only on a line indented deeper than its
+/// key's; rust-ini on any indented line).
+fn lint(path: &Path, text: &str) -> Result<Lint, ConfigError> {
+    let err = |line: usize, msg: String| ConfigError::Parse {
+        path: path.to_path_buf(),
+        line,
+        msg,
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut keys: HashMap<(String, String), KeyAt> = HashMap::new();
+    let mut sections_seen: HashMap<&str, usize> = HashMap::new();
+    let mut section = None;
+    // The key an indented line would continue, and the indentation of the last key or header.
+    let mut last_key: Option<(String, String)> = None;
+    let mut indent_level = 0;
+    for (i, line) in text.split('\n').enumerate() {
+        let n = i + 1;
+        if i > 0 {
             out.push('\n');
         }
-        out
+        let t = line.trim();
+        if t.is_empty() || t.starts_with(['#', ';']) {
+            continue;
+        }
+        if t.ends_with('\\') {
+            return Err(err(n, "the line ends with a backslash, which the INI reader would join to the next line; remove it".into()));
+        }
+        let indent = line.len() - line.trim_start().len();
+        if let Some(k) = last_key.as_ref().filter(|_| indent > indent_level) {
+            if let Some(at) = keys.get_mut(k) {
+                at.more_at.get_or_insert(n);
+            }
+            out.push('\t');
+            out.push_str(t);
+            continue;
+        }
+        indent_level = indent;
+        out.push_str(t);
+        if let Some(inner) = t.strip_prefix('[') {
+            let name = match inner.strip_suffix(']') {
+                Some(name) if !name.trim().is_empty() && !name.contains(']') => name.trim(),
+                _ => return Err(err(n, "a section header must be `[name]` alone on its line; this one has no closing `]`, or text after it".into())),
+            };
+            if name != "DEFAULT" {
+                if let Some(first) = sections_seen.insert(name, n) {
+                    return Err(err(n, format!("section [{}] appears a second time (first on line {first}); ia refuses a repeated section too: merge the two", shown(name))));
+                }
+            }
+            section = Some(name);
+            last_key = None;
+            continue;
+        }
+        let Some(sec) = section else {
+            return Err(err(
+                n,
+                "a key comes before any [section] header (ia refuses this too)".into(),
+            ));
+        };
+        let Some(at) = t.find(['=', ':']) else {
+            return Err(err(
+                n,
+                "the line is not a [section] header, a comment or a `key = value` line".into(),
+            ));
+        };
+        let key = t[..at].trim().to_lowercase();
+        if key.is_empty() {
+            return Err(err(
+                n,
+                "the line has `=` or `:` with no key before it".into(),
+            ));
+        }
+        let k = (sec.to_owned(), key);
+        if let Some(first) = keys.get(&k) {
+            return Err(err(n, format!("key {} of section [{}] appears a second time (first on line {}); ia refuses a repeated key too (case does not count): keep one", shown(&k.1), shown(sec), first.line)));
+        }
+        keys.insert(
+            k.clone(),
+            KeyAt {
+                line: n,
+                more_at: None,
+            },
+        );
+        last_key = Some(k);
+    }
+    Ok((out, keys))
+}
+
+/// Parses the bytes of an `ia.ini`. Errors name a line by number and never quote it.
+fn parse(path: &Path, bytes: &[u8]) -> Result<Loaded, ConfigError> {
+    let err = |line: usize, msg: &str| ConfigError::Parse {
+        path: path.to_path_buf(),
+        line,
+        msg: msg.into(),
+    };
+    // A UTF-8 byte order mark (Notepad writes one) is not part of the first line.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        err(
+            line_of_byte(bytes, e.valid_up_to()),
+            "the file is not valid UTF-8 text",
+        )
+    })?;
+    // Universal newlines, as Python reads a text file.
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let (clean, keys) = lint(path, &text)?;
+    // rust-ini's message is not passed on: keep to iaup's own words, whatever it says.
+    let ini = Ini::load_from_str_opt(&clean, parse_option()).map_err(|e| {
+        let lines = text.split('\n').count();
+        err(
+            e.line.clamp(1, lines),
+            "the INI reader cannot read this line",
+        )
+    })?;
+    Ok(Loaded { ini, keys })
+}
+
+impl Loaded {
+    /// A key of a section, or of `[DEFAULT]`, which configparser lends to every section; found
+    /// whatever its case, as configparser lower-cases keys.
+    fn get(&self, section: &str, key: &str) -> Option<(&str, KeyAt)> {
+        [section, "DEFAULT"].into_iter().find_map(|s| {
+            let at = *self.keys.get(&(s.to_owned(), key.to_owned()))?;
+            let (_, value) = self
+                .ini
+                .section_all(Some(s))
+                .flat_map(|p| p.iter())
+                .find(|(k, _)| k.to_lowercase() == key)?;
+            Some((value, at))
+        })
+    }
+}
+
+/// Sets `key` in `section`, replacing the key whatever its case in the file.
+fn set(ini: &mut Ini, section: &str, key: &str, value: &str) {
+    match ini.section_mut(Some(section)) {
+        Some(props) => {
+            let name = props
+                .iter()
+                .map(|(k, _)| k)
+                .find(|k| k.to_lowercase() == key)
+                .unwrap_or(key)
+                .to_owned();
+            props.insert(name, value);
+        }
+        None => {
+            ini.with_section(Some(section)).set(key, value);
+        }
     }
 }
 
@@ -350,33 +344,38 @@ fn fits(rule: Rule, value: &str) -> bool {
 /// A key iaup uses, checked: a multi-line value or a character that cannot be sent is an error
 /// naming the key and its line, never the value. Empty is `None`.
 fn checked(
-    doc: &Doc,
+    doc: &Loaded,
     path: &Path,
     section: &str,
     key: &str,
     rule: Rule,
 ) -> Result<Option<String>, ConfigError> {
-    let Some(e) = doc.get(section, key) else {
+    let Some((value, at)) = doc.get(section, key) else {
         return Ok(None);
     };
     let bad = |msg: String| ConfigError::Parse {
         path: path.to_path_buf(),
-        line: e.line,
+        line: at.line,
         msg,
     };
-    if let Some(more) = e.more_at {
-        return Err(bad(format!("[{section}] {key} goes on over more than one line (line {more} is indented, so it continues the value); put the value on one line")));
+    if value.contains('\n') {
+        let why = at.more_at.map_or(String::new(), |m| {
+            format!(" (line {m} is indented, so it continues the value)")
+        });
+        return Err(bad(format!(
+            "[{section}] {key} goes on over more than one line{why}; put the value on one line"
+        )));
     }
-    if !fits(rule, &e.value) {
+    if !fits(rule, value) {
         return Err(bad(match rule {
             Rule::Header => format!("[{section}] {key} has a character that cannot go in an HTTP header (a control character or a non-ASCII one)"),
             Rule::Text => format!("[{section}] {key} has a control character"),
         }));
     }
-    Ok(Some(e.value.clone()).filter(|v| !v.is_empty()))
+    Ok(Some(value.to_owned()).filter(|v| !v.is_empty()))
 }
 
-fn load(path: &Path) -> Result<Option<Doc>, ConfigError> {
+fn load(path: &Path) -> Result<Option<Loaded>, ConfigError> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -387,7 +386,7 @@ fn load(path: &Path) -> Result<Option<Doc>, ConfigError> {
             })
         }
     };
-    Doc::parse(path, &bytes).map(Some)
+    parse(path, &bytes).map(Some)
 }
 
 /// Checks that the file at `path`, if there is one, is INI that `ia` would read and [`write`]
@@ -461,17 +460,25 @@ pub fn write(path: &Path, update: &ConfigUpdate) -> Result<(), ConfigError> {
             return Err(ConfigError::BadValue { what });
         }
     }
-    let mut doc = load(path)?.unwrap_or_default();
-    doc.set("s3", "access", &update.access);
-    doc.set("s3", "secret", update.secret.expose());
+    let mut ini = load(path)?.map(|d| d.ini).unwrap_or_default();
+    set(&mut ini, "s3", "access", &update.access);
+    set(&mut ini, "s3", "secret", update.secret.expose());
     if let Some(user) = &update.logged_in_user {
-        doc.set("cookies", "logged-in-user", user);
+        set(&mut ini, "cookies", "logged-in-user", user);
     }
     if let Some(sig) = &update.logged_in_sig {
-        doc.set("cookies", "logged-in-sig", sig.expose());
+        set(&mut ini, "cookies", "logged-in-sig", sig.expose());
     }
     if let Some(name) = &update.screenname {
-        doc.set("general", "screenname", name);
+        set(&mut ini, "general", "screenname", name);
+    }
+    // configparser reads a value's later lines only if indented; rust-ini writes them as they are.
+    for (_, props) in ini.iter_mut() {
+        for (_, v) in props.iter_mut() {
+            if v.contains('\n') {
+                *v = v.replace('\n', "\n\t");
+            }
+        }
     }
     let werr = |source| ConfigError::Write {
         path: path.to_path_buf(),
@@ -494,7 +501,12 @@ pub fn write(path: &Path, update: &ConfigUpdate) -> Result<(), ConfigError> {
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(werr)?;
-    tmp.write_all(doc.render().as_bytes()).map_err(werr)?;
+    let opt = WriteOption {
+        escape_policy: EscapePolicy::Nothing,
+        line_separator: LineSeparator::CR,
+        kv_separator: " = ",
+    };
+    ini.write_to_opt(&mut tmp, opt).map_err(werr)?;
     tmp.as_file().sync_all().map_err(werr)?;
     // On failure the temporary file is dropped, which deletes it.
     tmp.persist(path).map_err(|e| werr(e.error))?;
@@ -623,30 +635,57 @@ mod tests {
         assert!(msg.contains("line 3"), "{msg}");
     }
 
-    fn parse(text: &str) -> Result<Doc, ConfigError> {
-        Doc::parse(Path::new("ia.ini"), text.as_bytes())
+    fn parse_str(text: &str) -> Result<Loaded, ConfigError> {
+        parse(Path::new("ia.ini"), text.as_bytes())
     }
 
     #[test]
     fn reads_like_configparser() {
-        let d = parse(
+        let d = parse_str(
             "\u{feff}# c\n[DEFAULT]\nhost = h\n[s3]\n  Access : AK  \n; c\nsecret=SK\n[x]\nk = a\n\n  # c\n\n  b\n\tc\n",
         )
         .unwrap();
-        assert_eq!(d.get("s3", "access").unwrap().value, "AK");
-        assert_eq!(d.get("s3", "access").unwrap().line, 5);
-        assert_eq!(d.get("s3", "secret").unwrap().value, "SK");
-        assert_eq!(d.get("s3", "host").unwrap().value, "h", "[DEFAULT] is lent");
-        let k = d.get("x", "k").unwrap();
-        assert_eq!(k.value, "a\n\n\nb\nc", "as Python 3.11 reads it");
-        assert_eq!(k.more_at, Some(13));
+        let (access, at) = d.get("s3", "access").unwrap();
+        assert_eq!((access, at.line), ("AK", 5));
+        assert_eq!(d.get("s3", "secret").unwrap().0, "SK");
+        assert_eq!(d.get("s3", "host").unwrap().0, "h", "[DEFAULT] is lent");
+        let (k, at) = d.get("x", "k").unwrap();
+        // Python 3.11 reads "a\n\n\nb\nc": it skips the comment line, rust-ini reads it as empty.
+        assert_eq!(k, "a\n\n\n\nb\nc");
+        assert_eq!(at.more_at, Some(13));
         // A line indented no deeper than its key's line is a new key, not a continuation.
-        let d = parse("[s3]\n  access = a\n  secret = b\n").unwrap();
-        assert_eq!(d.get("s3", "secret").unwrap().more_at, None);
-        // What `write` renders reads back the same.
-        let again = parse(&parse("[x]\nk = a\n  b\n[y]\nz =\n").unwrap().render()).unwrap();
-        assert_eq!(again.get("x", "k").unwrap().value, "a\nb");
-        assert_eq!(again.get("y", "z").unwrap().value, "");
+        let d = parse_str("[s3]\n  access = a\n  secret = b\n").unwrap();
+        assert_eq!(d.get("s3", "access").unwrap().0, "a");
+        assert_eq!(d.get("s3", "secret").unwrap().1.more_at, None);
+    }
+
+    #[test]
+    fn what_write_writes_reads_back_the_same() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("ia.ini");
+        fs::write(
+            &p,
+            "[x]\nk = a\n  b\n[y]\nz =\n[S3]\nAccess = old\n[s3]\nSECRET = old\n",
+        )
+        .unwrap();
+        let update = ConfigUpdate {
+            access: "AK".into(),
+            secret: Secret::new("SK"),
+            ..Default::default()
+        };
+        write(&p, &update).unwrap();
+        write(&p, &update).unwrap();
+        let again = load(&p).unwrap().unwrap();
+        assert_eq!(again.get("x", "k").unwrap().0, "a\nb");
+        assert_eq!(again.get("y", "z").unwrap().0, "");
+        assert_eq!(again.get("S3", "access").unwrap().0, "old");
+        let c = read(&p).unwrap();
+        assert_eq!(c.access.as_deref(), Some("AK"));
+        assert_eq!(
+            c.secret.unwrap().expose(),
+            "SK",
+            "SECRET is replaced, not repeated"
+        );
     }
 
     #[test]
@@ -660,12 +699,16 @@ mod tests {
             ("[s3]\n= hunter2\n", 2),
             ("[s3]\n[x]\n[s3]\n", 3),
             ("[s3]\nsecret = hunter2\nSECRET = hunter2\n", 3),
+            ("[s3]\nsecret = hunter2\\\nx = 1\n", 2),
+            ("[s3]\nsecret = a\n\n[x]\n  [s3]\n", 5),
         ] {
-            let e = parse(text).unwrap_err().to_string();
+            let e = parse_str(text).err().unwrap().to_string();
             assert!(e.contains(&format!("line {line}:")), "{text:?}: {e}");
             assert!(!e.contains("hunter2"), "{e}");
         }
-        let e = Doc::parse(Path::new("ia.ini"), b"[s3]\nsecret = hunter2\xff\n").unwrap_err();
+        let e = parse(Path::new("ia.ini"), b"[s3]\nsecret = hunter2\xff\n")
+            .err()
+            .unwrap();
         assert!(e
             .to_string()
             .contains("line 2: the file is not valid UTF-8"));
