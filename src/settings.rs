@@ -5,10 +5,12 @@
 //! `Settings`, never clap types, and `--show-settings` prints it (secrets redacted) so every rule
 //! here can be tested from outside.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
 
 use crate::cli::GlobalArgs;
 use crate::config::{self, ConfigEnv, ConfigError, FileConfig};
+use crate::output;
 use crate::secret::{Credentials, Secret};
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +71,20 @@ impl Env {
     }
 }
 
+/// Warns, once per process, that a config file holding a secret is readable by other users, as
+/// ssh does for a private key. The file is left as it is.
+fn warn_open_config(path: &Path, mode: u32) {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        output::note(&format!(
+            "warning: {} holds your archive.org keys and other users can read it (mode {mode:04o}); \
+             run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        ));
+    });
+}
+
 fn check_url(flag: &'static str, value: &str) -> Result<String, SettingsError> {
     let bad = |reason: &str| SettingsError::BadUrl {
         flag,
@@ -94,6 +110,11 @@ impl Settings {
             Some(p) => config::read(p)?,
             None => FileConfig::default(),
         };
+        if let Some(p) = config_path.as_deref().filter(|_| file.holds_secret()) {
+            if let Some(mode) = config::readable_by_others(p) {
+                warn_open_config(p, mode);
+            }
+        }
         let (credentials, credentials_source) = match (&env.access_key, &env.secret_key) {
             (Some(a), Some(s)) => (
                 Some(Credentials {
@@ -160,13 +181,12 @@ impl Settings {
             None => "none",
         };
         let mut s = String::new();
-        s.push_str(&format!(
-            "config file: {}\n",
-            self.config_path
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "(none)".into())
-        ));
+        let file = match &self.config_path {
+            Some(p) if p.exists() => p.display().to_string(),
+            Some(p) => format!("{} (does not exist)", p.display()),
+            None => "(none)".into(),
+        };
+        s.push_str(&format!("config file: {file}\n"));
         s.push_str(&format!("credentials from: {src}\n"));
         match &self.credentials {
             Some(c) => s.push_str(&format!("access: {}\nsecret: {}\n", c.access, c.secret)),

@@ -36,8 +36,9 @@ pub async fn run(global: &GlobalArgs, args: &ConfigureArgs, env: &Env) -> Result
         return Ok(EXIT_OK);
     }
     let target = env.config.write_target(global.config_file.as_deref())?;
-    // Fail on a malformed existing file before asking for a password.
-    config::load_ini(&target)?;
+    // Fail on a malformed existing file before asking for a password. Values are not checked
+    // here: storing the keys again is how to repair a multi-line or unsendable secret.
+    config::check(&target)?;
     let update = if let (Some(access), Some(secret)) = (&args.access, &args.secret) {
         if access.trim().is_empty() || secret.expose().trim().is_empty() {
             return Err(AppError::usage(msg(

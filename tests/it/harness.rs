@@ -91,6 +91,12 @@ impl Bed {
         let p = self.config_path();
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, format!("[s3]\naccess = {access}\nsecret = {secret}\n")).unwrap();
+        // 0600 as `ia configure` leaves it: a file others can read draws a warning.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
     }
 
     /// Writes a file under the working directory and returns its relative path.

@@ -1,6 +1,7 @@
 //! Integration tests: the real `iaup` binary against an in-process `ias3-emulator` on port 0,
 //! with a clean HOME and no inherited IA_* variables. One test binary keeps link time down.
 
+mod config_file;
 mod configure;
 mod delete;
 mod dropin;
