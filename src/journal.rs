@@ -229,7 +229,10 @@ impl Journal {
 
     /// True while a run holds the journal's lock.
     pub fn in_use(path: &Path) -> bool {
-        let Ok(lock) = File::options().write(true).open(lock_path(&canonical(path))) else {
+        let Ok(lock) = File::options()
+            .write(true)
+            .open(lock_path(&canonical(path)))
+        else {
             return false;
         };
         matches!(lock.try_lock(), Err(std::fs::TryLockError::WouldBlock))
@@ -988,7 +991,11 @@ mod tests {
         let err = |code| rusqlite::Error::SqliteFailure(ffi::Error::new(code), None);
         let p = Path::new("/state/iaup/journal.sqlite");
         for (code, want, hint) in [
-            (ffi::SQLITE_CANTOPEN, "cannot be opened for writing", "permissions"),
+            (
+                ffi::SQLITE_CANTOPEN,
+                "cannot be opened for writing",
+                "permissions",
+            ),
             (ffi::SQLITE_READONLY, "read-only", "permissions"),
             (ffi::SQLITE_FULL, "the disk is full", "free some space"),
             (ffi::SQLITE_IOERR, "disk I/O error", "df -h /state/iaup"),

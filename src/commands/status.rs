@@ -32,7 +32,9 @@ pub async fn run(_global: &GlobalArgs, args: &StatusArgs, _env: &Env) -> Result<
         let outcome = match r.outcome.as_deref() {
             Some(outcome) => outcome,
             None if live && r.id == runs[0].id => "running",
-            None => "stopped without recording an outcome: killed, or its journal could not be written",
+            None => {
+                "stopped without recording an outcome: killed, or its journal could not be written"
+            }
         };
         output::data(&format!(
             "run {}: {} ({}), started {}{}: {} uploaded, {} failed, {} pending",

@@ -428,14 +428,18 @@ fn the_config_file_and_the_journal_are_never_uploaded() {
     let config = bed.config_path().display().to_string();
     bed.file(
         "s.csv",
-        format!(
-            "identifier,file\nleak-item,{config}\n,innocent.txt\n,cfgdir\n,j.sqlite\n"
-        )
-        .as_bytes(),
+        format!("identifier,file\nleak-item,{config}\n,innocent.txt\n,cfgdir\n,j.sqlite\n")
+            .as_bytes(),
     );
     let o = bed
         .cmd()
-        .args(["upload", "--spreadsheet", "s.csv", "--no-progress", "--journal"])
+        .args([
+            "upload",
+            "--spreadsheet",
+            "s.csv",
+            "--no-progress",
+            "--journal",
+        ])
         .arg(&journal)
         .output()
         .unwrap();
