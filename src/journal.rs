@@ -369,24 +369,34 @@ impl Journal {
     /// kill, interrupted, or failed after their body went out. They may have landed, so a
     /// resume checks the server before sending them again.
     ///
-    /// Each comes with the last time (Unix seconds) its run wrote to the journal: about when
-    /// that run stopped, after which a body still in the network's buffers may yet land.
+    /// For a file whose last attempt got no answer (its run was killed or interrupted, or iaup
+    /// gave up waiting), the value is the last time (Unix seconds) its run wrote to the
+    /// journal: about when that run stopped, after which a body still in the network's
+    /// buffers may yet land. A file whose last attempt was answered has `None`.
     pub fn maybe_landed(
         &self,
         endpoint: &str,
-    ) -> Result<HashMap<(String, String), i64>, JournalError> {
+    ) -> Result<HashMap<(String, String), Option<i64>>, JournalError> {
         let mut stmt = self
             .conn
             .prepare(
                 "SELECT f.identifier, f.key,
                    max(f.updated_at, coalesce((SELECT max(g.updated_at) FROM files g
-                                               WHERE g.run_id = f.run_id), 0))
+                                               WHERE g.run_id = f.run_id), 0)),
+                   f.state = 'in_flight' OR coalesce(f.last_error LIKE 'interrupted%'
+                     OR f.last_error LIKE 'no answer%' OR f.last_error LIKE 'stalled%', 0)
                  FROM files f
                  WHERE f.endpoint = ?1 AND f.state != 'uploaded' AND f.attempts > 0",
             )
             .map_err(sql(&self.path))?;
         let rows = stmt
-            .query_map([endpoint], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
+            .query_map([endpoint], |r| {
+                let unanswered: bool = r.get(3)?;
+                Ok((
+                    (r.get(0)?, r.get(1)?),
+                    unanswered.then_some(r.get::<_, i64>(2)?),
+                ))
+            })
             .map_err(sql(&self.path))?;
         rows.collect::<Result<_, _>>().map_err(sql(&self.path))
     }

@@ -18,13 +18,23 @@ pub(super) const LANDING_WINDOW: Duration = Duration::from_secs(30);
 impl Engine {
     /// A file an earlier run sent without a confirmation: if the server has it with the local
     /// file's size and MD5, it is confirmed now instead of sent again.
-    pub(super) async fn landed_before(&self, item: &ItemPlan, file: FileRef, since: i64) -> bool {
+    pub(super) async fn landed_before(
+        &self,
+        item: &ItemPlan,
+        file: FileRef,
+        unanswered_since: Option<i64>,
+    ) -> bool {
         let fp = &item.files[file.file];
-        let stopped = std::time::UNIX_EPOCH + Duration::from_secs(since.max(0) as u64);
-        let waited = std::time::SystemTime::now()
-            .duration_since(stopped)
-            .unwrap_or_default();
-        let window = LANDING_WINDOW.saturating_sub(waited);
+        let window = match unanswered_since {
+            Some(since) => {
+                let stopped = std::time::UNIX_EPOCH + Duration::from_secs(since.max(0) as u64);
+                let waited = std::time::SystemTime::now()
+                    .duration_since(stopped)
+                    .unwrap_or_default();
+                LANDING_WINDOW.saturating_sub(waited)
+            }
+            None => Duration::ZERO,
+        };
         let Ok(md5) = attempt::md5_file(&fp.local).await else {
             return false;
         };

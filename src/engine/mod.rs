@@ -154,10 +154,10 @@ pub struct Engine {
 pub struct ItemWork {
     pub item: usize,
     pub files: Vec<usize>,
-    /// Files an earlier run sent without a confirmation, with when that run stopped (Unix
-    /// seconds): they may have landed, so the server is asked (HEAD, then size and MD5)
-    /// before they are sent.
-    pub check: std::collections::HashMap<usize, i64>,
+    /// Files an earlier run sent without a confirmation: they may have landed, so the server
+    /// is asked (HEAD, then size and MD5) before they are sent. With the time (Unix seconds)
+    /// the run stopped when that attempt got no answer: its body may still land for a while.
+    pub check: std::collections::HashMap<usize, Option<i64>>,
 }
 
 enum FileOutcome {

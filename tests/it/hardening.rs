@@ -463,3 +463,43 @@ fn the_config_file_and_the_journal_are_never_uploaded() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_eq!(bed.puts().len(), puts);
 }
+
+// 17. After a run died (kill -9, or a full disk), `status` showed it as "(running)".
+#[test]
+fn status_does_not_call_a_dead_run_running() {
+    let bed = Bed::with_faults(ias3_emulator::Faults {
+        bandwidth: Some(64 << 10),
+        ..Default::default()
+    });
+    bed.file("big.bin", &content(4, 400_000));
+    let journal = bed.path("j.sqlite");
+    let mut run1 = bed
+        .child()
+        .args(["upload", "dead-item", "big.bin", "-q", "--journal"])
+        .arg(&journal)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !bed.requests().iter().any(|r| r.method == "GET") && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let status = || {
+        bed.cmd()
+            .args(["status", "--journal"])
+            .arg(&journal)
+            .output()
+            .unwrap()
+    };
+    assert!(
+        stdout(&status()).contains("(running)"),
+        "alive: {}",
+        stdout(&status())
+    );
+    run1.kill().unwrap();
+    run1.wait().unwrap();
+    let o = status();
+    assert!(!stdout(&o).contains("(running)"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("killed"), "{}", stdout(&o));
+}
