@@ -55,7 +55,7 @@ pub enum JournalError {
         what: String,
         hint: String,
         #[source]
-        source: rusqlite::Error,
+        source: Box<rusqlite::Error>,
     },
     #[error("cannot find a state directory for the journal; pass --journal PATH")]
     NoStateDir,
@@ -579,7 +579,7 @@ fn access_error(path: &Path, e: rusqlite::Error) -> Result<JournalError, rusqlit
         path: path.to_path_buf(),
         what,
         hint,
-        source: e,
+        source: Box::new(e),
     })
 }
 
