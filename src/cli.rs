@@ -20,10 +20,17 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Options of every command. As in `ia`, the short `-c FILE` goes before the command
+/// (`iaup -c FILE upload ...`; after it, `-c` is that command's own flag, e.g. upload's
+/// `--checksum`); the long forms are accepted anywhere.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
+    /// Path to ia.ini, before the command (default: $IA_CONFIG_FILE, then ia's search order).
+    #[arg(short = 'c', value_name = "FILE", conflicts_with = "config_file")]
+    pub config_file_short: Option<PathBuf>,
     /// Path to ia.ini (default: $IA_CONFIG_FILE, then ia's search order).
-    #[arg(short = 'c', long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE")]
     pub config_file: Option<PathBuf>,
     /// IAS3 endpoint.
     #[arg(
@@ -48,15 +55,28 @@ pub struct GlobalArgs {
     pub show_settings: bool,
 }
 
+impl GlobalArgs {
+    /// The config file named by `-c` or `--config-file`.
+    pub fn config_file(&self) -> Option<&std::path::Path> {
+        self.config_file
+            .as_deref()
+            .or(self.config_file_short.as_deref())
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Store archive.org S3 keys in ia.ini (log in, or give the keys).
+    #[command(alias = "co")]
     Configure(ConfigureArgs),
     /// Upload files to items, from arguments or a spreadsheet.
+    #[command(alias = "up")]
     Upload(Box<UploadArgs>),
     /// Read or change item metadata (Metadata Write API).
+    #[command(alias = "md")]
     Metadata(Box<MetadataArgs>),
     /// Delete files from an item.
+    #[command(alias = "rm")]
     Delete(Box<DeleteArgs>),
     /// Show what the resume journal knows about past runs.
     Status(StatusArgs),
@@ -231,14 +251,14 @@ pub struct UploadArgs {
     /// Extra request header KEY:VALUE, sent literally.
     #[arg(short = 'H', long = "header", value_name = "KEY:VALUE")]
     pub headers: Vec<String>,
-    /// Remote name (key) for a single file.
-    #[arg(long, value_name = "NAME")]
+    /// Remote name (key) for a single file, or for data read from stdin (FILE `-`).
+    #[arg(short = 'r', long, value_name = "NAME")]
     pub remote_name: Option<String>,
     /// Keep the local directory path in the key instead of the bare file name.
     #[arg(long)]
     pub keep_directories: bool,
     /// Do not queue a derive task (x-archive-queue-derive: 0 on every file).
-    #[arg(long)]
+    #[arg(short = 'n', long)]
     pub no_derive: bool,
     /// x-archive-size-hint in bytes (default: the item's total size).
     #[arg(long, value_name = "BYTES")]
@@ -247,13 +267,13 @@ pub struct UploadArgs {
     #[arg(long)]
     pub no_backup: bool,
     /// Send Content-MD5 (hashes each file before sending it; the ETag is checked either way).
-    #[arg(long)]
+    #[arg(short = 'v', long)]
     pub verify: bool,
     /// Retries per file for transient failures and SlowDown.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    #[arg(short = 'R', long, value_name = "N", default_value_t = 10)]
     pub retries: u32,
     /// Base of the exponential backoff between retries, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    #[arg(short = 's', long, value_name = "SECONDS", default_value_t = 2.0)]
     pub sleep: f64,
     /// Ask IAS3 whether the items are over their task limit before uploading to them.
     #[arg(long)]
@@ -284,7 +304,7 @@ pub struct UploadArgs {
     pub no_journal: bool,
     /// Skip files whose MD5 equals the item's remote file of the same key (one metadata GET
     /// per item; hashes the local files).
-    #[arg(long)]
+    #[arg(short = 'c', long)]
     pub checksum: bool,
     /// Delete each local file once its upload is confirmed (or it is confirmed already there).
     #[arg(long)]

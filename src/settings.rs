@@ -105,7 +105,7 @@ impl Settings {
     pub fn resolve(args: &GlobalArgs, env: &Env) -> Result<Settings, SettingsError> {
         let s3_url = check_url("--s3-url", &args.s3_url)?;
         let archive_url = check_url("--archive-url", &args.archive_url)?;
-        let config_path = env.config.locate(args.config_file.as_deref());
+        let config_path = env.config.locate(args.config_file());
         let file = match &config_path {
             Some(p) => config::read(p)?,
             None => FileConfig::default(),
@@ -207,6 +207,7 @@ mod tests {
     fn args(config: Option<PathBuf>) -> GlobalArgs {
         GlobalArgs {
             config_file: config,
+            config_file_short: None,
             s3_url: "https://s3.us.archive.org".into(),
             archive_url: "https://archive.org/".into(),
             show_settings: false,

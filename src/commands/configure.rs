@@ -35,7 +35,7 @@ pub async fn run(global: &GlobalArgs, args: &ConfigureArgs, env: &Env) -> Result
         ));
         return Ok(EXIT_OK);
     }
-    let target = env.config.write_target(global.config_file.as_deref())?;
+    let target = env.config.write_target(global.config_file())?;
     // Fail on a malformed existing file before asking for a password. Values are not checked
     // here: storing the keys again is how to repair a multi-line or unsendable secret.
     config::check(&target)?;

@@ -300,7 +300,7 @@ fn show_with_a_missing_config_file_says_so() {
     let p = bed.home.path().join("typo.ini");
     let o = bed
         .bare()
-        .args(["configure", "--show", "-c"])
+        .args(["configure", "--show", "--config-file"])
         .arg(&p)
         .output()
         .unwrap();

@@ -139,7 +139,7 @@ fn unreadable_config_names_the_path() {
     std::fs::create_dir_all(&p).unwrap();
     let o = bed
         .bare()
-        .args(["configure", "--show", "-c"])
+        .args(["configure", "--show", "--config-file"])
         .arg(&p)
         .output()
         .unwrap();

@@ -136,3 +136,87 @@ fn broken_ia_shapes_are_decided_and_never_send_dot_dot_or_empty_segments() {
         .all(|r| !r.path.contains("/../") && !r.path.contains("//")));
     assert!(bed.emu.item("db-d").is_none());
 }
+
+// Short flags mean what they mean in `ia`'s subcommands; `-c FILE` (the config) goes before the
+// command, as in `ia -c FILE upload`. `iaup upload ID -c file` read the file as a config.
+#[test]
+fn short_flags_and_aliases_match_ia() {
+    let bed = Bed::new();
+    bed.file("a.txt", b"short flags");
+    let o = bed
+        .cmd()
+        .args([
+            "up",
+            "flags-item",
+            "a.txt",
+            "-q",
+            "-n",
+            "-v",
+            "-R",
+            "2",
+            "-s",
+            "0.1",
+        ])
+        .args(["-r", "named.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let put = &bed.puts()[0];
+    assert_eq!(put.path, "/flags-item/named.txt");
+    assert_eq!(header(put, "x-archive-queue-derive"), Some("0"));
+    assert!(header(put, "content-md5").is_some());
+    // `-c` after the command is --checksum: the file is already there, so nothing is sent.
+    let o = bed
+        .cmd()
+        .args([
+            "upload",
+            "flags-item",
+            "a.txt",
+            "-c",
+            "-r",
+            "named.txt",
+            "--no-journal",
+        ])
+        .args(["--no-progress"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(bed.puts().len(), 1, "{}", stderr(&o));
+    // `-c FILE` before the command is the config file.
+    let other = bed.home.path().join("other.ini");
+    std::fs::write(
+        &other,
+        format!("[s3]\naccess = {ACCESS}\nsecret = {SECRET}\n"),
+    )
+    .unwrap();
+    let o = bed
+        .bare()
+        .arg("-c")
+        .arg(&other)
+        .args(["upload", "flags-item", "a.txt", "-q", "--no-journal"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(bed.puts().len(), 2);
+    // The long form is accepted anywhere.
+    let o = bed
+        .bare()
+        .args(["configure", "--show", "--config-file"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(stdout(&o).contains(ACCESS), "{}", stdout(&o));
+    // Aliases.
+    for alias in ["md", "rm", "co", "up"] {
+        let o = bed.bare().args([alias, "--help"]).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{alias}: {}", stderr(&o));
+    }
+    let o = bed.bare().args(["md", "flags-item"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("named.txt"), "{}", stdout(&o));
+    // Global options sit in their own help section.
+    let help = stdout(&bed.bare().args(["upload", "--help"]).output().unwrap());
+    let global = help.find("Global options:").expect("a global section");
+    assert!(help[global..].contains("--s3-url"));
+    assert!(!help[..global].contains("--s3-url"));
+}
