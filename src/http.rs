@@ -107,6 +107,20 @@ pub fn is_transient(err: &reqwest::Error) -> bool {
     true
 }
 
+/// One request, no retries, to see that `url` can be reached at all. Any HTTP answer counts
+/// (the caller checks what it means); `Err` (with the reason) only when no connection could
+/// be made: refused, no such host, a TLS failure, or no answer within `timeout`.
+pub async fn probe(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    match client.get(url).timeout(timeout).send().await {
+        Err(e) if e.is_connect() || e.is_timeout() => Err(error_chain(&e)),
+        _ => Ok(()),
+    }
+}
+
 /// The message of an error with its causes, on one line: reqwest's top-level text alone
 /// ("error sending request") says nothing.
 pub fn error_chain(err: &dyn std::error::Error) -> String {

@@ -574,12 +574,28 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
 
 /// IAS3 answers a bad key only after the whole body (no `100-continue`): users lost multi-GB
 /// uploads that way. One whoami before the first PUT turns that into exit 2 with nothing sent.
-/// Only a definite refusal stops the run; if the check itself cannot be made, the run goes on.
+/// An endpoint that cannot be reached at all (refused, no such host, TLS) is exit 2 at once,
+/// not minutes of retries; past this point, transient errors keep their retry budget. Only a
+/// definite refusal of the keys stops the run; if the check itself fails otherwise, the run
+/// goes on.
 async fn preflight_keys(
     client: &reqwest::Client,
     settings: &Settings,
     creds: &crate::secret::Credentials,
 ) -> Result<(), AppError> {
+    for (flag, url) in [
+        ("--s3-url", &settings.s3_url),
+        ("--archive-url", &settings.archive_url),
+    ] {
+        if let Err(reason) = http::probe(client, url, Duration::from_secs(20)).await {
+            return Err(AppError::usage(msg(format!(
+                "cannot reach {url}: {reason}"
+            )))
+            .hint(format!(
+                "nothing was sent; check {flag} (or its environment variable) and the network"
+            )));
+        }
+    }
     let check = tokio::time::timeout(
         Duration::from_secs(20),
         crate::api::whoami(client, &settings.archive_url, creds),

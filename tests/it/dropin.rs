@@ -220,3 +220,29 @@ fn short_flags_and_aliases_match_ia() {
     assert!(help[global..].contains("--s3-url"));
     assert!(!help[..global].contains("--s3-url"));
 }
+
+// Issue 11: a mistyped endpoint retried one 7-byte file for 3 min 13 s. Unreachable at the key
+// check: exit 2 at once, with the URL and the reason.
+#[test]
+fn an_unreachable_endpoint_fails_fast_naming_the_url() {
+    let bed = Bed::new();
+    bed.file("a.txt", b"7 bytes");
+    // A port nothing listens on.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    for flag in ["--s3-url", "--archive-url"] {
+        let start = std::time::Instant::now();
+        let o = bed
+            .cmd()
+            .args(["upload", "fast-item", "a.txt", "--no-progress", flag, &dead])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{flag}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&dead), "{}", stderr(&o));
+        assert!(stderr(&o).to_lowercase().contains("refused"), "{}", stderr(&o));
+        assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    }
+    assert!(bed.puts().is_empty());
+}
