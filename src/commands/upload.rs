@@ -583,18 +583,14 @@ async fn preflight_keys(
     settings: &Settings,
     creds: &crate::secret::Credentials,
 ) -> Result<(), AppError> {
-    for (flag, url) in [
-        ("--s3-url", &settings.s3_url),
-        ("--archive-url", &settings.archive_url),
-    ] {
-        if let Err(reason) = http::probe(client, url, Duration::from_secs(20)).await {
-            return Err(AppError::usage(msg(format!(
-                "cannot reach {url}: {reason}"
-            )))
-            .hint(format!(
-                "nothing was sent; check {flag} (or its environment variable) and the network"
-            )));
-        }
+    let unreachable = |flag: &str, url: &str, reason: String| {
+        AppError::usage(msg(format!("cannot reach {url}: {reason}"))).hint(format!(
+            "nothing was sent; check {flag} (or its environment variable) and the network"
+        ))
+    };
+    // The S3 endpoint gets one request of its own; the archive.org one is the whoami below.
+    if let Err(reason) = http::probe(client, &settings.s3_url, Duration::from_secs(20)).await {
+        return Err(unreachable("--s3-url", &settings.s3_url, reason));
     }
     let check = tokio::time::timeout(
         Duration::from_secs(20),
@@ -605,6 +601,13 @@ async fn preflight_keys(
         Ok(Err(e @ crate::api::ApiError::Refused { .. })) => Err(AppError::usage(e).hint(
             "nothing was sent; fix the keys with `iaup configure` (check them with `iaup configure --check`)",
         )),
+        Ok(Err(crate::api::ApiError::Http(_))) => {
+            // Failed after its retries: unreachable, or only unwell?
+            match http::probe(client, &settings.archive_url, Duration::from_secs(20)).await {
+                Err(reason) => Err(unreachable("--archive-url", &settings.archive_url, reason)),
+                Ok(()) => Ok(()),
+            }
+        }
         _ => Ok(()),
     }
 }
