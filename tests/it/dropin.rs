@@ -246,3 +246,29 @@ fn an_unreachable_endpoint_fails_fast_naming_the_url() {
     }
     assert!(bed.puts().is_empty());
 }
+
+// Issue 11: 500 missing files printed 500 problems, each with the same hint. The first 20 of
+// each kind, a count of the rest, the hint once; the total is the last line.
+#[test]
+fn many_problems_of_one_kind_are_summarised() {
+    let bed = Bed::new();
+    let mut sheet = String::from("identifier,file\n");
+    for i in 0..30 {
+        sheet.push_str(&format!("many-item,missing-{i}.txt\n"));
+    }
+    sheet.push_str("b@d,missing-x.txt\n");
+    bed.file("s.csv", sheet.as_bytes());
+    let o = bed
+        .cmd()
+        .args(["upload", "--spreadsheet", "s.csv", "--no-progress"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.matches("does not exist").count(), 20, "{err}");
+    assert!(err.contains("and 11 more like this"), "{err}");
+    assert_eq!(err.matches("relative to the current directory").count(), 1, "{err}");
+    assert!(err.contains("invalid identifier `b@d`"), "{err}");
+    let last = err.trim_end().lines().last().unwrap();
+    assert!(last.contains("32 problems found; nothing was sent"), "{last}");
+}
