@@ -201,9 +201,40 @@ fn private_file_problems(
     problems
 }
 
+/// `iaup upload ID - --remote-name NAME`: stdin copied to a temporary file in the state
+/// folder (IAS3 needs the length before the body), removed when the returned handle drops.
+fn spool_stdin(args: &UploadArgs) -> Result<Option<tempfile::NamedTempFile>, AppError> {
+    if !args.files.iter().any(|f| f.as_os_str() == "-") {
+        return Ok(None);
+    }
+    if args.files.len() != 1 || args.remote_name.is_none() {
+        return Err(AppError::usage(msg(
+            "reading stdin (`-`) needs --remote-name, and no other file",
+        ))
+        .hint("e.g. `tar c dir | iaup upload ID - --remote-name dir.tar`"));
+    }
+    let dir = journal::default_path()
+        .ok()
+        .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
+        .unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&dir).map_err(AppError::usage)?;
+    let mut spool = tempfile::Builder::new()
+        .prefix("stdin-")
+        .tempfile_in(&dir)
+        .map_err(|e| AppError::usage(msg(format!("cannot spool stdin in {}: {e}", dir.display()))))?;
+    let n = std::io::copy(&mut std::io::stdin().lock(), spool.as_file_mut()).map_err(|e| {
+        AppError::usage(msg(format!("cannot spool stdin in {}: {e}", dir.display())))
+    })?;
+    if !args.quiet {
+        output::note(&format!("read {} from stdin", indicatif::HumanBytes(n)));
+    }
+    Ok(Some(spool))
+}
+
 pub fn build_plan(
     args: &UploadArgs,
     uploaded_paths: Option<plan::UploadedPaths>,
+    stdin: Option<&std::path::Path>,
 ) -> Result<Plan, AppError> {
     let mut errs = Vec::new();
     let mut metadata = Vec::new();
@@ -237,7 +268,11 @@ pub fn build_plan(
                         .with_hint("usage: iaup upload IDENTIFIER FILE..., or --spreadsheet FILE"),
                 );
             }
-            plan::from_args(id, &args.files, args.remote_name.as_deref(), &opts)
+            let files: Vec<std::path::PathBuf> = match stdin {
+                Some(spool) => vec![spool.to_path_buf()],
+                None => args.files.clone(),
+            };
+            plan::from_args(id, &files, args.remote_name.as_deref(), &opts)
         }
         (None, None) => {
             return Err(AppError::usage(msg(
@@ -370,7 +405,8 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         (Some(j), true) => Some(plan::UploadedPaths(j.uploaded_paths(&settings.s3_url)?)),
         _ => None,
     };
-    let plan = build_plan(args, uploaded_paths)?;
+    let stdin = spool_stdin(args)?;
+    let plan = build_plan(args, uploaded_paths, stdin.as_ref().map(|s| s.path()))?;
     let report_file = match (&args.report, args.dry_run) {
         (Some(path), false) => Some(report::create_report(path).map_err(|e| {
             AppError::usage(e).hint("nothing was sent; give --report a path that can be written")

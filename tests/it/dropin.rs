@@ -272,3 +272,45 @@ fn many_problems_of_one_kind_are_summarised() {
     let last = err.trim_end().lines().last().unwrap();
     assert!(last.contains("32 problems found; nothing was sent"), "{last}");
 }
+
+// Issue 11: `iaup upload ID - --remote-name NAME` reads stdin, as `ia` does (IAS3 needs a
+// length: it is spooled to a temporary file first, sent with an exact Content-Length).
+#[test]
+fn stdin_is_uploaded_under_the_remote_name() {
+    let bed = Bed::new();
+    let data = content(5, 300_000);
+    let o = bed
+        .cmd()
+        .args(["upload", "stdin-item", "-", "--remote-name", "piped.bin", "--no-progress"])
+        .write_stdin(data.clone())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        bed.stored("stdin-item", "piped.bin"),
+        Some((md5_hex(&data), data.len() as u64))
+    );
+    let put = &bed.puts()[0];
+    assert_eq!(header(put, "content-length"), Some("300000"));
+    // The spool file is gone afterwards.
+    let state = bed.home.path().join(".local/state/iaup");
+    let left: Vec<_> = std::fs::read_dir(&state)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains("stdin"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    // Without a remote name: exit 2, as ia, nothing read or sent.
+    let o = bed
+        .cmd()
+        .args(["upload", "stdin-item", "-", "-q"])
+        .write_stdin("x")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--remote-name"), "{}", stderr(&o));
+    assert_eq!(bed.puts().len(), 1);
+}
