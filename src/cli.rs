@@ -251,6 +251,10 @@ pub struct UploadArgs {
     /// Extra request header KEY:VALUE, sent literally.
     #[arg(short = 'H', long = "header", value_name = "KEY:VALUE")]
     pub headers: Vec<String>,
+    /// Per-file metadata as `ia` reads it: JSON lines (or a JSON array) of
+    /// {"name": LOCAL_PATH, FIELD: VALUE or [VALUES]}; the files it names are uploaded.
+    #[arg(long, value_name = "FILE", conflicts_with = "spreadsheet")]
+    pub file_metadata: Option<PathBuf>,
     /// Remote name (key) for a single file, or for data read from stdin (FILE `-`).
     #[arg(short = 'r', long, value_name = "NAME")]
     pub remote_name: Option<String>,

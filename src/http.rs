@@ -110,11 +110,7 @@ pub fn is_transient(err: &reqwest::Error) -> bool {
 /// One request, no retries, to see that `url` can be reached at all. Any HTTP answer counts
 /// (the caller checks what it means); `Err` (with the reason) only when no connection could
 /// be made: refused, no such host, a TLS failure, or no answer within `timeout`.
-pub async fn probe(
-    client: &reqwest::Client,
-    url: &str,
-    timeout: Duration,
-) -> Result<(), String> {
+pub async fn probe(client: &reqwest::Client, url: &str, timeout: Duration) -> Result<(), String> {
     match client.get(url).timeout(timeout).send().await {
         Err(e) if e.is_connect() || e.is_timeout() => Err(error_chain(&e)),
         _ => Ok(()),

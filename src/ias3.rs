@@ -76,6 +76,8 @@ pub struct PutSpec<'a> {
     pub key: &'a str,
     pub size: u64,
     pub metadata: &'a Metadata,
+    /// Per-file metadata: `x-archive-filemeta{NN}-{field}` headers.
+    pub file_metadata: &'a Metadata,
     /// `x-archive-queue-derive: 1` (only the item's last file, unless --no-derive).
     pub derive: bool,
     pub size_hint: Option<u64>,
@@ -142,6 +144,7 @@ pub fn put_request(s3_base: &str, creds: &Credentials, spec: &PutSpec<'_>) -> Re
         headers.push(("content-md5".to_owned(), md5.to_owned()));
     }
     headers.extend(meta_headers("meta", spec.metadata));
+    headers.extend(meta_headers("filemeta", spec.file_metadata));
     for (k, v) in spec.extra_headers {
         headers.push((k.to_ascii_lowercase(), v.clone()));
     }
@@ -352,6 +355,7 @@ mod tests {
             key: "dir/a b.txt",
             size: 42,
             metadata: &meta,
+            file_metadata: &Metadata::default(),
             derive: false,
             size_hint: Some(1000),
             keep_old_version: true,

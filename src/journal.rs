@@ -990,6 +990,7 @@ mod tests {
                 inode: 1,
                 ctime_ns: 1,
             },
+            file_metadata: Default::default(),
         };
         assert!(rec.matches(&fp("dir/a.txt")));
         assert!(!rec.matches(&fp("dir/b.txt")), "another source is a change");

@@ -92,6 +92,7 @@ fn header_problems(
                 key: &f.key,
                 size: f.size,
                 metadata: &item.metadata,
+                file_metadata: &f.file_metadata,
                 derive: false,
                 size_hint: Some(item.total_bytes),
                 keep_old_version: true,
@@ -221,7 +222,9 @@ fn spool_stdin(args: &UploadArgs) -> Result<Option<tempfile::NamedTempFile>, App
     let mut spool = tempfile::Builder::new()
         .prefix("stdin-")
         .tempfile_in(&dir)
-        .map_err(|e| AppError::usage(msg(format!("cannot spool stdin in {}: {e}", dir.display()))))?;
+        .map_err(|e| {
+            AppError::usage(msg(format!("cannot spool stdin in {}: {e}", dir.display())))
+        })?;
     let n = std::io::copy(&mut std::io::stdin().lock(), spool.as_file_mut()).map_err(|e| {
         AppError::usage(msg(format!("cannot spool stdin in {}: {e}", dir.display())))
     })?;
@@ -260,6 +263,28 @@ pub fn build_plan(
                 );
             }
             plan::from_spreadsheet(sheet, &opts)
+        }
+        (None, Some(id)) if args.file_metadata.is_some() => {
+            let path = args
+                .file_metadata
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""));
+            if !args.files.is_empty() {
+                errs.push(
+                    Problem::new("file arguments cannot be combined with --file-metadata")
+                        .with_hint("name every file in the --file-metadata file"),
+                );
+            }
+            match plan::file_meta::read(path) {
+                Ok(records) => {
+                    let files: Vec<_> = records.iter().map(|r| r.name.clone()).collect();
+                    plan::from_args(id, &files, None, &opts).map(|mut p| {
+                        plan::file_meta::apply(&mut p, &records);
+                        p
+                    })
+                }
+                Err(problems) => Err(problems),
+            }
         }
         (None, Some(id)) => {
             if args.files.is_empty() {
@@ -695,6 +720,7 @@ fn print_dry_run(plan: &Plan, settings: &Settings, opts: &UploadOptions) {
                     key: &f.key,
                     size: f.size,
                     metadata: &item.metadata,
+                    file_metadata: &f.file_metadata,
                     derive: opts.derive && i == last,
                     size_hint: Some(opts.size_hint.unwrap_or(item.total_bytes)),
                     keep_old_version: opts.keep_old_version,

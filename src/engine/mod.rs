@@ -498,6 +498,7 @@ impl Engine {
                 key: &fp.key,
                 size: fp.size,
                 metadata: &item.metadata,
+                file_metadata: &fp.file_metadata,
                 derive,
                 size_hint: Some(self.opts.size_hint.unwrap_or(item.total_bytes)),
                 keep_old_version: self.opts.keep_old_version,

@@ -240,6 +240,7 @@ fn add_file(local: PathBuf, key: String, meta: &fs::Metadata, out: &mut Expansio
         mtime_ns: mtime_ns(meta),
         row: None,
         identity: super::FileIdentity::of(&local, meta),
+        file_metadata: super::Metadata::default(),
         local,
     });
 }

@@ -5,6 +5,7 @@
 //! module reads local files' metadata and the spreadsheet; it never touches the network and
 //! does not decide what is already uploaded (that is the journal's job).
 
+pub mod file_meta;
 mod files;
 mod meta;
 mod sheet_text;
@@ -100,6 +101,8 @@ pub struct FilePlan {
     /// Which local file this is, beyond its size and mtime: the journal skips a file only when
     /// the same source was confirmed under the same key.
     pub identity: FileIdentity,
+    /// Per-file metadata (`--file-metadata`), sent as `x-archive-filemeta` headers.
+    pub file_metadata: Metadata,
 }
 
 /// The local file behind a plan entry: its canonical path (links resolved), and on Unix its

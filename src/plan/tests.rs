@@ -682,6 +682,7 @@ fn item_over_one_tib_is_a_problem_naming_it() {
         mtime_ns: 0,
         row: Some(2),
         identity: FileIdentity::default(),
+        file_metadata: Metadata::default(),
     };
     let mut problems = Vec::new();
     let mut item = ItemBuilder::new("big-item", Some(2));

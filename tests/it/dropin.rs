@@ -241,7 +241,11 @@ fn an_unreachable_endpoint_fails_fast_naming_the_url() {
             .unwrap();
         assert_eq!(o.status.code(), Some(2), "{flag}: {}", stderr(&o));
         assert!(stderr(&o).contains(&dead), "{}", stderr(&o));
-        assert!(stderr(&o).to_lowercase().contains("refused"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).to_lowercase().contains("refused"),
+            "{}",
+            stderr(&o)
+        );
         assert!(start.elapsed() < std::time::Duration::from_secs(10));
     }
     assert!(bed.puts().is_empty());
@@ -267,10 +271,17 @@ fn many_problems_of_one_kind_are_summarised() {
     let err = stderr(&o);
     assert_eq!(err.matches("does not exist").count(), 20, "{err}");
     assert!(err.contains("and 11 more like this"), "{err}");
-    assert_eq!(err.matches("relative to the current directory").count(), 1, "{err}");
+    assert_eq!(
+        err.matches("relative to the current directory").count(),
+        1,
+        "{err}"
+    );
     assert!(err.contains("invalid identifier `b@d`"), "{err}");
     let last = err.trim_end().lines().last().unwrap();
-    assert!(last.contains("32 problems found; nothing was sent"), "{last}");
+    assert!(
+        last.contains("32 problems found; nothing was sent"),
+        "{last}"
+    );
 }
 
 // Issue 11: `iaup upload ID - --remote-name NAME` reads stdin, as `ia` does (IAS3 needs a
@@ -281,7 +292,14 @@ fn stdin_is_uploaded_under_the_remote_name() {
     let data = content(5, 300_000);
     let o = bed
         .cmd()
-        .args(["upload", "stdin-item", "-", "--remote-name", "piped.bin", "--no-progress"])
+        .args([
+            "upload",
+            "stdin-item",
+            "-",
+            "--remote-name",
+            "piped.bin",
+            "--no-progress",
+        ])
         .write_stdin(data.clone())
         .output()
         .unwrap();
@@ -313,4 +331,51 @@ fn stdin_is_uploaded_under_the_remote_name() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--remote-name"), "{}", stderr(&o));
     assert_eq!(bed.puts().len(), 1);
+}
+
+// Issue 11: `--file-metadata FILE`, ia's JSON lines of per-file metadata.
+#[test]
+fn file_metadata_is_sent_as_filemeta_headers() {
+    let bed = Bed::new();
+    bed.file("scans/p1.tif", b"one");
+    bed.file("scans/p2.tif", b"two");
+    bed.file("notes.txt", b"notes");
+    bed.file(
+        "md.jsonl",
+        "{\"name\": \"scans\", \"source\": \"scan\"}\n\
+         {\"name\": \"notes.txt\", \"title\": \"Заметки\", \"subject\": [\"a\", \"b\"]}\n"
+            .as_bytes(),
+    );
+    let o = bed
+        .cmd()
+        .args(["upload", "fm-item", "--file-metadata", "md.jsonl", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let puts = bed.puts();
+    assert_eq!(puts.len(), 3);
+    let notes = puts
+        .iter()
+        .find(|r| r.path == "/fm-item/notes.txt")
+        .unwrap();
+    assert_eq!(
+        header(notes, "x-archive-filemeta00-title"),
+        Some("uri(%D0%97%D0%B0%D0%BC%D0%B5%D1%82%D0%BA%D0%B8)")
+    );
+    assert_eq!(header(notes, "x-archive-filemeta01-subject"), Some("b"));
+    let scan = puts
+        .iter()
+        .find(|r| r.path == "/fm-item/scans/p1.tif")
+        .unwrap();
+    assert_eq!(header(scan, "x-archive-filemeta00-source"), Some("scan"));
+    assert_eq!(header(scan, "x-archive-filemeta00-title"), None);
+    // A record ia would crash on is a problem naming its line.
+    bed.file("bad.jsonl", b"{\"name\": \"notes.txt\", \"pages\": 3}\n");
+    let o = bed
+        .cmd()
+        .args(["upload", "fm-item", "--file-metadata", "bad.jsonl", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("bad.jsonl:1"), "{}", stderr(&o));
 }
