@@ -279,6 +279,9 @@ pub struct UploadArgs {
     /// Base of the exponential backoff between retries, in seconds.
     #[arg(short = 's', long, value_name = "SECONDS", default_value_t = 2.0)]
     pub sleep: f64,
+    /// Do not check that each `collection` exists before sending (one metadata GET each).
+    #[arg(long)]
+    pub no_collection_check: bool,
     /// Ask IAS3 whether the items are over their task limit before uploading to them.
     #[arg(long)]
     pub status_check: bool,

@@ -103,6 +103,11 @@ fn metadata_get(ctx: &mut Ctx, rest: &str) -> Response<Body> {
         let state = ctx.shared.state();
         match state.item(&id) {
             Some(item) => item_doc::metadata_doc(item, Instant::now(), &ctx.shared.config.email),
+            None if ctx.shared.config.collections.contains(&id) => json!({
+                "metadata": {"identifier": id, "mediatype": "collection", "title": id},
+                "files": [],
+                "is_collection": true,
+            }),
             None => return respond::json(StatusCode::OK, &json!({})),
         }
     };

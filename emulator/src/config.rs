@@ -27,9 +27,24 @@ pub struct Config {
     pub seed: u64,
     /// Append one JSON line per request to this file.
     pub log: Option<PathBuf>,
+    /// Collections that exist before anything is uploaded: their metadata documents answer
+    /// as IA's do for a collection (`mediatype: collection`), so a client can check that the
+    /// collection it uploads to exists. Default: [`DEFAULT_COLLECTIONS`].
+    pub collections: Vec<String>,
     /// Faults to inject (none by default).
     pub faults: Faults,
 }
+
+/// The collections every emulator has: IA's open collections anyone may upload to, and the
+/// one for tests.
+pub const DEFAULT_COLLECTIONS: &[&str] = &[
+    "opensource",
+    "opensource_audio",
+    "opensource_movies",
+    "opensource_media",
+    "community",
+    "test_collection",
+];
 
 impl Config {
     /// A configuration with the default account details and no faults.
@@ -44,6 +59,7 @@ impl Config {
             screenname: "tester".to_string(),
             seed: 0,
             log: None,
+            collections: DEFAULT_COLLECTIONS.iter().map(|c| c.to_string()).collect(),
             faults: Faults::default(),
         }
     }

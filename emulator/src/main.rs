@@ -47,6 +47,10 @@ struct Args {
     /// Append one JSON line per request to FILE (secrets masked).
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
+    /// Another collection that exists from the start (repeatable; besides opensource,
+    /// opensource_audio, opensource_movies, opensource_media, community, test_collection).
+    #[arg(long, value_name = "ID")]
+    collection: Vec<String>,
 
     /// Fraction (0..1) of S3 PUT/DELETE answered 503 SlowDown.
     #[arg(long, value_parser = parse_rate, default_value = "0")]
@@ -128,6 +132,7 @@ impl Args {
         config.screenname = self.screenname;
         config.seed = self.seed;
         config.log = self.log;
+        config.collections.extend(self.collection);
         config.faults = Faults {
             slowdown_rate: self.slowdown_rate,
             slowdown_kind: self.slowdown_kind,

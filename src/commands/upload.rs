@@ -543,6 +543,9 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     if !work.is_empty() {
         // Before the journal records a run: refused keys leave no trace of one.
         preflight_keys(&client, &settings, &creds).await?;
+        if !args.no_collection_check {
+            check_collections(&client, &settings, &plan, args.spreadsheet.as_deref()).await?;
+        }
     }
     let writer = match journal.take() {
         Some(mut j) => {
@@ -670,6 +673,58 @@ async fn preflight_keys(
             }
         }
         _ => Ok(()),
+    }
+}
+
+/// Every distinct `collection` of the plan must exist (one metadata GET each), as `ia` checks
+/// its first: a typo would otherwise create items outside any collection. A collection that
+/// cannot be read (network) is a note, not a stop.
+async fn check_collections(
+    client: &reqwest::Client,
+    settings: &Settings,
+    plan: &Plan,
+    sheet: Option<&std::path::Path>,
+) -> Result<(), AppError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut problems = Vec::new();
+    let policy = RetryPolicy {
+        retries: 3,
+        base: Duration::from_millis(500),
+        cap: Duration::from_secs(5),
+    };
+    let noop = |_: u32, _: Duration, _: &str| {};
+    for item in &plan.items {
+        for c in item.metadata.get("collection").unwrap_or_default() {
+            if !seen.insert(c.clone()) {
+                continue;
+            }
+            match crate::api::item_metadata(client, &settings.archive_url, c, &policy, &noop).await
+            {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    let mut p = Problem::new(format!(
+                        "item `{}`: the collection `{c}` does not exist",
+                        item.identifier
+                    ))
+                    .with_hint(
+                        "check the collection's identifier (not its title); new items can go \
+                         to `opensource`; --no-collection-check skips this check",
+                    );
+                    if let (Some(sheet), Some(row)) =
+                        (sheet, item.files.first().and_then(|f| f.row))
+                    {
+                        p = p.with_file(sheet).with_row(row).with_column("collection");
+                    }
+                    problems.push(p);
+                }
+                Err(e) => output::note(&format!("could not check the collection `{c}`: {e}")),
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(super::problems_error(problems))
     }
 }
 

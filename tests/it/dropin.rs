@@ -379,3 +379,61 @@ fn file_metadata_is_sent_as_filemeta_headers() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("bad.jsonl:1"), "{}", stderr(&o));
 }
+
+// Issue 11: a collection that does not exist is caught before sending (one metadata GET per
+// distinct collection), exit 2; --no-collection-check skips it, as ia's flag says.
+#[test]
+fn a_collection_that_does_not_exist_is_caught_before_sending() {
+    let bed = Bed::new();
+    bed.file("a.txt", b"a");
+    bed.file(
+        "s.csv",
+        b"identifier,file,collection\ncoll-one,a.txt,opensource\ncoll-two,a.txt,opensourse\ncoll-three,a.txt,opensourse\n",
+    );
+    let o = bed
+        .cmd()
+        .args(["upload", "--spreadsheet", "s.csv", "--no-progress"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`opensourse` does not exist"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("s.csv:3"), "{}", stderr(&o));
+    assert!(bed.puts().is_empty());
+    let gets: Vec<_> = bed
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/metadata/"))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(gets.len(), 2, "one GET per distinct collection: {gets:?}");
+    let o = bed
+        .cmd()
+        .args([
+            "upload",
+            "--spreadsheet",
+            "s.csv",
+            "-q",
+            "--no-collection-check",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // -m collection: the same check.
+    let o = bed
+        .cmd()
+        .args([
+            "upload",
+            "coll-four",
+            "a.txt",
+            "-q",
+            "-m",
+            "collection:nope_nope",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

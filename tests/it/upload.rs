@@ -175,14 +175,17 @@ fn spreadsheet_groups_rows_into_items_with_ia_semantics() {
     let puts = bed.puts();
     assert_eq!(puts.len(), 3, "one PUT per file, no metadata GET per row");
     // Besides the PUTs only the checks before the first byte: the S3 endpoint answers at all,
-    // and the keys (whoami).
+    // the keys (whoami), and the one collection exists (once, not per row).
     let others: Vec<_> = bed
         .requests()
         .into_iter()
         .filter(|r| r.method != "PUT")
         .map(|r| r.path)
         .collect();
-    assert_eq!(others, ["/", "/services/user.php?op=whoami"]);
+    assert_eq!(
+        others,
+        ["/", "/services/user.php?op=whoami", "/metadata/opensource"]
+    );
 
     let first: Vec<_> = puts
         .iter()

@@ -12,6 +12,16 @@ async fn metadata_of_a_missing_item_is_empty() {
 }
 
 #[tokio::test]
+async fn known_collections_exist_from_the_start() {
+    let env = start().await;
+    let (status, doc) = env.get_json("/metadata/opensource").await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["metadata"]["mediatype"], json!("collection"));
+    let (_, doc) = env.get_json("/metadata/no_such_collection").await;
+    assert_eq!(doc, json!({}));
+}
+
+#[tokio::test]
 async fn metadata_lists_files_like_ia() {
     let env = start().await;
     env.put("/myitem1/a.txt", "hello", &[("x-archive-meta-title", "T")])
