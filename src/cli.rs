@@ -80,7 +80,36 @@ pub enum Command {
     Delete(Box<DeleteArgs>),
     /// Show what the resume journal knows about past runs.
     Status(StatusArgs),
+    /// Print a shell completion script to stdout.
+    Completions(CompletionsArgs),
+    /// Write a man page for iaup and for each subcommand into a directory.
+    Man(ManArgs),
 }
+
+// ---- completions, man (owned by the ecosystem work) ----
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+source <(iaup completions bash)                        # this bash session\n  \
+iaup completions zsh > ~/.zfunc/_iaup                  # with fpath+=(~/.zfunc) before compinit\n  \
+iaup completions fish > ~/.config/fish/completions/iaup.fish")]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Writes iaup.1, iaup-upload.1, iaup-metadata.1, ... (one page per command) and \
+prints each path written. Existing pages of the same name are replaced.\n\nExample:\n  \
+iaup man ~/.local/share/man/man1 && man iaup-upload"
+)]
+pub struct ManArgs {
+    /// Directory for the pages; created if missing.
+    #[arg(value_name = "DIR", default_value = ".", value_hint = clap::ValueHint::DirPath)]
+    pub dir: PathBuf,
+}
+// ---- end completions, man ----
 
 // ---- metadata (owned by the metadata/delete work) ----
 #[derive(Debug, Args)]

@@ -42,6 +42,8 @@ pub fn run(cli: cli::Cli) -> Result<u8, AppError> {
             cli::Command::Metadata(a) => commands::metadata::run(&cli.global, a, &env).await,
             cli::Command::Delete(a) => commands::delete::run(&cli.global, a, &env).await,
             cli::Command::Status(a) => commands::status::run(&cli.global, a, &env).await,
+            cli::Command::Completions(a) => commands::completions::completions(a),
+            cli::Command::Man(a) => commands::completions::man(a),
         }
     })
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand. Each turns its clap args into settings and a plan, runs it, and
 //! returns an exit code; `lib::run` maps errors to codes in one place.
 
+pub mod completions;
 pub mod configure;
 pub mod delete;
 pub mod metadata;

@@ -5,6 +5,7 @@ mod config_file;
 mod configure;
 mod delete;
 mod dropin;
+mod ecosystem;
 mod hardening;
 mod harness;
 mod metadata;
