@@ -407,8 +407,42 @@ fn options(args: &UploadArgs) -> Result<UploadOptions, AppError> {
     })
 }
 
+/// `iaup upload ID --status-check` without files: only the check, as `ia`.
+async fn status_check_only(settings: &Settings, id: &str) -> Result<u8, AppError> {
+    let creds = super::credentials(settings)?;
+    let client = http::client(1);
+    let policy = RetryPolicy {
+        retries: 3,
+        base: Duration::from_millis(500),
+        cap: Duration::from_secs(5),
+    };
+    let noop = |_: u32, _: Duration, _: &str| {};
+    match crate::api::over_limit(&client, &settings.s3_url, &creds, id, &policy, &noop).await {
+        Ok(false) => {
+            output::note(&format!("success: {id} is accepting requests."));
+            Ok(EXIT_OK)
+        }
+        Ok(true) => {
+            output::note(&format!(
+                "warning: {id} is over limit, and not accepting requests. Expect 503 SlowDown \
+                 errors."
+            ));
+            Ok(EXIT_FAILED)
+        }
+        Err(e) => Err(AppError::failed(e)),
+    }
+}
+
 pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8, AppError> {
     let settings = Settings::resolve(global, env)?;
+    if let (true, Some(id), true, None) = (
+        args.status_check,
+        &args.identifier,
+        args.files.is_empty(),
+        &args.spreadsheet,
+    ) {
+        return status_check_only(&settings, id).await;
+    }
     let mut opts = options(args)?;
     opts.archive_url = settings.archive_url.clone();
     let report_format = args

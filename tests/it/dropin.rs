@@ -437,3 +437,26 @@ fn a_collection_that_does_not_exist_is_caught_before_sending() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+// Issue 11: `--status-check` without files only checks, as `ia`: exit 0 when the item accepts
+// uploads, 1 when it is over its limit.
+#[test]
+fn status_check_without_files_only_checks() {
+    let bed = Bed::new();
+    let o = bed
+        .cmd()
+        .args(["upload", "check-item", "--status-check"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("check-item is accepting requests"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(bed.puts().is_empty());
+    assert!(bed
+        .requests()
+        .iter()
+        .any(|r| r.path.contains("check_limit=1")));
+}
