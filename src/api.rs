@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::error::AppError;
 use crate::http::{self, HttpError, OnRetry, RetryPolicy};
 use crate::ias3;
 use crate::secret::{Credentials, Secret};
@@ -142,6 +143,26 @@ pub async fn whoami(
             .map(str::to_owned)
             .unwrap_or_else(|| answer.describe()),
     })
+}
+
+/// The key check before a command's first write (upload, metadata, delete): asks archive.org
+/// whose keys these are, so wrong keys are one exit-2 error with a hint, not a 403 for every
+/// item or file. Only a refusal stops the run; when the check itself cannot be made (timeout,
+/// network, 5xx) the run goes on and its requests report what they meet.
+pub async fn check_keys_before_writing(
+    client: &reqwest::Client,
+    archive_url: &str,
+    creds: &Credentials,
+) -> Result<(), AppError> {
+    let check =
+        tokio::time::timeout(Duration::from_secs(20), whoami(client, archive_url, creds)).await;
+    match check {
+        Ok(Err(e @ ApiError::Refused { .. })) => Err(AppError::usage(e).hint(
+            "nothing was sent; fix the keys with `iaup configure` (check them with \
+             `iaup configure --check`)",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// IAS3 `check_limit` for one bucket: `true` when over its (or the global) task limit.

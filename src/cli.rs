@@ -116,7 +116,7 @@ pub struct ManArgs {
 #[command(
     after_help = "Without change flags, prints each item's metadata document as JSON \
 (pretty on a terminal, one line per item otherwise). With --modify, --append, --append-list, \
---remove or --spreadsheet, computes a JSON Patch from the current metadata and sends it.\n\n\
+--remove, --insert or --spreadsheet, computes a JSON Patch from the current metadata and sends it.\n\n\
 Exit codes: 0 all done (\"no changes\" included), 1 some item failed or does not exist, \
 2 bad input or configuration (nothing sent)."
 )]
@@ -137,9 +137,21 @@ pub struct MetadataArgs {
     /// Remove VALUE from field KEY; the field goes when no value is left.
     #[arg(short = 'r', long, value_name = "KEY:VALUE")]
     pub remove: Vec<String>,
+    /// Insert VALUE into the list field KEY at index N (KEY[N]:VALUE; KEY:VALUE is index 0),
+    /// moving it there if the list has it already; past the end appends.
+    #[arg(short = 'i', long, value_name = "KEY[N]:VALUE")]
+    pub insert: Vec<String>,
+    /// Write only if field KEY (or element KEY[N]) is VALUE: checked on the metadata read
+    /// first, and sent as a JSON Patch `test` so the server refuses the write if the field
+    /// changed in between.
+    #[arg(short = 'E', long, value_name = "KEY:VALUE")]
+    pub expect: Vec<String>,
+    /// Extra HTTP header KEY:VALUE on the write request.
+    #[arg(short = 'H', long = "header", value_name = "KEY:VALUE")]
+    pub headers: Vec<String>,
     /// CSV with an `identifier` (or `item`) column and metadata columns (`subject[0]`,
     /// `subject[1]`... form a list); each item's cells replace those fields.
-    #[arg(long, value_name = "FILE", conflicts_with = "identifiers")]
+    #[arg(short = 's', long, value_name = "FILE", conflicts_with = "identifiers")]
     pub spreadsheet: Option<PathBuf>,
     /// What to change: `metadata` (the item's metadata) or `files/NAME` (one file's metadata).
     /// [default: metadata]
@@ -152,10 +164,10 @@ pub struct MetadataArgs {
     #[arg(short = 'd', long)]
     pub dry_run: bool,
     /// Only check that the items exist: exit 0 if all do, 1 if not.
-    #[arg(long, conflicts_with_all = ["formats", "spreadsheet", "modify", "append", "append_list", "remove"])]
+    #[arg(short = 'e', long, conflicts_with_all = ["formats", "spreadsheet", "modify", "append", "append_list", "remove", "insert"])]
     pub exists: bool,
     /// List the formats of the item's files, one per line.
-    #[arg(long, conflicts_with_all = ["spreadsheet", "modify", "append", "append_list", "remove"])]
+    #[arg(short = 'F', long, conflicts_with_all = ["spreadsheet", "modify", "append", "append_list", "remove", "insert"])]
     pub formats: bool,
     /// Retries per item for 429, 5xx and connection errors.
     #[arg(long, value_name = "N", default_value_t = 10)]
@@ -199,7 +211,7 @@ pub struct DeleteArgs {
     #[arg(short = 'a', long, conflicts_with_all = ["files", "glob", "format"])]
     pub all: bool,
     /// Also delete each file's derivatives (x-archive-cascade-delete: 1).
-    #[arg(long)]
+    #[arg(short = 'c', long)]
     pub cascade: bool,
     /// List what would be deleted and send nothing (the file list is still read).
     #[arg(short = 'd', long)]

@@ -69,14 +69,16 @@ pub fn form_fields(
     ]
 }
 
-/// The POST request, credentials included as form fields. `reqwest` form-encodes every value,
-/// so a secret with `+`, `&` or `=` arrives intact (`ia` appends them raw, a bug).
+/// The POST request, credentials included as form fields, `headers` (`--header`) added.
+/// `reqwest` form-encodes every value, so a secret with `+`, `&` or `=` arrives intact (`ia`
+/// appends them raw, a bug).
 pub fn write_request(
     client: &reqwest::Client,
     archive_url: &str,
     creds: &Credentials,
     identifier: &str,
     fields: &[(&'static str, String)],
+    headers: &[(String, String)],
 ) -> reqwest::RequestBuilder {
     let url = ias3::join(
         archive_url,
@@ -85,7 +87,10 @@ pub fn write_request(
     let mut form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
     form.push(("access", &creds.access));
     form.push(("secret", creds.secret.expose()));
-    client.post(url).form(&form)
+    headers
+        .iter()
+        .fold(client.post(url), |b, (k, v)| b.header(k, v))
+        .form(&form)
 }
 
 /// Sends one write and classifies the answer.
@@ -95,8 +100,9 @@ pub async fn post_patch(
     creds: &Credentials,
     identifier: &str,
     fields: &[(&'static str, String)],
+    headers: &[(String, String)],
 ) -> Posted {
-    let sent = write_request(client, archive_url, creds, identifier, fields)
+    let sent = write_request(client, archive_url, creds, identifier, fields, headers)
         .send()
         .await;
     let resp = match sent {
@@ -235,10 +241,12 @@ mod tests {
             &creds,
             "my-item",
             &fields,
+            &[("x-archive-note".to_owned(), "n".to_owned())],
         )
         .build()
         .unwrap();
         assert_eq!(req.url().as_str(), "http://127.0.0.1:9/metadata/my-item");
+        assert_eq!(req.headers()["x-archive-note"], "n");
         let body = std::str::from_utf8(req.body().unwrap().as_bytes().unwrap()).unwrap();
         let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
             .into_owned()

@@ -121,6 +121,10 @@ pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8
         }
     };
 
+    if !args.dry_run {
+        api::check_keys_before_writing(&client, &settings.archive_url, &creds).await?;
+    }
+
     let selecting = args.all || !args.glob.is_empty() || !args.format.is_empty();
     let listing: Vec<Value> = if selecting || args.dry_run {
         match api::item_metadata(&client, &settings.archive_url, id, &policy, &on_retry).await {
@@ -155,8 +159,7 @@ pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8
         return Ok(EXIT_OK);
     }
     if args.dry_run {
-        dry_run(id, &keys, &listing, args.cascade);
-        return Ok(EXIT_OK);
+        return Ok(dry_run(id, &keys, &listing, args.cascade));
     }
     let ctx = DeleteCtx {
         client,
@@ -170,8 +173,10 @@ pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8
     delete_all(&ctx, id, keys, args.jobs as usize).await
 }
 
-/// Lists what would go, with the derivatives `--cascade` would take along (or leave).
-fn dry_run(id: &str, keys: &[String], listing: &[Value], cascade: bool) {
+/// Lists what would go, with the derivatives `--cascade` would take along (or leave), and
+/// returns the exit code the real run would give: a named file the item's file list does not
+/// have would be "not found" (exit 1), so it is named and not counted.
+fn dry_run(id: &str, keys: &[String], listing: &[Value], cascade: bool) -> u8 {
     let derivatives_of = |key: &str| -> Vec<String> {
         listing
             .iter()
@@ -180,13 +185,11 @@ fn dry_run(id: &str, keys: &[String], listing: &[Value], cascade: bool) {
             .collect()
     };
     let mut derived = 0;
-    for key in keys {
-        let listed = listing.iter().any(|f| f["name"].as_str() == Some(key));
-        if listed {
-            output::data(&format!("{id}/{key}"));
-        } else {
-            output::data(&format!("{id}/{key} (not in the item's file list)"));
-        }
+    let (present, missing): (Vec<&String>, Vec<&String>) = keys
+        .iter()
+        .partition(|key| listing.iter().any(|f| f["name"].as_str() == Some(key)));
+    for key in &present {
+        output::data(&format!("{id}/{key}"));
         for d in derivatives_of(key) {
             derived += 1;
             if cascade {
@@ -194,7 +197,7 @@ fn dry_run(id: &str, keys: &[String], listing: &[Value], cascade: bool) {
             }
         }
     }
-    let n = keys.len();
+    let n = present.len();
     let mut s = format!(
         "dry run: {n} file{} of {id} would be deleted",
         if n == 1 { "" } else { "s" }
@@ -212,7 +215,25 @@ fn dry_run(id: &str, keys: &[String], listing: &[Value], cascade: bool) {
         ));
     }
     s.push_str("; nothing was sent");
+    if !missing.is_empty() {
+        let m = missing.len();
+        s.push_str(&format!(
+            "\n{m} named file{} {} not in the item's file list (the real run would report {} \
+             not found and exit 1):",
+            if m == 1 { "" } else { "s" },
+            if m == 1 { "is" } else { "are" },
+            if m == 1 { "it" } else { "them" },
+        ));
+        for key in &missing {
+            s.push_str(&format!("\n  {id}/{key}"));
+        }
+    }
     output::note(&s);
+    if missing.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
 }
 
 struct DeleteCtx {

@@ -2,11 +2,14 @@
 //! it through the Metadata Write API for one item, several, or a spreadsheet of them, items in
 //! parallel, one result line per item.
 //!
-//! Every input is validated before anything is sent (exit 2). A write reads the item, resolves
-//! the changes against it once, and sends the JSON Patch (`patch`); after a 429, 5xx or
-//! connection error it re-reads and re-diffs before trying again, so an attempt that was applied
-//! after all is not applied twice. The wire side of the write is `metadata_api`.
+//! Every input is validated before anything is sent (exit 2), and the keys are checked once
+//! before the first write. A write reads the item, resolves the changes against it once, checks
+//! the `--expect`ations (`expect`), and sends the JSON Patch (`patch`) with their `test`s first;
+//! after a 429, 5xx or connection error it re-reads and re-diffs before trying again, so an
+//! attempt that was applied after all is not applied twice. The wire side of the write is
+//! `metadata_api`.
 
+mod expect;
 mod patch;
 
 use std::io::IsTerminal;
@@ -21,10 +24,11 @@ use crate::error::{msg, AppError, EXIT_FAILED, EXIT_OK};
 use crate::http::RetryPolicy;
 use crate::metadata_api::{self, Posted, DEFAULT_PRIORITY};
 use crate::output;
-use crate::plan::{self, validate_identifier, Problem};
+use crate::plan::{self, parse_key_value, validate_identifier, Problem};
 use crate::secret::Credentials;
 use crate::settings::{Env, Settings};
 
+use expect::Expectation;
 use patch::Change;
 
 pub(crate) use super::problems_error;
@@ -74,6 +78,7 @@ pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<
         .collect();
     let writing = args.spreadsheet.is_some()
         || !(args.modify.is_empty()
+            && args.insert.is_empty()
             && args.append.is_empty()
             && args.append_list.is_empty()
             && args.remove.is_empty());
@@ -82,12 +87,15 @@ pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<
             ("--target", args.target.is_some()),
             ("--priority", args.priority.is_some()),
             ("--dry-run", args.dry_run),
+            ("--expect", !args.expect.is_empty()),
+            ("--header", !args.headers.is_empty()),
         ] {
             if given {
                 problems.push(
                     Problem::new(format!("{flag} applies to changes, and none were given"))
                         .with_hint(
-                            "add --modify, --append, --append-list, --remove or --spreadsheet",
+                            "add --modify, --insert, --append, --append-list, --remove or \
+                             --spreadsheet",
                         ),
                 );
             }
@@ -98,9 +106,17 @@ pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<
         return read(&settings, args, &policy).await;
     }
 
-    let (flag_changes, more) =
-        patch::parse_flags(&args.modify, &args.append, &args.append_list, &args.remove);
+    let (flag_changes, more) = patch::parse_flags(patch::Flags {
+        modify: &args.modify,
+        insert: &args.insert,
+        append: &args.append,
+        append_list: &args.append_list,
+        remove: &args.remove,
+    });
     problems.extend(more);
+    let (expectations, more) = expect::parse(&args.expect);
+    problems.extend(more);
+    let headers = parse_headers(&args.headers, &mut problems);
     let target = args.target.clone().unwrap_or_else(|| "metadata".to_owned());
     let target_ok = target == "metadata"
         || target
@@ -153,17 +169,65 @@ pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<
         return Err(problems_error(problems));
     }
     let creds = super::credentials(&settings)?;
+    let client = crate::http::client(args.jobs as usize);
+    if !args.dry_run {
+        api::check_keys_before_writing(&client, &settings.archive_url, &creds).await?;
+    }
     let ctx = WriteCtx {
-        client: crate::http::client(args.jobs as usize),
+        client,
         archive_url: settings.archive_url.clone(),
         creds,
         policy,
         target,
         priority: args.priority.unwrap_or(DEFAULT_PRIORITY),
+        expectations,
+        headers,
         dry_run: args.dry_run,
         quiet: args.quiet,
     };
     write_all(&ctx, jobs, args.jobs as usize).await
+}
+
+/// Headers the write request sets itself, which `--header` cannot give.
+const OWNED_HEADERS: [&str; 5] = [
+    "authorization",
+    "content-type",
+    "content-length",
+    "host",
+    "transfer-encoding",
+];
+
+/// `--header KEY:VALUE`s, checked now rather than failing every item's write.
+fn parse_headers(args: &[String], problems: &mut Vec<Problem>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for h in args {
+        let (k, v) = match parse_key_value(h, "--header") {
+            Ok((k, v)) => (k.trim().to_owned(), v.trim_start().to_owned()),
+            Err(p) => {
+                problems.push(p);
+                continue;
+            }
+        };
+        let problem = if OWNED_HEADERS.iter().any(|o| o.eq_ignore_ascii_case(&k)) {
+            Problem::new(format!(
+                "--header `{k}`: iaup sets this header itself, so it cannot be given"
+            ))
+            .with_hint("the keys come from ia.ini or IA_ACCESS_KEY_ID / IA_SECRET_ACCESS_KEY")
+        } else if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+            Problem::new(format!("--header `{h}`: `{k}` is not a valid header name"))
+                .with_hint("header names are ASCII letters, digits and `-`")
+        } else if reqwest::header::HeaderValue::from_str(&v).is_err() {
+            Problem::new(format!(
+                "--header `{k}`: the value is not valid in a header"
+            ))
+            .with_hint("header values are visible ASCII on one line")
+        } else {
+            out.push((k, v));
+            continue;
+        };
+        problems.push(problem);
+    }
+    out
 }
 
 /// One item to change.
@@ -180,6 +244,8 @@ struct WriteCtx {
     policy: RetryPolicy,
     target: String,
     priority: i32,
+    expectations: Vec<Expectation>,
+    headers: Vec<(String, String)>,
     dry_run: bool,
     quiet: bool,
 }
@@ -318,9 +384,6 @@ async fn write_item(ctx: &WriteCtx, job: &Job) -> Outcome {
             },
         };
         let p = patch::diff(&current, assigned);
-        if ctx.dry_run {
-            return Outcome::DryRun(p);
-        }
         let done = || {
             if ambiguous {
                 Outcome::Updated {
@@ -331,12 +394,43 @@ async fn write_item(ctx: &WriteCtx, job: &Job) -> Outcome {
                 Outcome::Unchanged
             }
         };
-        if p.0.is_empty() {
+        if p.0.is_empty() && ambiguous {
+            // An earlier attempt landed; its expectations may no longer hold because of it.
+            return done();
+        }
+        if let Err(e) = expect::check(&ctx.expectations, &current) {
+            let when = if ambiguous {
+                " (changed after it was read)"
+            } else {
+                ""
+            };
+            return Outcome::Failed(format!("{e}{when}"));
+        }
+        // Nothing to change sends nothing; otherwise the tests go first, as in ia.
+        let unchanged = p.0.is_empty();
+        let p = if unchanged {
+            p
+        } else {
+            let mut ops = expect::tests(&ctx.expectations);
+            ops.extend(p.0);
+            json_patch::Patch(ops)
+        };
+        if ctx.dry_run {
+            return Outcome::DryRun(p);
+        }
+        if unchanged {
             return done();
         }
         let fields = metadata_api::form_fields(&ctx.target, &p, ctx.priority);
-        let posted =
-            metadata_api::post_patch(&ctx.client, &ctx.archive_url, &ctx.creds, id, &fields).await;
+        let posted = metadata_api::post_patch(
+            &ctx.client,
+            &ctx.archive_url,
+            &ctx.creds,
+            id,
+            &fields,
+            &ctx.headers,
+        )
+        .await;
         match posted {
             Posted::Applied { task_id } => {
                 return Outcome::Updated {
@@ -346,7 +440,9 @@ async fn write_item(ctx: &WriteCtx, job: &Job) -> Outcome {
             }
             Posted::NoChanges => return done(),
             Posted::NoSuchItem => return Outcome::Failed("no such item".to_owned()),
-            Posted::Refused { reason } => return Outcome::Failed(reason),
+            Posted::Refused { reason } => {
+                return Outcome::Failed(explain_refusal(ctx, id, reason, &on_retry).await)
+            }
             Posted::Transient {
                 reason,
                 retry_after,
@@ -365,6 +461,28 @@ async fn write_item(ctx: &WriteCtx, job: &Job) -> Outcome {
                 tokio::time::sleep(delay).await;
             }
         }
+    }
+}
+
+/// A refused write with `--expect`ations: when a re-read shows one no longer holds, that is
+/// the reason (the server's `test` failed); otherwise the server's own.
+async fn explain_refusal(
+    ctx: &WriteCtx,
+    id: &str,
+    reason: String,
+    on_retry: crate::http::OnRetry<'_>,
+) -> String {
+    if ctx.expectations.is_empty() {
+        return reason;
+    }
+    let reread = api::item_metadata(&ctx.client, &ctx.archive_url, id, &ctx.policy, on_retry).await;
+    let current = match reread {
+        Ok(Some(doc)) => metadata_api::target_doc(&doc, &ctx.target),
+        _ => return reason,
+    };
+    match current.map(|c| expect::check(&ctx.expectations, &c)) {
+        Ok(Err(e)) => format!("{e} (changed after it was read)"),
+        _ => reason,
     }
 }
 

@@ -203,9 +203,9 @@ fn dry_run_lists_what_would_go_and_sends_nothing() {
          dry-del-item/b_derived.txt (derivative of b.pdf)\n"
     );
     assert!(stderr(&o).contains("nothing was sent"));
-    let o = delete(&bed, &["dry-del-item", "a.txt", "zzz.txt", "-d"]);
+    let o = delete(&bed, &["dry-del-item", "a.txt", "-d"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("dry-del-item/zzz.txt (not in the item's file list)"));
+    assert_eq!(stdout(&o), "dry-del-item/a.txt\n");
     assert!(stderr(&o).contains("1 derivative would stay (add --cascade"));
     assert!(deletes(&bed).is_empty());
     assert!(bed
@@ -277,4 +277,107 @@ fn exhausted_retries_fail_with_exit_1() {
     assert!(stdout(&o).contains("gave up after 3 attempts"));
     assert!(!stderr(&o).contains("retry:"), "quiet: {}", stderr(&o));
     assert_eq!(deletes(&bed).len(), 3);
+}
+
+// ---- issue 11: a true drop-in for `ia delete` ----
+
+// A named file the item does not have makes the real run exit 1 ("not found"); the dry run
+// says so, does not count it, and exits 1 too.
+#[test]
+fn dry_run_counts_only_existing_files_and_exits_as_the_real_run_would() {
+    let bed = Bed::new();
+    make_item(&bed, "dry-missing-item", &["a.txt", "b.txt"]);
+    let o = delete(
+        &bed,
+        &[
+            "dry-missing-item",
+            "a.txt",
+            "zzz.txt",
+            "b.txt",
+            "gone/y.bin",
+            "-d",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "dry-missing-item/a.txt\ndry-missing-item/b.txt\n"
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("dry run: 2 files of dry-missing-item would be deleted"),
+        "{err}"
+    );
+    assert!(
+        err.contains("2 named files are not in the item's file list"),
+        "{err}"
+    );
+    assert!(err.contains("\n  dry-missing-item/zzz.txt"), "{err}");
+    assert!(err.contains("\n  dry-missing-item/gone/y.bin"), "{err}");
+    assert!(err.contains("nothing was sent"), "{err}");
+    assert!(deletes(&bed).is_empty());
+    // The real run agrees: exit 1, the same two not found.
+    let o = delete(
+        &bed,
+        &[
+            "dry-missing-item",
+            "a.txt",
+            "zzz.txt",
+            "b.txt",
+            "gone/y.bin",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("2 deleted, 2 not found, 0 failed"));
+    // Only missing names: nothing would be deleted, still exit 1.
+    let o = delete(&bed, &["dry-missing-item", "zzz.txt", "-d"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    assert!(
+        stderr(&o).contains("dry run: 0 files of dry-missing-item would be deleted"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+// `-c` is `--cascade`, as in `ia delete`.
+#[test]
+fn short_c_is_cascade() {
+    let bed = Bed::new();
+    make_item(&bed, "short-c-item", &["a.txt", "b.txt"]);
+    let o = delete(&bed, &["short-c-item", "a.txt", "-c"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "short-c-item/a.txt: deleted (cascade)\n");
+    assert_eq!(
+        header(&deletes(&bed)[0], "x-archive-cascade-delete"),
+        Some("1")
+    );
+    let o = delete(&bed, &["short-c-item", "b.txt", "--cascade", "--no-backup"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(names(&bed, "short-c-item"), ["history/files/a.txt.~1~"]);
+    let o = bed.bare().args(["delete", "--help"]).output().unwrap();
+    assert!(stdout(&o).contains("-c, --cascade"), "{}", stdout(&o));
+}
+
+// A wrong secret is found once, before the first DELETE, not once per file.
+#[test]
+fn wrong_keys_exit_2_before_any_delete() {
+    let bed = Bed::new();
+    make_item(&bed, "keys-del-item", &["a.txt", "b.txt"]);
+    bed.write_config(ACCESS, "not-the-secret");
+    let o = bed
+        .bare()
+        .args(["delete", "keys-del-item", "--all", "--sleep", "0.01"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_absent(&o, "not-the-secret");
+    let err = stderr(&o);
+    assert!(err.contains("archive.org did not accept the keys"), "{err}");
+    assert!(
+        err.contains("nothing was sent") && err.contains("iaup configure"),
+        "{err}"
+    );
+    assert!(deletes(&bed).is_empty());
+    assert_eq!(names(&bed, "keys-del-item").len(), 4);
 }

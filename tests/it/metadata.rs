@@ -178,14 +178,16 @@ fn secret_with_form_syntax_authenticates_a_metadata_write() {
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].status, 200);
     assert_eq!(header(&posts[0], "authorization"), None);
-    // And the wrong secret with the same characters is refused.
+    // And the wrong secret with the same characters is refused (by the key check that comes
+    // before the first write: exit 2, nothing posted).
     bed.write_config(ACCESS, "k+e&y=v%2Fa l%uf");
     let o = bed
         .bare()
         .args(["metadata", "odd-secret-item", "--modify", "title:y"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(self::posts(&bed).len(), 1);
     assert_absent(&o, "k+e&y=v%2Fa l%uf");
     assert_eq!(meta_of(&bed, "odd-secret-item")["title"], "x");
 }
@@ -478,4 +480,308 @@ fn exhausted_retries_fail_the_item_with_exit_1() {
     );
     assert_eq!(count(&bed, "GET", 500), 3);
     assert_eq!(writes_sent(&bed), 0);
+}
+
+// ---- issue 11: a true drop-in for `ia metadata` ----
+
+fn posts(bed: &Bed) -> Vec<ias3_emulator::RequestRecord> {
+    bed.requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect()
+}
+
+#[test]
+fn short_flags_are_ias() {
+    let bed = Bed::new();
+    make_item(&bed, "short-item", &["a.txt", "c.pdf"], &["title:Old"]);
+    let o = metadata(&bed, &["short-item", "-e"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("short-item exists"), "{}", stderr(&o));
+    let o = metadata(&bed, &["short-item", "-F"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let mut got: Vec<&str> = out.lines().collect();
+    got.sort();
+    assert_eq!(got, ["Metadata", "Text", "Text PDF"]);
+    bed.file("m.csv", b"identifier,title\nshort-item,New\n");
+    let o = metadata(&bed, &["-s", "m.csv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(meta_of(&bed, "short-item")["title"], "New");
+}
+
+// `ia metadata -i KEY[N]:VALUE` inserts at N (moving the value there if the list has it
+// already); without an index it inserts at 0.
+#[test]
+fn insert_puts_a_value_into_a_list_at_an_index() {
+    let bed = Bed::new();
+    make_item(
+        &bed,
+        "insert-item",
+        &["a.txt"],
+        &["subject:a", "subject:b", "subject:c"],
+    );
+    let o = metadata(&bed, &["insert-item", "-i", "subject[1]:x", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(
+        v["patch"],
+        json!([{"op": "add", "path": "/subject/1", "value": "x"}])
+    );
+    let o = metadata(&bed, &["insert-item", "--insert", "subject[1]:x"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        meta_of(&bed, "insert-item")["subject"],
+        json!(["a", "x", "b", "c"])
+    );
+    let o = metadata(&bed, &["insert-item", "-i", "subject:first"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        meta_of(&bed, "insert-item")["subject"],
+        json!(["first", "a", "x", "b", "c"])
+    );
+    // A value already in the list moves to the index.
+    let o = metadata(&bed, &["insert-item", "-i", "subject[0]:c"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        meta_of(&bed, "insert-item")["subject"],
+        json!(["c", "first", "a", "x", "b"])
+    );
+    // Past the end appends; into an absent field creates it.
+    let o = metadata(
+        &bed,
+        &[
+            "insert-item",
+            "-i",
+            "subject[99]:z",
+            "-i",
+            "language[3]:ukr",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let m = meta_of(&bed, "insert-item");
+    assert_eq!(m["subject"], json!(["c", "first", "a", "x", "b", "z"]));
+    assert_eq!(m["language"], "ukr");
+    // Already at that index: nothing to send.
+    let before = posts(&bed).len();
+    let o = metadata(&bed, &["insert-item", "-i", "subject[0]:c"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "insert-item: no changes\n");
+    assert_eq!(posts(&bed).len(), before);
+    for bad in ["subject[0]:", "identifier[0]:x", "bad name[0]:x"] {
+        let o = metadata(&bed, &["insert-item", "-i", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
+    }
+    assert_eq!(posts(&bed).len(), before);
+}
+
+// `ia metadata -E KEY:VALUE` puts a JSON Patch `test` op first in the patch, so the server
+// refuses the whole write if the field changed; iaup also checks it against what it read.
+#[test]
+fn expect_is_a_test_op_sent_first_in_the_patch() {
+    let bed = Bed::new();
+    make_item(
+        &bed,
+        "expect-item",
+        &["a.txt"],
+        &["title:Old", "subject:a", "subject:b"],
+    );
+    let o = metadata(
+        &bed,
+        &[
+            "expect-item",
+            "-E",
+            "title:Old",
+            "--expect",
+            "subject[1]:b",
+            "-m",
+            "title:New",
+            "-d",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(
+        v["patch"],
+        json!([
+            {"op": "test", "path": "/title", "value": "Old"},
+            {"op": "test", "path": "/subject/1", "value": "b"},
+            {"op": "replace", "path": "/title", "value": "New"},
+        ])
+    );
+    let o = metadata(
+        &bed,
+        &[
+            "expect-item",
+            "-E",
+            "title:Old",
+            "-E",
+            "subject[1]:b",
+            "-m",
+            "title:New",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(meta_of(&bed, "expect-item")["title"], "New");
+    assert_eq!(posts(&bed).len(), 1);
+    // The expectation no longer holds: the item fails and nothing is written.
+    let o = metadata(
+        &bed,
+        &["expect-item", "-E", "title:Old", "-m", "title:Newer"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stdout(&o)
+            .contains("expect-item: failed: --expect title:Old does not hold: `title` is \"New\""),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(posts(&bed).len(), 1);
+    assert_eq!(meta_of(&bed, "expect-item")["title"], "New");
+    let o = metadata(&bed, &["expect-item", "-E", "nope:x", "-m", "title:Newer"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).contains("`nope` is absent"), "{}", stdout(&o));
+    for bad in [
+        vec!["expect-item", "-E", "title", "-m", "title:x"],
+        vec!["expect-item", "-E", "bad name:x", "-m", "title:x"],
+        vec!["expect-item", "-E", "title:Old"],
+    ] {
+        let o = metadata(&bed, &bad);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+    }
+    assert_eq!(posts(&bed).len(), 1);
+}
+
+// The server-side half of --expect: the field changes between iaup's read and its write (the
+// write is held back by the emulator's latency while another run changes the title); the
+// emulator applies the `test` op and refuses, so the other run's title stays.
+#[test]
+fn expect_refuses_a_write_when_the_field_changed_after_the_read() {
+    let bed = Bed::new();
+    make_item(&bed, "race-item", &["a.txt"], &["title:Old"]);
+    bed.emu.set_faults(Faults {
+        latency: std::time::Duration::from_millis(1500),
+        ..Faults::default()
+    });
+    let mut slow = bed.child();
+    slow.args([
+        "metadata",
+        "race-item",
+        "-E",
+        "title:Old",
+        "-m",
+        "title:Slow",
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let slow = slow.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !bed
+        .requests()
+        .iter()
+        .any(|r| r.method == "GET" && r.path == "/metadata/race-item" && r.status == 200)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow run never read"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Its POST is now held back by the latency; change the title under it.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    bed.emu.set_faults(Faults::default());
+    let o = metadata(&bed, &["race-item", "-m", "title:Fast"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = slow.wait_with_output().unwrap();
+    assert_no_secret(&o);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(meta_of(&bed, "race-item")["title"], "Fast");
+    let refused: Vec<_> = posts(&bed)
+        .into_iter()
+        .filter(|r| r.status == 400)
+        .collect();
+    assert_eq!(refused.len(), 1, "the slow POST was sent and refused");
+    assert!(
+        stdout(&o).contains("race-item: failed: --expect title:Old does not hold: `title` is \"Fast\" (changed after it was read)"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+// `-H KEY:VALUE` goes on the write request, as in ia; a header that cannot be sent is exit 2.
+#[test]
+fn header_flag_goes_on_the_write_request() {
+    let bed = Bed::new();
+    make_item(&bed, "header-item", &["a.txt"], &[]);
+    let o = metadata(
+        &bed,
+        &[
+            "header-item",
+            "-m",
+            "title:x",
+            "-H",
+            "x-archive-note: hello there",
+            "--header",
+            "X-Other:2",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let p = posts(&bed);
+    assert_eq!(p.len(), 1);
+    assert_eq!(header(&p[0], "x-archive-note"), Some("hello there"));
+    assert_eq!(header(&p[0], "x-other"), Some("2"));
+    let gets: Vec<_> = bed
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path == "/metadata/header-item")
+        .collect();
+    assert!(gets.iter().all(|r| header(r, "x-other").is_none()));
+    for bad in [
+        "bad name:x",
+        "x-a:caf\u{e9}\n",
+        "content-type:text/plain",
+        "novalue",
+    ] {
+        let o = metadata(&bed, &["header-item", "-m", "title:y", "-H", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+    }
+    let o = metadata(&bed, &["header-item", "-H", "x-a:1"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "-H without changes: {}",
+        stderr(&o)
+    );
+    assert_eq!(posts(&bed).len(), 1);
+}
+
+// A wrong secret is found once, before the first write, not once per item.
+#[test]
+fn wrong_keys_exit_2_before_any_write() {
+    let bed = Bed::new();
+    make_item(&bed, "keys-item-1", &["a.txt"], &["title:Old"]);
+    make_item(&bed, "keys-item-2", &["a.txt"], &["title:Old"]);
+    bed.write_config(ACCESS, "not-the-secret");
+    let o = bed
+        .bare()
+        .args(["metadata", "keys-item-1", "keys-item-2", "-m", "title:New"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_absent(&o, "not-the-secret");
+    let err = stderr(&o);
+    assert!(err.contains("archive.org did not accept the keys"), "{err}");
+    assert!(
+        err.contains("nothing was sent") && err.contains("iaup configure"),
+        "{err}"
+    );
+    assert!(posts(&bed).is_empty());
+    assert_eq!(meta_of(&bed, "keys-item-1")["title"], "Old");
+    // A dry run writes nothing, so it does not need the check.
+    let o = bed
+        .bare()
+        .args(["metadata", "keys-item-1", "-m", "title:New", "-d"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }

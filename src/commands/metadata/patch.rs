@@ -1,12 +1,15 @@
 //! The JSON Patch of `iaup metadata`, computed on the client as `ia` does: flags and spreadsheet
 //! cells become [`Change`]s; the changes are resolved once, against the metadata read first, into
 //! the final value of every field they touch; the patch is the `json_patch::diff` between the
-//! current metadata and the current metadata with those values laid over it.
+//! current metadata and the current metadata with those values laid over it (a list that gained
+//! or lost one element is one `add` or `remove` at its index, as `ia`'s patches have it).
 //!
 //! Resolving once and diffing again on every attempt is what makes a retried write idempotent:
 //! if an attempt that failed with a 5xx was applied after all, the re-read metadata already has
 //! the values and the next diff is empty, where a re-resolved `--append` would append twice.
 
+use json_patch::jsonptr::PointerBuf;
+use json_patch::{AddOperation, PatchOperation, RemoveOperation};
 use serde_json::{Map, Value};
 
 use crate::plan::{parse_key_value, validate_field_name, Problem};
@@ -30,6 +33,14 @@ pub enum Change {
         index: usize,
         value: String,
     },
+    /// `--insert KEY[i]:VALUE`: VALUE inserted into the list at `i` (moved there if the list
+    /// has it; appended when `i` is past the end). Applies to the list as the changes before
+    /// it left it.
+    Insert {
+        key: String,
+        index: usize,
+        value: String,
+    },
     /// `--append KEY:VALUE`: VALUE added to the text of the field after a space.
     Append { key: String, value: String },
     /// `--append-list KEY:VALUE`: VALUE added to the list unless already in it.
@@ -43,6 +54,7 @@ impl Change {
         match self {
             Change::Set { key, .. }
             | Change::SetIndex { key, .. }
+            | Change::Insert { key, .. }
             | Change::Append { key, .. }
             | Change::AppendList { key, .. }
             | Change::Remove { key, .. } => key,
@@ -53,14 +65,26 @@ impl Change {
 /// The final value of one touched field: `None` removes it.
 pub type Assignment = (String, Option<Value>);
 
-/// The change flags, in the order they apply: `--modify`, `--append`, `--append-list`,
-/// `--remove` (each in the order given). Every problem is collected.
-pub fn parse_flags(
-    modify: &[String],
-    append: &[String],
-    append_list: &[String],
-    remove: &[String],
-) -> (Vec<Change>, Vec<Problem>) {
+/// The change flags as given, one list per flag.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Flags<'a> {
+    pub modify: &'a [String],
+    pub insert: &'a [String],
+    pub append: &'a [String],
+    pub append_list: &'a [String],
+    pub remove: &'a [String],
+}
+
+/// The change flags, in the order they apply: `--modify`, `--insert`, `--append`,
+/// `--append-list`, `--remove` (each in the order given). Every problem is collected.
+pub fn parse_flags(flags: Flags<'_>) -> (Vec<Change>, Vec<Problem>) {
+    let Flags {
+        modify,
+        insert,
+        append,
+        append_list,
+        remove,
+    } = flags;
     let mut changes: Vec<Change> = Vec::new();
     let mut problems = Vec::new();
     for arg in modify {
@@ -106,6 +130,24 @@ pub fn parse_flags(
                 }
             }
         }
+    }
+    for arg in insert {
+        let Some((key, index, value)) = parse_one(arg, "--insert", true, &mut problems) else {
+            continue;
+        };
+        if value == REMOVE_TAG {
+            problems.push(
+                Problem::new(format!("`--insert {arg}`: {REMOVE_TAG} inserts nothing")).with_hint(
+                    format!("to delete an element, write `--modify {key}[N]:{REMOVE_TAG}`"),
+                ),
+            );
+            continue;
+        }
+        changes.push(Change::Insert {
+            key,
+            index: index.unwrap_or(0),
+            value,
+        });
     }
     type Make = fn(String, String) -> Change;
     let modes: [(&[String], &str, Make); 3] = [
@@ -155,21 +197,13 @@ fn parse_one(
             FIELD_NAME_HINT,
         );
     }
-    let (base, index) = match key.strip_suffix(']').and_then(|k| k.split_once('[')) {
-        Some((base, index)) => match index.parse::<usize>() {
-            Ok(i) => (base.to_owned(), Some(i)),
-            Err(_) => {
-                return fail(
-                    format!("the index `[{index}]` is too large"),
-                    FIELD_NAME_HINT,
-                )
-            }
-        },
-        None => (key.clone(), None),
+    let (base, index) = match split_index(&key) {
+        Ok(split) => split,
+        Err(why) => return fail(why, FIELD_NAME_HINT),
     };
     if index.is_some() && !indexed {
         return fail(
-            format!("an index like `{key}` only works with --modify"),
+            format!("an index like `{key}` only works with --modify and --insert"),
             &format!("write `{flag} {base}:VALUE`"),
         );
     }
@@ -188,6 +222,18 @@ fn parse_one(
         return fail("the value is empty".to_owned(), &hint);
     }
     Some((base, index, value))
+}
+
+/// `subject[2]` as (`subject`, Some(2)); a key without an index as (key, None). The field name
+/// must have passed [`validate_field_name`].
+pub fn split_index(key: &str) -> Result<(String, Option<usize>), String> {
+    match key.strip_suffix(']').and_then(|k| k.split_once('[')) {
+        Some((base, index)) => match index.parse::<usize>() {
+            Ok(i) => Ok((base.to_owned(), Some(i))),
+            Err(_) => Err(format!("the index `[{index}]` is too large")),
+        },
+        None => Ok((key.to_owned(), None)),
+    }
 }
 
 /// A field's values as a list: a list as is, a single value as one element, none as empty.
@@ -283,6 +329,13 @@ pub fn resolve(changes: &[Change], current: &Value) -> Result<Vec<Assignment>, S
                 }
                 from_list(old.as_ref(), &before, list)
             }
+            Change::Insert { index, value, .. } => {
+                let before = as_list(old.as_ref());
+                let v = Value::String(value.clone());
+                let mut list: Vec<Value> = before.iter().filter(|x| **x != v).cloned().collect();
+                list.insert((*index).min(list.len()), v);
+                from_list(old.as_ref(), &before, list)
+            }
             Change::Append { value, .. } => match &old {
                 None | Some(Value::Null) => Some(Value::String(value.clone())),
                 Some(Value::Array(_)) => {
@@ -332,21 +385,66 @@ pub fn resolve(changes: &[Change], current: &Value) -> Result<Vec<Assignment>, S
 }
 
 /// The JSON Patch from `current` to `current` with the assignments laid over it; empty when
-/// they are already there.
+/// they are already there. A list that gains or loses exactly one element is one `add` or
+/// `remove` at that index (what `ia` sends for `--insert` and `--remove`); everything else is
+/// `json_patch::diff`'s. Operations are in field-name order.
 pub fn diff(current: &Value, assignments: &[Assignment]) -> json_patch::Patch {
-    let mut desired: Map<String, Value> = current.as_object().cloned().unwrap_or_default();
+    let base: Map<String, Value> = current.as_object().cloned().unwrap_or_default();
+    let mut desired = base.clone();
+    let mut single: Vec<(String, PatchOperation)> = Vec::new();
     for (k, v) in assignments {
-        match v {
-            Some(v) => desired.insert(k.clone(), v.clone()),
-            None => desired.remove(k),
+        let one = match (base.get(k), v) {
+            (Some(Value::Array(old)), Some(Value::Array(new))) => one_element_op(k, old, new),
+            _ => None,
         };
+        match (one, v) {
+            // Left out of the generic diff: this op covers it.
+            (Some(op), _) => single.push((k.clone(), op)),
+            (None, Some(v)) => {
+                desired.insert(k.clone(), v.clone());
+            }
+            (None, None) => {
+                desired.remove(k);
+            }
+        }
     }
-    let base = if current.is_object() {
-        current.clone()
-    } else {
-        Value::Object(Map::new())
+    let mut ops: Vec<(String, PatchOperation)> =
+        json_patch::diff(&Value::Object(base), &Value::Object(desired))
+            .0
+            .into_iter()
+            .map(|op| {
+                let field = op
+                    .path()
+                    .tokens()
+                    .next()
+                    .map(|t| t.decoded().into_owned())
+                    .unwrap_or_default();
+                (field, op)
+            })
+            .collect();
+    ops.extend(single);
+    ops.sort_by(|a, b| a.0.cmp(&b.0));
+    json_patch::Patch(ops.into_iter().map(|(_, op)| op).collect())
+}
+
+/// `add /key/i` when `new` is `old` with one element inserted at `i`; `remove /key/i` when
+/// it is `old` with element `i` taken out.
+fn one_element_op(key: &str, old: &[Value], new: &[Value]) -> Option<PatchOperation> {
+    let (long, short) = match new.len().checked_sub(old.len()) {
+        Some(1) => (new, old),
+        _ if old.len().checked_sub(new.len()) == Some(1) => (old, new),
+        _ => return None,
     };
-    json_patch::diff(&base, &Value::Object(desired))
+    let i = (0..long.len()).find(|&i| long[..i] == short[..i] && long[i + 1..] == short[i..])?;
+    let path = PointerBuf::from_tokens([key.to_owned(), i.to_string()]);
+    Some(if new.len() > old.len() {
+        PatchOperation::Add(AddOperation {
+            path,
+            value: new[i].clone(),
+        })
+    } else {
+        PatchOperation::Remove(RemoveOperation { path })
+    })
 }
 
 #[cfg(test)]
@@ -364,12 +462,29 @@ mod tests {
         append_list: &[&str],
         remove: &[&str],
     ) -> Vec<Change> {
-        let (changes, problems) = parse_flags(
-            &strings(modify),
-            &strings(append),
-            &strings(append_list),
-            &strings(remove),
+        let (m, a, al, r) = (
+            strings(modify),
+            strings(append),
+            strings(append_list),
+            strings(remove),
         );
+        let (changes, problems) = parse_flags(Flags {
+            modify: &m,
+            append: &a,
+            append_list: &al,
+            remove: &r,
+            ..Flags::default()
+        });
+        assert!(problems.is_empty(), "{problems:?}");
+        changes
+    }
+
+    fn inserts(args: &[&str]) -> Vec<Change> {
+        let i = strings(args);
+        let (changes, problems) = parse_flags(Flags {
+            insert: &i,
+            ..Flags::default()
+        });
         assert!(problems.is_empty(), "{problems:?}");
         changes
     }
@@ -513,10 +628,7 @@ mod tests {
         let c = flags(&[], &[], &[], &["subject:b"]);
         assert_eq!(
             patch(json!({"subject": ["a", "b", "c"]}), &c),
-            json!([
-                {"op": "replace", "path": "/subject/1", "value": "c"},
-                {"op": "remove", "path": "/subject/2"},
-            ])
+            json!([{"op": "remove", "path": "/subject/1"}])
         );
         assert_eq!(
             patch(json!({"subject": ["a", "b"]}), &c),
@@ -536,6 +648,73 @@ mod tests {
     }
 
     #[test]
+    fn insert_adds_at_the_index_as_ia_does() {
+        let cur = json!({"subject": ["a", "b", "c"], "title": "T"});
+        assert_eq!(
+            patch(cur.clone(), &inserts(&["subject[1]:x"])),
+            json!([{"op": "add", "path": "/subject/1", "value": "x"}])
+        );
+        // No index is index 0; past the end appends.
+        assert_eq!(
+            patch(cur.clone(), &inserts(&["subject:x"])),
+            json!([{"op": "add", "path": "/subject/0", "value": "x"}])
+        );
+        assert_eq!(
+            patch(cur.clone(), &inserts(&["subject[9]:x"])),
+            json!([{"op": "add", "path": "/subject/3", "value": "x"}])
+        );
+        // A value already in the list moves; one already at the index is no change.
+        let assigned = resolve(&inserts(&["subject[0]:c"]), &cur).unwrap();
+        assert_eq!(assigned[0].1, Some(json!(["c", "a", "b"])));
+        assert_eq!(patch(cur.clone(), &inserts(&["subject[0]:a"])), json!([]));
+        // Inserts apply in order, each on the list the previous one left.
+        let assigned = resolve(&inserts(&["subject[0]:y", "subject[0]:z"]), &cur).unwrap();
+        assert_eq!(assigned[0].1, Some(json!(["z", "y", "a", "b", "c"])));
+        // Into a single value or no field.
+        assert_eq!(
+            patch(cur.clone(), &inserts(&["title[0]:U"])),
+            json!([{"op": "replace", "path": "/title", "value": ["U", "T"]}])
+        );
+        assert_eq!(
+            patch(cur.clone(), &inserts(&["language[2]:ukr"])),
+            json!([{"op": "add", "path": "/language", "value": "ukr"}])
+        );
+        let (_, problems) = parse_flags(Flags {
+            insert: &strings(&["subject[0]:REMOVE_TAG", "subject:", "identifier:x"]),
+            ..Flags::default()
+        });
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(problems.len(), 3, "{text:#?}");
+        assert!(
+            text[0].contains("REMOVE_TAG inserts nothing"),
+            "{}",
+            text[0]
+        );
+    }
+
+    // One element more or less is one op at its index, in field order among the others; any
+    // other list change is json_patch's element-wise diff.
+    #[test]
+    fn one_element_list_changes_are_one_op_in_field_order() {
+        let cur = json!({"a": "x", "m": ["p", "q"], "z": ["1", "1", "2"]});
+        let assigned = vec![
+            ("z".to_owned(), Some(json!(["1", "2"]))),
+            ("a".to_owned(), Some(json!("y"))),
+            ("m".to_owned(), Some(json!(["p", "r", "q"]))),
+        ];
+        assert_eq!(
+            serde_json::to_value(diff(&cur, &assigned)).unwrap(),
+            json!([
+                {"op": "replace", "path": "/a", "value": "y"},
+                {"op": "add", "path": "/m/1", "value": "r"},
+                {"op": "remove", "path": "/z/0"},
+            ])
+        );
+        let assigned = vec![("m".to_owned(), Some(json!(["q", "p", "s"])))];
+        assert_eq!(diff(&cur, &assigned).0.len(), 3);
+    }
+
+    #[test]
     fn modes_apply_in_order_modify_append_append_list_remove() {
         let c = flags(
             &["subject:a", "subject:b"],
@@ -551,8 +730,8 @@ mod tests {
 
     #[test]
     fn bad_flags_are_problems_naming_the_argument() {
-        let (changes, problems) = parse_flags(
-            &strings(&[
+        let (changes, problems) = parse_flags(Flags {
+            modify: &strings(&[
                 "title",
                 "bad name:x",
                 "identifier:x",
@@ -561,10 +740,10 @@ mod tests {
                 "kw[1]:a",
                 "kw[1]:b",
             ]),
-            &strings(&["subject[0]:x"]),
-            &strings(&["subject:"]),
-            &[],
-        );
+            append: &strings(&["subject[0]:x"]),
+            append_list: &strings(&["subject:"]),
+            ..Flags::default()
+        });
         let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert_eq!(problems.len(), 8, "{text:#?}");
         assert!(
