@@ -309,11 +309,11 @@ pub async fn own_events(
                 display.last_plain = Instant::now();
                 let secs = start.elapsed().as_secs_f64().max(0.001);
                 let mut line = format!(
-                    "progress: {finished}/{total_files} files, {}/{}, {}/s, {} retries",
+                    "progress: {finished}/{total_files} files, {}/{}, {}/s, {}",
                     HumanBytes(sent_now),
                     HumanBytes(plan.total_bytes()),
                     HumanBytes((sent_now as f64 / secs) as u64),
-                    record.retries
+                    plural(record.retries as usize, "retry", "retries")
                 );
                 if let Some(r) = display.last_retry.take() {
                     line.push_str(&format!(" (last: {r})"));
