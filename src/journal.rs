@@ -8,22 +8,32 @@
 //! one transaction, so a `kill -9` at any instant leaves a consistent database that lost at
 //! most the last few milliseconds of state (files then count as in flight and are re-sent).
 //! A lock file beside the database makes a second run on the same journal refuse to start.
+//! The writer is in [`writer`]; what `iaup status` reads back (runs, unconfirmed files) in
+//! [`runs`].
+
+mod runs;
+#[cfg(test)]
+mod tests;
+mod writer;
+
+pub use runs::{mask_args, shell_words, FileProblem, RunCounts, RunInfo, RunStart};
+pub use writer::{Op, Writer};
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags};
 
 use crate::plan::{FileIdentity, FilePlan};
 
 /// `PRAGMA application_id`: "iaup" in ASCII, so a foreign SQLite file is recognised.
 const APP_ID: i64 = 0x6961_7570;
-/// 2 added the files' identity (canonical path, inode, ctime); v1 journals are migrated.
-const SCHEMA_VERSION: i64 = 2;
+/// 2 added the files' identity (canonical path, inode, ctime); 3 the runs' command line,
+/// directory, spreadsheet and counts, and the files' `interrupted` state. Older journals are
+/// migrated when a run opens them.
+const SCHEMA_VERSION: i64 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -34,6 +44,8 @@ pub enum JournalError {
         #[source]
         source: Option<rusqlite::Error>,
     },
+    #[error("no journal at {}: no upload has used it", path.display())]
+    Missing { path: PathBuf },
     #[error("journal {} is in use by another iaup run", path.display())]
     Busy { path: PathBuf },
     #[error("journal {}: cannot create it: {source}", path.display())]
@@ -106,6 +118,8 @@ pub fn default_path() -> Result<PathBuf, JournalError> {
 pub struct Journal {
     conn: Connection,
     path: PathBuf,
+    /// The schema of the file as it stands (after any migration).
+    version: i64,
     _lock: Option<File>,
 }
 
@@ -141,16 +155,10 @@ fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> JournalError + '_ {
     }
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY,
-    started_at INTEGER NOT NULL,
-    finished_at INTEGER,
-    endpoint TEXT NOT NULL,
-    command TEXT NOT NULL,
-    outcome TEXT
-);
-CREATE TABLE IF NOT EXISTS files (
+/// The files table of schema 3, as `CREATE TABLE {name}`.
+fn files_table(name: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {name} (
     endpoint TEXT NOT NULL,
     identifier TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -158,7 +166,8 @@ CREATE TABLE IF NOT EXISTS files (
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
     md5 TEXT,
-    state TEXT NOT NULL CHECK (state IN ('pending', 'in_flight', 'uploaded', 'failed')),
+    state TEXT NOT NULL
+      CHECK (state IN ('pending', 'in_flight', 'uploaded', 'failed', 'interrupted')),
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
     etag TEXT,
@@ -169,9 +178,35 @@ CREATE TABLE IF NOT EXISTS files (
     inode INTEGER,
     ctime_ns INTEGER,
     PRIMARY KEY (endpoint, identifier, key)
+);"
+    )
+}
+
+/// The current schema. A run's `n_*` counts start when it begins and follow each file's last
+/// word, so they stay as they were when the run stopped, however it stopped.
+fn schema() -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    endpoint TEXT NOT NULL,
+    command TEXT NOT NULL,
+    outcome TEXT,
+    command_line TEXT,
+    cwd TEXT,
+    spreadsheet TEXT,
+    n_uploaded INTEGER,
+    n_skipped INTEGER,
+    n_failed INTEGER,
+    n_interrupted INTEGER,
+    n_not_started INTEGER
 );
-CREATE INDEX IF NOT EXISTS files_run ON files(run_id, state);
-";
+{}
+CREATE INDEX IF NOT EXISTS files_run ON files(run_id, state);",
+        files_table("files")
+    )
+}
 
 /// From schema 1 to 2: the identity columns (NULL for old records).
 const MIGRATE_1_TO_2: &str = "
@@ -179,6 +214,32 @@ ALTER TABLE files ADD COLUMN canonical_path TEXT;
 ALTER TABLE files ADD COLUMN inode INTEGER;
 ALTER TABLE files ADD COLUMN ctime_ns INTEGER;
 ";
+
+/// From schema 2 to 3: the runs' new columns (NULL for old runs: their counts are not known),
+/// and the files table rebuilt for its new `interrupted` state (SQLite cannot alter a CHECK).
+/// A file an old run recorded as failed because it was interrupted becomes interrupted.
+fn migrate_2_to_3() -> String {
+    let cols = "endpoint, identifier, key, local_path, size, mtime_ns, md5, state, attempts, \
+                last_error, etag, run_id, created_at, updated_at, canonical_path, inode, ctime_ns";
+    format!(
+        "ALTER TABLE runs ADD COLUMN command_line TEXT;
+ALTER TABLE runs ADD COLUMN cwd TEXT;
+ALTER TABLE runs ADD COLUMN spreadsheet TEXT;
+ALTER TABLE runs ADD COLUMN n_uploaded INTEGER;
+ALTER TABLE runs ADD COLUMN n_skipped INTEGER;
+ALTER TABLE runs ADD COLUMN n_failed INTEGER;
+ALTER TABLE runs ADD COLUMN n_interrupted INTEGER;
+ALTER TABLE runs ADD COLUMN n_not_started INTEGER;
+{}
+INSERT INTO files_v3 ({cols}) SELECT {cols} FROM files;
+UPDATE files_v3 SET state = 'interrupted'
+  WHERE state = 'failed' AND last_error LIKE 'interrupted%';
+DROP TABLE files;
+ALTER TABLE files_v3 RENAME TO files;
+CREATE INDEX IF NOT EXISTS files_run ON files(run_id, state);",
+        files_table("files_v3")
+    )
+}
 
 impl Journal {
     /// Opens (creating if needed) for a run: takes the lock, checks it is iaup's, migrates.
@@ -221,6 +282,7 @@ impl Journal {
         let mut j = Journal {
             conn,
             path: path.to_path_buf(),
+            version: 0,
             _lock: Some(lock),
         };
         j.prepare(true)?;
@@ -241,10 +303,8 @@ impl Journal {
     /// Opens an existing journal read-only (for `iaup status`), without the run lock.
     pub fn open_read(path: &Path) -> Result<Journal, JournalError> {
         if !path.exists() {
-            return Err(JournalError::Open {
-                path: path.to_path_buf(),
-                what: "no journal here yet (no upload has run with it)".into(),
-                source: None,
+            return Err(JournalError::Missing {
+                path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
             });
         }
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -252,6 +312,7 @@ impl Journal {
         let mut j = Journal {
             conn,
             path: path.to_path_buf(),
+            version: 0,
             _lock: None,
         };
         j.prepare(false)?;
@@ -295,17 +356,27 @@ impl Journal {
             c.pragma_update(None, "synchronous", "NORMAL")
                 .map_err(sql_or_access(&path))?;
             if app_id == 0 {
-                c.execute_batch(SCHEMA).map_err(sql_or_access(&path))?;
+                c.execute_batch(&schema()).map_err(sql_or_access(&path))?;
                 c.pragma_update(None, "application_id", APP_ID)
                     .map_err(sql_or_access(&path))?;
                 c.pragma_update(None, "user_version", SCHEMA_VERSION)
                     .map_err(sql_or_access(&path))?;
-            } else if version == 1 {
-                c.execute_batch(&format!(
-                    "BEGIN; {MIGRATE_1_TO_2} PRAGMA user_version = 2; COMMIT;"
-                ))
-                .map_err(sql_or_access(&path))?;
+            } else {
+                if version == 1 {
+                    c.execute_batch(&format!(
+                        "BEGIN; {MIGRATE_1_TO_2} PRAGMA user_version = 2; COMMIT;"
+                    ))
+                    .map_err(sql_or_access(&path))?;
+                }
+                if version <= 2 {
+                    c.execute_batch(&format!(
+                        "BEGIN; {} PRAGMA user_version = 3; COMMIT;",
+                        migrate_2_to_3()
+                    ))
+                    .map_err(sql_or_access(&path))?;
+                }
             }
+            self.version = SCHEMA_VERSION;
             // Runs that never finished were killed: say so, and their in-flight files are
             // unconfirmed.
             c.execute(
@@ -319,6 +390,8 @@ impl Journal {
                 what: "empty journal (no upload has run with it)".into(),
                 source: None,
             });
+        } else {
+            self.version = version;
         }
         Ok(())
     }
@@ -415,97 +488,6 @@ impl Journal {
             .map_err(sql(&self.path))?;
         rows.collect::<Result<_, _>>().map_err(sql(&self.path))
     }
-
-    pub fn begin_run(&mut self, endpoint: &str, command: &str) -> Result<i64, JournalError> {
-        self.conn
-            .execute(
-                "INSERT INTO runs (started_at, endpoint, command) VALUES (?1, ?2, ?3)",
-                params![now(), endpoint, command],
-            )
-            .map_err(sql(&self.path))?;
-        Ok(self.conn.last_insert_rowid())
-    }
-
-    /// Hands the connection to a writer thread for the rest of the run.
-    pub fn into_writer(self, endpoint: String, run_id: i64) -> Writer {
-        let (tx, rx) = mpsc::channel::<Op>();
-        let path = self.path.clone();
-        let thread = std::thread::Builder::new()
-            .name("iaup-journal".into())
-            .spawn(move || {
-                let result = write_loop(self, endpoint, run_id, rx);
-                if let Err(e) = &result {
-                    // Said at once: from here on nothing is recorded, and the run goes on.
-                    crate::output::note(&format!(
-                        "warning: {e}; this run's progress is no longer recorded, so a rerun \
-                         may send again what this run uploads from now on"
-                    ));
-                }
-                result
-            })
-            .expect("spawning the journal thread");
-        Writer {
-            tx,
-            thread: Some(thread),
-            path,
-        }
-    }
-
-    /// Runs, newest first, with per-state file counts.
-    pub fn runs(&self) -> Result<Vec<RunInfo>, JournalError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT r.id, r.started_at, r.finished_at, r.endpoint, r.command, r.outcome,
-                   (SELECT count(*) FROM files f WHERE f.run_id = r.id AND f.state = 'uploaded'),
-                   (SELECT count(*) FROM files f WHERE f.run_id = r.id AND f.state = 'failed'),
-                   (SELECT count(*) FROM files f WHERE f.run_id = r.id
-                      AND f.state IN ('pending', 'in_flight'))
-                 FROM runs r ORDER BY r.id DESC",
-            )
-            .map_err(sql(&self.path))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(RunInfo {
-                    id: r.get(0)?,
-                    started_at: r.get(1)?,
-                    finished_at: r.get(2)?,
-                    endpoint: r.get(3)?,
-                    command: r.get(4)?,
-                    outcome: r.get(5)?,
-                    uploaded: r.get(6)?,
-                    failed: r.get(7)?,
-                    pending: r.get(8)?,
-                })
-            })
-            .map_err(sql(&self.path))?;
-        rows.collect::<Result<_, _>>().map_err(sql(&self.path))
-    }
-
-    /// Every file whose last state is failed (or unconfirmed), with its reason.
-    pub fn problems(&self) -> Result<Vec<FileProblem>, JournalError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT identifier, key, local_path, state, attempts, last_error, run_id FROM files
-                 WHERE state != 'uploaded' ORDER BY run_id, identifier, key",
-            )
-            .map_err(sql(&self.path))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(FileProblem {
-                    identifier: r.get(0)?,
-                    key: r.get(1)?,
-                    local_path: r.get(2)?,
-                    state: r.get(3)?,
-                    attempts: r.get(4)?,
-                    last_error: r.get(5)?,
-                    run_id: r.get(6)?,
-                })
-            })
-            .map_err(sql(&self.path))?;
-        rows.collect::<Result<_, _>>().map_err(sql(&self.path))
-    }
 }
 
 /// `path` with every link resolved; a file that does not exist yet resolves its folder.
@@ -581,465 +563,4 @@ fn access_error(path: &Path, e: rusqlite::Error) -> Result<JournalError, rusqlit
         hint,
         source: Box::new(e),
     })
-}
-
-#[derive(Clone, Debug)]
-pub struct RunInfo {
-    pub id: i64,
-    pub started_at: i64,
-    pub finished_at: Option<i64>,
-    pub endpoint: String,
-    pub command: String,
-    pub outcome: Option<String>,
-    pub uploaded: i64,
-    pub failed: i64,
-    pub pending: i64,
-}
-
-#[derive(Clone, Debug)]
-pub struct FileProblem {
-    pub identifier: String,
-    pub key: String,
-    pub local_path: String,
-    pub state: String,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    pub run_id: Option<i64>,
-}
-
-/// A change to record.
-#[derive(Debug)]
-pub enum Op {
-    Pending {
-        identifier: String,
-        key: String,
-        local_path: String,
-        size: u64,
-        mtime_ns: i64,
-        identity: FileIdentity,
-    },
-    InFlight {
-        identifier: String,
-        key: String,
-    },
-    Retry {
-        identifier: String,
-        key: String,
-        error: String,
-    },
-    Uploaded {
-        identifier: String,
-        key: String,
-        md5: String,
-    },
-    /// Found on the server with the same MD5 (`--checksum`): as good as uploaded.
-    Verified {
-        identifier: String,
-        key: String,
-        local_path: String,
-        size: u64,
-        mtime_ns: i64,
-        identity: FileIdentity,
-        md5: String,
-    },
-    Failed {
-        identifier: String,
-        key: String,
-        error: String,
-    },
-    Finish {
-        outcome: String,
-    },
-    /// `--delete`: remove this local file once the ops before it are committed.
-    DeleteLocal(PathBuf),
-}
-
-/// The single writer of a run.
-pub struct Writer {
-    tx: mpsc::Sender<Op>,
-    thread: Option<JoinHandle<Result<(), JournalError>>>,
-    path: PathBuf,
-}
-
-impl Writer {
-    pub fn send(&self, op: Op) {
-        let _ = self.tx.send(op);
-    }
-
-    /// Records the run's outcome and waits for everything to be on disk.
-    pub fn finish(mut self, outcome: &str) -> Result<(), JournalError> {
-        self.send(Op::Finish {
-            outcome: outcome.to_owned(),
-        });
-        let (tx, _) = mpsc::channel();
-        drop(std::mem::replace(&mut self.tx, tx));
-        match self.thread.take().map(|t| t.join()) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => Err(JournalError::Open {
-                path: self.path.clone(),
-                what: "the journal writer stopped unexpectedly; recent progress may be missing"
-                    .into(),
-                source: None,
-            }),
-            None => Ok(()),
-        }
-    }
-}
-
-fn write_loop(
-    j: Journal,
-    endpoint: String,
-    run_id: i64,
-    rx: mpsc::Receiver<Op>,
-) -> Result<(), JournalError> {
-    let path = j.path.clone();
-    let mut conn = j.conn;
-    let mut deletes = Vec::new();
-    while let Ok(first) = rx.recv() {
-        let tx = conn.transaction().map_err(sql(&path))?;
-        // Batch whatever else is waiting into the same transaction.
-        let mut next = Some(first);
-        let mut batched = 0;
-        while let Some(op) = next.take() {
-            match op {
-                Op::DeleteLocal(p) => deletes.push(p),
-                op => apply(&tx, &endpoint, run_id, op).map_err(sql(&path))?,
-            }
-            batched += 1;
-            if batched < 4096 {
-                next = rx.try_recv().ok();
-            }
-        }
-        tx.commit().map_err(sql(&path))?;
-        // Only now is the confirmation on disk: a kill before this line keeps the file.
-        for p in deletes.drain(..) {
-            if let Err(e) = std::fs::remove_file(&p) {
-                crate::output::note(&format!("--delete: could not remove {}: {e}", p.display()));
-            }
-        }
-    }
-    let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
-    Ok(())
-}
-
-fn apply(c: &Connection, endpoint: &str, run_id: i64, op: Op) -> rusqlite::Result<()> {
-    let t = now();
-    match op {
-        Op::Pending {
-            identifier,
-            key,
-            local_path,
-            size,
-            mtime_ns,
-            identity,
-        } => {
-            // `attempts` is kept: a file sent by an earlier run that never confirmed it may
-            // have landed, and a resume checks such files before sending them again.
-            c.prepare_cached(
-                "INSERT INTO files (endpoint, identifier, key, local_path, size, mtime_ns, state,
-                   attempts, run_id, created_at, updated_at, canonical_path, inode, ctime_ns)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?8, ?8, ?9, ?10, ?11)
-                 ON CONFLICT (endpoint, identifier, key) DO UPDATE SET
-                   local_path = excluded.local_path, size = excluded.size,
-                   mtime_ns = excluded.mtime_ns, md5 = NULL, etag = NULL, state = 'pending',
-                   last_error = NULL, run_id = excluded.run_id,
-                   updated_at = excluded.updated_at, canonical_path = excluded.canonical_path,
-                   inode = excluded.inode, ctime_ns = excluded.ctime_ns",
-            )?
-            .execute(params![
-                endpoint,
-                identifier,
-                key,
-                local_path,
-                size as i64,
-                mtime_ns,
-                run_id,
-                t,
-                identity.canonical,
-                identity.inode,
-                identity.ctime_ns
-            ])?;
-        }
-        Op::InFlight { identifier, key } => {
-            c.prepare_cached(
-                "UPDATE files SET state = 'in_flight', attempts = attempts + 1, updated_at = ?4
-                 WHERE endpoint = ?1 AND identifier = ?2 AND key = ?3",
-            )?
-            .execute(params![endpoint, identifier, key, t])?;
-        }
-        Op::Retry {
-            identifier,
-            key,
-            error,
-        } => {
-            c.prepare_cached(
-                "UPDATE files SET last_error = ?4, updated_at = ?5
-                 WHERE endpoint = ?1 AND identifier = ?2 AND key = ?3",
-            )?
-            .execute(params![endpoint, identifier, key, error, t])?;
-        }
-        Op::Uploaded {
-            identifier,
-            key,
-            md5,
-        } => {
-            c.prepare_cached(
-                "UPDATE files SET state = 'uploaded', md5 = ?4, etag = ?4, last_error = NULL,
-                   updated_at = ?5
-                 WHERE endpoint = ?1 AND identifier = ?2 AND key = ?3",
-            )?
-            .execute(params![endpoint, identifier, key, md5, t])?;
-        }
-        Op::Verified {
-            identifier,
-            key,
-            local_path,
-            size,
-            mtime_ns,
-            identity,
-            md5,
-        } => {
-            c.prepare_cached(
-                "INSERT INTO files (endpoint, identifier, key, local_path, size, mtime_ns, md5,
-                   state, attempts, run_id, created_at, updated_at, canonical_path, inode,
-                   ctime_ns)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'uploaded', 0, ?8, ?9, ?9, ?10, ?11, ?12)
-                 ON CONFLICT (endpoint, identifier, key) DO UPDATE SET
-                   local_path = excluded.local_path, size = excluded.size,
-                   mtime_ns = excluded.mtime_ns, md5 = excluded.md5, state = 'uploaded',
-                   last_error = NULL, run_id = excluded.run_id, updated_at = excluded.updated_at,
-                   canonical_path = excluded.canonical_path, inode = excluded.inode,
-                   ctime_ns = excluded.ctime_ns",
-            )?
-            .execute(params![
-                endpoint,
-                identifier,
-                key,
-                local_path,
-                size as i64,
-                mtime_ns,
-                md5,
-                run_id,
-                t,
-                identity.canonical,
-                identity.inode,
-                identity.ctime_ns
-            ])?;
-        }
-        Op::Failed {
-            identifier,
-            key,
-            error,
-        } => {
-            c.prepare_cached(
-                "UPDATE files SET state = 'failed', last_error = ?4, updated_at = ?5
-                 WHERE endpoint = ?1 AND identifier = ?2 AND key = ?3",
-            )?
-            .execute(params![endpoint, identifier, key, error, t])?;
-        }
-        Op::DeleteLocal(_) => {} // done by the writer after its commit
-        Op::Finish { outcome } => {
-            c.execute(
-                "UPDATE runs SET finished_at = ?2, outcome = ?3 WHERE id = ?1",
-                params![run_id, t, outcome],
-            )?;
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pending(id: &str, key: &str) -> Op {
-        Op::Pending {
-            identifier: id.into(),
-            key: key.into(),
-            local_path: format!("/l/{key}"),
-            size: 10,
-            mtime_ns: 5,
-            identity: FileIdentity {
-                canonical: format!("/l/{key}"),
-                inode: 7,
-                ctime_ns: 9,
-            },
-        }
-    }
-
-    #[test]
-    fn records_and_resumes() {
-        let t = tempfile::tempdir().unwrap();
-        let p = t.path().join("j/journal.sqlite");
-        let mut j = Journal::open(&p).unwrap();
-        let run = j.begin_run("http://e", "upload").unwrap();
-        let w = j.into_writer("http://e".into(), run);
-        w.send(pending("item", "a"));
-        w.send(pending("item", "b"));
-        w.send(Op::InFlight {
-            identifier: "item".into(),
-            key: "a".into(),
-        });
-        w.send(Op::Uploaded {
-            identifier: "item".into(),
-            key: "a".into(),
-            md5: "m".into(),
-        });
-        w.send(Op::Failed {
-            identifier: "item".into(),
-            key: "b".into(),
-            error: "403 AccessDenied".into(),
-        });
-        w.finish("partial").unwrap();
-
-        let j = Journal::open(&p).unwrap();
-        let up = j.uploaded("http://e").unwrap();
-        assert_eq!(up.len(), 1);
-        assert_eq!(
-            up[&("item".to_string(), "a".to_string())],
-            Uploaded {
-                size: 10,
-                mtime_ns: 5,
-                md5: Some("m".into()),
-                local_path: "/l/a".into(),
-                identity: Some(FileIdentity {
-                    canonical: "/l/a".into(),
-                    inode: 7,
-                    ctime_ns: 9,
-                }),
-            }
-        );
-        assert!(j.uploaded("http://other").unwrap().is_empty());
-        let runs = j.runs().unwrap();
-        assert_eq!(runs.len(), 1);
-        assert_eq!((runs[0].uploaded, runs[0].failed), (1, 1));
-        assert_eq!(runs[0].outcome.as_deref(), Some("partial"));
-        let probs = j.problems().unwrap();
-        assert_eq!(probs.len(), 1);
-        assert_eq!(probs[0].last_error.as_deref(), Some("403 AccessDenied"));
-    }
-
-    #[test]
-    fn second_run_on_one_journal_is_refused() {
-        let t = tempfile::tempdir().unwrap();
-        let p = t.path().join("journal.sqlite");
-        let _first = Journal::open(&p).unwrap();
-        match Journal::open(&p) {
-            Err(JournalError::Busy { .. }) => {}
-            other => panic!("expected Busy, got {:?}", other.err()),
-        }
-        // Reading for `status` still works.
-        Journal::open_read(&p).unwrap();
-    }
-
-    #[test]
-    fn garbage_and_foreign_files_are_refused_with_a_hint() {
-        let t = tempfile::tempdir().unwrap();
-        let p = t.path().join("garbage.sqlite");
-        std::fs::write(&p, b"this is not a database, just text that is long enough to matter....................................").unwrap();
-        let e = Journal::open(&p).err().expect("garbage must be refused");
-        assert!(e.to_string().contains("garbage.sqlite"), "{e}");
-        assert!(e.hint().unwrap().contains("--journal"));
-        let f = t.path().join("foreign.sqlite");
-        let c = Connection::open(&f).unwrap();
-        c.execute_batch("CREATE TABLE t(x)").unwrap();
-        drop(c);
-        let e = Journal::open(&f).err().expect("foreign db must be refused");
-        assert!(e.to_string().contains("not an iaup journal"), "{e}");
-    }
-
-    #[test]
-    fn a_v1_journal_is_migrated_and_its_records_match_by_path() {
-        let t = tempfile::tempdir().unwrap();
-        let p = t.path().join("v1.sqlite");
-        {
-            // The v1 schema, as iaup 0.1 wrote it.
-            let c = Connection::open(&p).unwrap();
-            c.execute_batch(&SCHEMA.replace(
-                "    canonical_path TEXT,\n    inode INTEGER,\n    ctime_ns INTEGER,\n",
-                "",
-            ))
-            .unwrap();
-            c.pragma_update(None, "application_id", APP_ID).unwrap();
-            c.pragma_update(None, "user_version", 1).unwrap();
-            c.execute(
-                "INSERT INTO files (endpoint, identifier, key, local_path, size, mtime_ns, md5,
-                   state, created_at, updated_at)
-                 VALUES ('e', 'item', 'a.txt', 'dir/a.txt', 3, 7, 'm', 'uploaded', 1, 1)",
-                [],
-            )
-            .unwrap();
-        }
-        let j = Journal::open(&p).unwrap();
-        let version: i64 = j
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
-        let up = j.uploaded("e").unwrap();
-        let rec = &up[&("item".to_string(), "a.txt".to_string())];
-        assert_eq!(rec.identity, None);
-        let fp = |local: &str| FilePlan {
-            local: PathBuf::from(local),
-            key: "a.txt".into(),
-            size: 3,
-            mtime_ns: 7,
-            row: None,
-            identity: FileIdentity {
-                canonical: "/abs/dir/a.txt".into(),
-                inode: 1,
-                ctime_ns: 1,
-            },
-            file_metadata: Default::default(),
-        };
-        assert!(rec.matches(&fp("dir/a.txt")));
-        assert!(!rec.matches(&fp("dir/b.txt")), "another source is a change");
-    }
-
-    #[test]
-    fn file_system_refusals_say_what_is_wrong() {
-        use rusqlite::ffi;
-        let err = |code| rusqlite::Error::SqliteFailure(ffi::Error::new(code), None);
-        let p = Path::new("/state/iaup/journal.sqlite");
-        for (code, want, hint) in [
-            (
-                ffi::SQLITE_CANTOPEN,
-                "cannot be opened for writing",
-                "permissions",
-            ),
-            (ffi::SQLITE_READONLY, "read-only", "permissions"),
-            (ffi::SQLITE_FULL, "the disk is full", "free some space"),
-            (ffi::SQLITE_IOERR, "disk I/O error", "df -h /state/iaup"),
-        ] {
-            let e = damaged(p, err(code));
-            assert!(e.to_string().contains(want), "{e}");
-            assert!(!e.to_string().contains("damaged"), "{e}");
-            assert!(e.hint().unwrap().contains(hint), "{:?}", e.hint());
-        }
-        let e = damaged(p, err(ffi::SQLITE_NOTADB));
-        assert!(e.to_string().contains("damaged"), "{e}");
-    }
-
-    #[test]
-    fn a_journal_is_in_use_only_while_a_run_holds_it() {
-        let t = tempfile::tempdir().unwrap();
-        let p = t.path().join("journal.sqlite");
-        assert!(!Journal::in_use(&p));
-        let j = Journal::open(&p).unwrap();
-        assert!(Journal::in_use(&p));
-        drop(j);
-        assert!(!Journal::in_use(&p));
-    }
-
-    #[test]
-    fn unfinished_runs_are_marked_killed() {
-        let t = tempfile::tempdir().unwrap();
-        let p = t.path().join("journal.sqlite");
-        {
-            let mut j = Journal::open(&p).unwrap();
-            j.begin_run("e", "upload").unwrap();
-        }
-        let j = Journal::open(&p).unwrap();
-        assert_eq!(j.runs().unwrap()[0].outcome.as_deref(), Some("killed"));
-    }
 }

@@ -19,10 +19,42 @@ use crate::plan::Plan;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileStatus {
     Pending,
-    Uploaded { md5: String, attempts: u32 },
-    Skipped { reason: String, md5: Option<String> },
-    Failed { reason: String, attempts: u32 },
+    Uploaded {
+        md5: String,
+        attempts: u32,
+    },
+    Skipped {
+        reason: String,
+        md5: Option<String>,
+    },
+    Failed {
+        reason: String,
+        attempts: u32,
+    },
+    /// Cut off by Ctrl-C while being sent: neither failed nor confirmed.
+    Interrupted {
+        attempts: u32,
+    },
     NotStarted,
+}
+
+/// `1 file`, `2 files`, `0 files`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The note of a run that skips what the journal saw uploaded (`resumed` of `total` files).
+pub fn resume_note(resumed: usize, total: usize) -> String {
+    match (resumed, total) {
+        (1, 1) => "resuming: the 1 file is already uploaded (journal); nothing to send".into(),
+        (r, t) if r == t => {
+            format!("resuming: all {t} files already uploaded (journal); nothing to send")
+        }
+        (r, t) => format!(
+            "resuming: {r} of {} already uploaded (journal); sending the rest",
+            plural(t, "file", "files")
+        ),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,59 +102,85 @@ impl RunRecord {
     pub fn failed(&self) -> usize {
         self.count(|s| matches!(s, FileStatus::Failed { .. }))
     }
+    pub fn interrupted(&self) -> usize {
+        self.count(|s| matches!(s, FileStatus::Interrupted { .. }))
+    }
     pub fn not_done(&self) -> usize {
         self.count(|s| matches!(s, FileStatus::NotStarted | FileStatus::Pending))
+    }
+
+    /// The counts the journal keeps for the run.
+    pub fn counts(&self) -> journal::RunCounts {
+        journal::RunCounts {
+            uploaded: self.uploaded() as i64,
+            skipped: self.skipped() as i64,
+            failed: self.failed() as i64,
+            interrupted: self.interrupted() as i64,
+            not_started: self.not_done() as i64,
+        }
+    }
+
+    /// `  identifier/key (local path): what` for each file `pick` says something about.
+    fn listed(&self, plan: &Plan, pick: impl Fn(&FileStatus) -> Option<String>) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, files) in self.status.iter().enumerate() {
+            for (f, st) in files.iter().enumerate() {
+                if let Some(what) = pick(st) {
+                    let it = &plan.items[i];
+                    out.push(format!(
+                        "  {}/{} ({}){what}",
+                        it.identifier,
+                        it.files[f].key,
+                        it.files[f].local.display()
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// The summary block for stderr.
     pub fn summary(&self, plan: &Plan, interrupted: bool) -> String {
         let secs = self.elapsed.as_secs_f64().max(0.001);
         let mut s = format!(
-            "{} {} items, {} files: {} uploaded, {} skipped, {} failed",
+            "{} {}, {}: {} uploaded, {} skipped, {} failed",
             if interrupted { "interrupted:" } else { "done:" },
-            plan.items.len(),
-            plan.file_count(),
+            plural(plan.items.len(), "item", "items"),
+            plural(plan.file_count(), "file", "files"),
             self.uploaded(),
             self.skipped(),
             self.failed(),
         );
+        let cut = self.interrupted();
+        if cut > 0 {
+            s.push_str(&format!(", {cut} interrupted"));
+        }
         let left = self.not_done();
         if left > 0 {
             s.push_str(&format!(", {left} not started"));
         }
         s.push_str(&format!(
-            "; {} in {:.1}s ({}/s); {} retries ({} SlowDown)",
+            "; {} in {:.1}s ({}/s); {} ({} SlowDown)",
             HumanBytes(self.bytes_sent),
             secs,
             HumanBytes((self.bytes_sent as f64 / secs) as u64),
-            self.retries,
+            plural(self.retries as usize, "retry", "retries"),
             self.slowdowns
         ));
-        let failures: Vec<String> = self
-            .status
-            .iter()
-            .enumerate()
-            .flat_map(|(i, files)| {
-                files
-                    .iter()
-                    .enumerate()
-                    .filter_map(move |(f, st)| match st {
-                        FileStatus::Failed { reason, .. } => {
-                            let it = &plan.items[i];
-                            Some(format!(
-                                "  {}/{} ({}): {reason}",
-                                it.identifier,
-                                it.files[f].key,
-                                it.files[f].local.display()
-                            ))
-                        }
-                        _ => None,
-                    })
-            })
-            .collect();
+        let failures = self.listed(plan, |st| match st {
+            FileStatus::Failed { reason, .. } => Some(format!(": {reason}")),
+            _ => None,
+        });
         if !failures.is_empty() {
             s.push_str("\nfailed files:\n");
             s.push_str(&failures.join("\n"));
+        }
+        let cut = self.listed(plan, |st| {
+            matches!(st, FileStatus::Interrupted { .. }).then(String::new)
+        });
+        if !cut.is_empty() {
+            s.push_str("\ninterrupted files (a rerun sends them):\n");
+            s.push_str(&cut.join("\n"));
         }
         s
     }
@@ -196,11 +254,28 @@ pub async fn own_events(
     let mut display = Display::new(mode, &plan);
     let mut in_flight: BTreeMap<FileRef, Arc<Progress>> = BTreeMap::new();
     let total_files = plan.file_count();
+    // Bytes of files not sent because they are there already (journal, --checksum, or a
+    // landed-check): done all the same, so the progress reaches the total.
+    let size = |f: FileRef| plan.items[f.item].files[f.file].size;
+    let mut skipped_bytes: u64 = plan
+        .items
+        .iter()
+        .zip(&record.status)
+        .flat_map(|(it, st)| it.files.iter().zip(st))
+        .filter(|(_, st)| matches!(st, FileStatus::Skipped { .. }))
+        .map(|(fp, _)| fp.size)
+        .sum();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         tokio::select! {
             ev = rx.recv() => {
                 let Some(ev) = ev else { break };
+                match &ev {
+                    Event::Skipped { file, .. } | Event::Uploaded { file, attempts: 0, .. } => {
+                        skipped_bytes += size(*file);
+                    }
+                    _ => {}
+                }
                 if let Some(j) = &journal {
                     if let Some(op) = journal_op(&ev, &plan) {
                         j.send(op);
@@ -211,11 +286,13 @@ pub async fn own_events(
             _ = tick.tick() => {}
         }
         let sent_now: u64 = live.bytes_done.load(Ordering::Relaxed)
+            + skipped_bytes
             + in_flight
                 .values()
                 .map(|p| p.sent.load(Ordering::Relaxed))
                 .sum::<u64>();
-        let finished = record.uploaded() + record.failed() + record.skipped();
+        let finished =
+            record.uploaded() + record.failed() + record.skipped() + record.interrupted();
         match display.mode {
             Mode::Bars => {
                 if let Some(b) = &display.overall {
@@ -232,11 +309,11 @@ pub async fn own_events(
                 display.last_plain = Instant::now();
                 let secs = start.elapsed().as_secs_f64().max(0.001);
                 let mut line = format!(
-                    "progress: {finished}/{total_files} files, {}/{}, {}/s, {} retries",
+                    "progress: {finished}/{total_files} files, {}/{}, {}/s, {}",
                     HumanBytes(sent_now),
                     HumanBytes(plan.total_bytes()),
                     HumanBytes((sent_now as f64 / secs) as u64),
-                    record.retries
+                    plural(record.retries as usize, "retry", "retries")
                 );
                 if let Some(r) = display.last_retry.take() {
                     line.push_str(&format!(" (last: {r})"));
@@ -253,6 +330,9 @@ pub async fn own_events(
         bar.finish_and_clear();
     }
     record.elapsed = start.elapsed();
+    if let Some(j) = &journal {
+        j.send(Op::Counts(record.counts()));
+    }
     (record, journal)
 }
 
@@ -303,6 +383,10 @@ fn journal_op(ev: &Event, plan: &Plan) -> Option<Op> {
                 key,
                 error: reason.clone(),
             }
+        }
+        Event::Interrupted { file, .. } => {
+            let (identifier, key) = ids(file);
+            Op::Interrupted { identifier, key }
         }
         Event::DeleteLocal(path) => Op::DeleteLocal(path.clone()),
         Event::NotStarted { .. } | Event::Notice(_) | Event::SlowDown => return None,
@@ -394,6 +478,13 @@ fn handle(
             }
             display.line(&format!("error: {}: {reason}", name(file)));
             record.status[file.item][file.file] = FileStatus::Failed { reason, attempts };
+        }
+        Event::Interrupted { file, attempts } => {
+            in_flight.remove(&file);
+            if let Some(bar) = display.bars.remove(&file) {
+                bar.finish_and_clear();
+            }
+            record.status[file.item][file.file] = FileStatus::Interrupted { attempts };
         }
         Event::Skipped { file, reason, md5 } => {
             record.status[file.item][file.file] = FileStatus::Skipped {
@@ -494,6 +585,7 @@ pub fn write_report(
                 FileStatus::Failed { reason, attempts } => {
                     ("failed", None, *attempts, Some(reason.as_str()))
                 }
+                FileStatus::Interrupted { attempts } => ("interrupted", None, *attempts, None),
                 FileStatus::NotStarted | FileStatus::Pending => ("not_started", None, 0, None),
             };
             rows.push(ReportRow {
@@ -532,4 +624,27 @@ pub fn write_report(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_said_with_the_right_plural() {
+        assert_eq!(plural(1, "retry", "retries"), "1 retry");
+        assert_eq!(plural(0, "item", "items"), "0 items");
+        assert_eq!(
+            resume_note(1, 1),
+            "resuming: the 1 file is already uploaded (journal); nothing to send"
+        );
+        assert_eq!(
+            resume_note(3, 3),
+            "resuming: all 3 files already uploaded (journal); nothing to send"
+        );
+        assert_eq!(
+            resume_note(1, 2),
+            "resuming: 1 of 2 files already uploaded (journal); sending the rest"
+        );
+    }
 }

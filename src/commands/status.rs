@@ -1,16 +1,41 @@
-//! `iaup status`: what the resume journal knows: each run with its files uploaded, failed and
-//! still pending, then every file that is not confirmed uploaded, with its last error.
+//! `iaup status`: what the resume journal knows. Each run, newest first: its command line
+//! (secrets masked), working directory and spreadsheet, when it started and ended, and its
+//! file counts as they stood when it stopped; then every file that is not confirmed uploaded,
+//! by its absolute local path, with its last error.
 
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::error::{AppError, EXIT_FAILED, EXIT_OK};
-use crate::journal::{self, Journal};
+use crate::journal::{self, Journal, RunInfo};
 use crate::output;
+use crate::report::plural;
 use crate::settings::Env;
 
 fn when(unix: i64) -> String {
     httpdate::fmt_http_date(
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0) as u64),
     )
+}
+
+/// `0 uploaded, 1 skipped, 2 failed`, then interrupted and not started when there are any.
+fn counts(r: &RunInfo) -> String {
+    let n = &r.counts;
+    let mut s = format!(
+        "{} uploaded, {} skipped, {} failed",
+        n.uploaded, n.skipped, n.failed
+    );
+    if n.interrupted > 0 {
+        s.push_str(&format!(", {} interrupted", n.interrupted));
+    }
+    if n.not_started > 0 {
+        s.push_str(&format!(", {} not started", n.not_started));
+    }
+    if !r.frozen {
+        s.push_str(
+            " (counted now: this run predates per-run counts, so files a later run sent \
+             count there)",
+        );
+    }
+    s
 }
 
 pub async fn run(_global: &GlobalArgs, args: &StatusArgs, _env: &Env) -> Result<u8, AppError> {
@@ -36,20 +61,27 @@ pub async fn run(_global: &GlobalArgs, args: &StatusArgs, _env: &Env) -> Result<
                 "stopped without recording an outcome: killed, or its journal could not be written"
             }
         };
-        output::data(&format!(
-            "run {}: {} ({}), started {}{}: {} uploaded, {} failed, {} pending",
-            r.id,
-            r.command,
-            outcome,
-            when(r.started_at),
-            r.finished_at
-                .map(|t| format!(", finished {}", when(t)))
-                .unwrap_or_default(),
-            r.uploaded,
-            r.failed,
-            r.pending
-        ));
+        output::data(&format!("run {}: {} ({outcome})", r.id, r.command));
+        if let Some(line) = &r.command_line {
+            output::data(&format!("  command: {line}"));
+        }
+        if let Some(dir) = &r.cwd {
+            output::data(&format!("  directory: {dir}"));
+        }
+        if let Some(sheet) = &r.spreadsheet {
+            output::data(&format!("  spreadsheet: {sheet}"));
+        }
         output::data(&format!("  endpoint: {}", r.endpoint));
+        output::data(&format!(
+            "  started {}, {}",
+            when(r.started_at),
+            match r.finished_at {
+                Some(t) => format!("ended {}", when(t)),
+                None if outcome == "running" => "still running".to_owned(),
+                None => "its end was not recorded".to_owned(),
+            }
+        ));
+        output::data(&format!("  files: {}", counts(r)));
     }
     let problems = j.problems()?;
     if problems.is_empty() {
@@ -57,8 +89,8 @@ pub async fn run(_global: &GlobalArgs, args: &StatusArgs, _env: &Env) -> Result<
         return Ok(EXIT_OK);
     }
     output::data(&format!(
-        "{} file(s) not confirmed uploaded:",
-        problems.len()
+        "{} not confirmed uploaded:",
+        plural(problems.len(), "file", "files")
     ));
     for p in &problems {
         let state = match p.state.as_str() {
@@ -66,16 +98,17 @@ pub async fn run(_global: &GlobalArgs, args: &StatusArgs, _env: &Env) -> Result<
             "pending" => "not started",
             other => other,
         };
+        // An interrupted file's error only says it was interrupted.
+        let error = match (&p.last_error, p.state.as_str()) {
+            (Some(e), s) if s != "interrupted" => format!(": {e}"),
+            _ => String::new(),
+        };
         output::data(&format!(
-            "  {}/{} ({}): {state}, {} attempt(s){}",
+            "  {}/{} ({}): {state}, {}{error}",
             p.identifier,
             p.key,
             p.local_path,
-            p.attempts,
-            p.last_error
-                .as_deref()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default()
+            plural(p.attempts.max(0) as usize, "attempt", "attempts"),
         ));
     }
     Ok(EXIT_FAILED)

@@ -376,10 +376,7 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         ));
     }
     if resumed > 0 && mode != Mode::Quiet {
-        output::note(&format!(
-            "resuming: {resumed} of {} files already uploaded (journal); sending the rest",
-            plan.file_count()
-        ));
+        output::note(&report::resume_note(resumed, plan.file_count()));
     }
     let client = http::client(opts.jobs);
     if !work.is_empty() {
@@ -391,7 +388,8 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     }
     let writer = match journal.take() {
         Some(mut j) => {
-            let run_id = j.begin_run(&settings.s3_url, "upload")?;
+            let start = journal::RunStart::upload(args.spreadsheet.as_deref(), resumed);
+            let run_id = j.begin_run(&settings.s3_url, &start)?;
             let w = j.into_writer(settings.s3_url.clone(), run_id);
             for wk in &work {
                 let it = &plan.items[wk.item];

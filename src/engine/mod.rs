@@ -112,6 +112,8 @@ pub enum Event {
         reason: String,
         attempts: u32,
     },
+    /// Cut off by Ctrl-C while being sent (neither failed nor confirmed).
+    Interrupted { file: FileRef, attempts: u32 },
     /// Not sent: already on the server with the same MD5 (`--checksum`).
     Skipped {
         file: FileRef,
@@ -561,7 +563,7 @@ impl Engine {
                 r = attempt::put(&self.client, &self.creds, &spec, &fp.local, fp.size, &watch, progress) => r,
                 _ = self.abort.cancelled() => {
                     drop(permit);
-                    self.emit(Event::Failed { file, reason: "interrupted while sending".into(), attempts }).await;
+                    self.emit(Event::Interrupted { file, attempts }).await;
                     return FileOutcome::Interrupted;
                 }
             };

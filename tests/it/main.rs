@@ -10,5 +10,6 @@ mod hardening;
 mod harness;
 mod metadata;
 mod resume;
+mod status;
 mod upload;
 mod upload_faults;

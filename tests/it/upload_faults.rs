@@ -213,7 +213,7 @@ fn a_stalled_transfer_is_aborted_and_retried() {
     );
     assert_all_intact(&bed, &files);
     assert!(stderr(&o).contains("stalled"), "{}", stderr(&o));
-    assert!(stderr(&o).contains("1 retries"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1 retry"), "{}", stderr(&o));
 }
 
 #[test]
