@@ -147,13 +147,29 @@ pub async fn whoami(
 
 /// The key check before a command's first write (upload, metadata, delete): asks archive.org
 /// whose keys these are, so wrong keys are one exit-2 error with a hint, not a 403 for every
-/// item or file. Only a refusal stops the run; when the check itself cannot be made (timeout,
-/// network, 5xx) the run goes on and its requests report what they meet.
+/// item or file (IAS3 answers a bad key only after the whole body: users lost multi-GB uploads
+/// that way). An endpoint that cannot be reached at all (refused, no such host, TLS) is exit 2
+/// at once, not minutes of retries: the S3 one (when the command writes there) gets one
+/// request of its own, archive.org's is the whoami. Past this point transient errors keep
+/// their retry budget. Only a refusal of the keys stops the run; when the check itself fails
+/// otherwise (timeout, 5xx) the run goes on and its requests report what they meet.
 pub async fn check_keys_before_writing(
     client: &reqwest::Client,
     archive_url: &str,
+    s3_url: Option<&str>,
     creds: &Credentials,
 ) -> Result<(), AppError> {
+    let unreachable = |flag: &str, url: &str, reason: String| {
+        AppError::usage(crate::error::msg(format!("cannot reach {url}: {reason}"))).hint(format!(
+            "nothing was sent; check {flag} (or its environment variable) and the network"
+        ))
+    };
+    let probe_wait = Duration::from_secs(20);
+    if let Some(s3) = s3_url {
+        if let Err(reason) = http::probe(client, s3, probe_wait).await {
+            return Err(unreachable("--s3-url", s3, reason));
+        }
+    }
     let check =
         tokio::time::timeout(Duration::from_secs(20), whoami(client, archive_url, creds)).await;
     match check {
@@ -161,6 +177,11 @@ pub async fn check_keys_before_writing(
             "nothing was sent; fix the keys with `iaup configure` (check them with \
              `iaup configure --check`)",
         )),
+        // Failed after its retries: unreachable, or only unwell?
+        Ok(Err(ApiError::Http(_))) => match http::probe(client, archive_url, probe_wait).await {
+            Err(reason) => Err(unreachable("--archive-url", archive_url, reason)),
+            Ok(()) => Ok(()),
+        },
         _ => Ok(()),
     }
 }

@@ -122,7 +122,13 @@ pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8
     };
 
     if !args.dry_run {
-        api::check_keys_before_writing(&client, &settings.archive_url, &creds).await?;
+        api::check_keys_before_writing(
+            &client,
+            &settings.archive_url,
+            Some(&settings.s3_url),
+            &creds,
+        )
+        .await?;
     }
 
     let selecting = args.all || !args.glob.is_empty() || !args.format.is_empty();

@@ -171,7 +171,7 @@ pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<
     let creds = super::credentials(&settings)?;
     let client = crate::http::client(args.jobs as usize);
     if !args.dry_run {
-        api::check_keys_before_writing(&client, &settings.archive_url, &creds).await?;
+        api::check_keys_before_writing(&client, &settings.archive_url, None, &creds).await?;
     }
     let ctx = WriteCtx {
         client,

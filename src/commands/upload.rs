@@ -21,8 +21,8 @@ use crate::settings::{Env, Settings};
 mod checks;
 
 use checks::{
-    check_collections, header_problems, preflight_keys, private_file_problems, private_files,
-    status_check_only, OWNED_HEADERS,
+    check_collections, header_problems, private_file_problems, private_files, status_check_only,
+    OWNED_HEADERS,
 };
 
 /// How long files in flight may finish after the first Ctrl-C.
@@ -381,7 +381,13 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     let client = http::client(opts.jobs);
     if !work.is_empty() {
         // Before the journal records a run: refused keys leave no trace of one.
-        preflight_keys(&client, &settings, &creds).await?;
+        crate::api::check_keys_before_writing(
+            &client,
+            &settings.archive_url,
+            Some(&settings.s3_url),
+            &creds,
+        )
+        .await?;
         if !args.no_collection_check {
             check_collections(&client, &settings, &plan, args.spreadsheet.as_deref()).await?;
         }

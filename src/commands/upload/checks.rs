@@ -1,12 +1,13 @@
 //! Checks made before anything is sent, each turning a late failure into exit 2 with nothing
 //! sent: request headers that servers would refuse (too long, or owned by iaup), files that
-//! must never be uploaded (any ia.ini, the journal), an endpoint that cannot be reached, keys
-//! the Archive refuses, collections that do not exist; and `--status-check` alone.
+//! must never be uploaded (any ia.ini, the journal), collections that do not exist; and
+//! `--status-check` alone. The key and endpoint check is shared with metadata and delete
+//! (`api::check_keys_before_writing`).
 
 use std::time::Duration;
 
 use crate::engine::UploadOptions;
-use crate::error::{msg, AppError, EXIT_FAILED, EXIT_OK};
+use crate::error::{AppError, EXIT_FAILED, EXIT_OK};
 use crate::http::{self, RetryPolicy};
 use crate::ias3::{self, PutSpec};
 use crate::output;
@@ -209,46 +210,6 @@ pub(super) async fn status_check_only(settings: &Settings, id: &str) -> Result<u
             Ok(EXIT_FAILED)
         }
         Err(e) => Err(AppError::failed(e)),
-    }
-}
-
-/// IAS3 answers a bad key only after the whole body (no `100-continue`): users lost multi-GB
-/// uploads that way. One whoami before the first PUT turns that into exit 2 with nothing sent.
-/// An endpoint that cannot be reached at all (refused, no such host, TLS) is exit 2 at once,
-/// not minutes of retries; past this point, transient errors keep their retry budget. Only a
-/// definite refusal of the keys stops the run; if the check itself fails otherwise, the run
-/// goes on.
-pub(super) async fn preflight_keys(
-    client: &reqwest::Client,
-    settings: &Settings,
-    creds: &crate::secret::Credentials,
-) -> Result<(), AppError> {
-    let unreachable = |flag: &str, url: &str, reason: String| {
-        AppError::usage(msg(format!("cannot reach {url}: {reason}"))).hint(format!(
-            "nothing was sent; check {flag} (or its environment variable) and the network"
-        ))
-    };
-    // The S3 endpoint gets one request of its own; the archive.org one is the whoami below.
-    if let Err(reason) = http::probe(client, &settings.s3_url, Duration::from_secs(20)).await {
-        return Err(unreachable("--s3-url", &settings.s3_url, reason));
-    }
-    let check = tokio::time::timeout(
-        Duration::from_secs(20),
-        crate::api::whoami(client, &settings.archive_url, creds),
-    )
-    .await;
-    match check {
-        Ok(Err(e @ crate::api::ApiError::Refused { .. })) => Err(AppError::usage(e).hint(
-            "nothing was sent; fix the keys with `iaup configure` (check them with `iaup configure --check`)",
-        )),
-        Ok(Err(crate::api::ApiError::Http(_))) => {
-            // Failed after its retries: unreachable, or only unwell?
-            match http::probe(client, &settings.archive_url, Duration::from_secs(20)).await {
-                Err(reason) => Err(unreachable("--archive-url", &settings.archive_url, reason)),
-                Ok(()) => Ok(()),
-            }
-        }
-        _ => Ok(()),
     }
 }
 
