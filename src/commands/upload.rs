@@ -11,7 +11,7 @@ use crate::cli::{GlobalArgs, UploadArgs};
 use crate::engine::{Engine, ItemWork, UploadOptions};
 use crate::error::{msg, AppError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::http::{self, RetryPolicy};
-use crate::ias3::{self, PutSpec};
+use crate::ias3;
 use crate::journal::{self, Journal, Op};
 use crate::output;
 use crate::plan::{self, Plan, PlanOptions, Problem};
@@ -524,18 +524,12 @@ fn print_dry_run(plan: &Plan, settings: &Settings, opts: &UploadOptions) {
             let spec = ias3::put_request(
                 &settings.s3_url,
                 creds,
-                &PutSpec {
-                    identifier: &item.identifier,
-                    key: &f.key,
-                    size: f.size,
-                    metadata: &item.metadata,
-                    file_metadata: &f.file_metadata,
-                    derive: opts.derive && i == last,
-                    size_hint: Some(opts.size_hint.unwrap_or(item.total_bytes)),
-                    keep_old_version: opts.keep_old_version,
-                    content_md5: opts.verify.then_some("(md5 of the file)"),
-                    extra_headers: &opts.extra_headers,
-                },
+                &opts.put_spec(
+                    item,
+                    f,
+                    opts.derive && i == last,
+                    opts.verify.then_some("(md5 of the file)"),
+                ),
             );
             output::data(&format!("# {}", f.local.display()));
             output::data(spec.render().trim_end());

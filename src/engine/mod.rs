@@ -48,6 +48,31 @@ pub struct UploadOptions {
     pub archive_url: String,
 }
 
+impl UploadOptions {
+    /// The PUT of one file of `item` under these options: what the engine sends, `--dry-run`
+    /// prints and the header checks measure.
+    pub fn put_spec<'a>(
+        &'a self,
+        item: &'a ItemPlan,
+        file: &'a crate::plan::FilePlan,
+        derive: bool,
+        content_md5: Option<&'a str>,
+    ) -> PutSpec<'a> {
+        PutSpec {
+            identifier: &item.identifier,
+            key: &file.key,
+            size: file.size,
+            metadata: &item.metadata,
+            file_metadata: &file.file_metadata,
+            derive,
+            size_hint: Some(self.size_hint.unwrap_or(item.total_bytes)),
+            keep_old_version: self.keep_old_version,
+            content_md5,
+            extra_headers: &self.extra_headers,
+        }
+    }
+}
+
 /// Global-limit pauses one file may sit through before it is failed.
 const MAX_GLOBAL_PAUSES: u32 = 50;
 /// check_limit polls that may fail in a row before the gate reopens and per-file budgets decide.
@@ -495,18 +520,7 @@ impl Engine {
         let mut spec = ias3::put_request(
             &self.s3_url,
             &self.creds,
-            &PutSpec {
-                identifier: &item.identifier,
-                key: &fp.key,
-                size: fp.size,
-                metadata: &item.metadata,
-                file_metadata: &fp.file_metadata,
-                derive,
-                size_hint: Some(self.opts.size_hint.unwrap_or(item.total_bytes)),
-                keep_old_version: self.opts.keep_old_version,
-                content_md5: content_md5.as_deref(),
-                extra_headers: &self.opts.extra_headers,
-            },
+            &self.opts.put_spec(item, fp, derive, content_md5.as_deref()),
         );
         let watch = Watch {
             stall: self.opts.stall_timeout,

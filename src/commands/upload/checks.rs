@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::engine::UploadOptions;
 use crate::error::{AppError, EXIT_FAILED, EXIT_OK};
 use crate::http::{self, RetryPolicy};
-use crate::ias3::{self, PutSpec};
+use crate::ias3;
 use crate::output;
 use crate::plan::{Plan, Problem};
 use crate::settings::{Env, Settings};
@@ -72,18 +72,12 @@ pub(super) fn header_problems(
         let spec = ias3::put_request(
             "http://x",
             &creds,
-            &PutSpec {
-                identifier: &item.identifier,
-                key: &f.key,
-                size: f.size,
-                metadata: &item.metadata,
-                file_metadata: &f.file_metadata,
-                derive: false,
-                size_hint: Some(item.total_bytes),
-                keep_old_version: true,
-                content_md5: opts.verify.then_some("0123456789abcdef0123456789abcdef"),
-                extra_headers: &opts.extra_headers,
-            },
+            &opts.put_spec(
+                item,
+                f,
+                false,
+                opts.verify.then_some("0123456789abcdef0123456789abcdef"),
+            ),
         );
         let line = |(k, v): &(String, String)| k.len() + 2 + v.len() + 2;
         let mut total = 0;
