@@ -7,15 +7,17 @@
 //! One thread owns the connection while a run writes ([`Writer`]); it batches what arrives into
 //! one transaction, so a `kill -9` at any instant leaves a consistent database that lost at
 //! most the last few milliseconds of state (files then count as in flight and are re-sent).
-//! A lock file beside the database makes a second run on the same journal refuse to start.
-//! The writer is in [`writer`]; what `iaup status` reads back (runs, unconfirmed files) in
-//! [`runs`].
+//! Several runs may share a journal (two uploads at the same time on the default one): each
+//! claims a file before sending it, so no file is sent by both ([`claims`]). The writer is in
+//! [`writer`]; what `iaup status` reads back (runs, unconfirmed files) in [`runs`].
 
+mod claims;
 mod runs;
 #[cfg(test)]
 mod tests;
 mod writer;
 
+pub use claims::{run_alive, Claim, Claims};
 pub use runs::{mask_args, shell_words, FileProblem, RunCounts, RunInfo, RunStart};
 pub use writer::{Op, Writer};
 
@@ -46,8 +48,6 @@ pub enum JournalError {
     },
     #[error("no journal at {}: no upload has used it", path.display())]
     Missing { path: PathBuf },
-    #[error("journal {} is in use by another iaup run", path.display())]
-    Busy { path: PathBuf },
     #[error("journal {}: cannot create it: {source}", path.display())]
     Create {
         path: PathBuf,
@@ -91,9 +91,6 @@ impl JournalError {
                 "move {} aside (or delete it to forget past runs), or pass --journal with another path",
                 path.display()
             )),
-            JournalError::Busy { .. } => Some(
-                "wait for the other run to finish, or give this one its own --journal".into(),
-            ),
             JournalError::Access { hint, .. } => Some(hint.clone()),
             _ => None,
         }
@@ -121,6 +118,8 @@ pub struct Journal {
     /// The schema of the file as it stands (after any migration).
     version: i64,
     _lock: Option<File>,
+    /// This run's own lock ([`claims`]), from `begin_run` until the writer ends.
+    run_lock: Option<File>,
 }
 
 /// What the journal says about one uploaded file.
@@ -264,29 +263,33 @@ impl Journal {
                 path: lock_path.clone(),
                 source,
             })?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(JournalError::Busy {
-                    path: path.to_path_buf(),
-                })
-            }
-            Err(std::fs::TryLockError::Error(source)) => {
-                return Err(JournalError::Create {
-                    path: lock_path,
-                    source,
-                })
-            }
-        }
+        // Shared: other runs may use the journal too (each claims its files); `status` takes
+        // it exclusively for an instant to see whether any run is alive.
+        lock.lock_shared().map_err(|source| JournalError::Create {
+            path: lock_path,
+            source,
+        })?;
         let conn = Connection::open(path).map_err(|e| damaged(path, e))?;
         let mut j = Journal {
             conn,
             path: path.to_path_buf(),
             version: 0,
             _lock: Some(lock),
+            run_lock: None,
         };
         j.prepare(true)?;
         Ok(j)
+    }
+
+    /// This run's claims, on a connection of their own (see [`claims`]). With
+    /// `trust_uploaded` false (`--checksum`), a file another run confirmed is not skipped.
+    pub fn claims(
+        &self,
+        endpoint: &str,
+        run_id: i64,
+        trust_uploaded: bool,
+    ) -> Result<Claims, JournalError> {
+        Claims::open(&self.path, endpoint, run_id, trust_uploaded)
     }
 
     /// True while a run holds the journal's lock.
@@ -314,6 +317,7 @@ impl Journal {
             path: path.to_path_buf(),
             version: 0,
             _lock: None,
+            run_lock: None,
         };
         j.prepare(false)?;
         Ok(j)
@@ -349,7 +353,7 @@ impl Journal {
             });
         }
         if write {
-            c.busy_timeout(std::time::Duration::from_secs(5))
+            c.busy_timeout(std::time::Duration::from_secs(30))
                 .map_err(sql_or_access(&path))?;
             c.pragma_update(None, "journal_mode", "WAL")
                 .map_err(sql_or_access(&path))?;
@@ -377,13 +381,27 @@ impl Journal {
                 }
             }
             self.version = SCHEMA_VERSION;
-            // Runs that never finished were killed: say so, and their in-flight files are
-            // unconfirmed.
-            c.execute(
-                "UPDATE runs SET outcome = 'killed' WHERE outcome IS NULL",
-                [],
-            )
-            .map_err(sql_or_access(&path))?;
+            c.execute_batch(claims::CLAIMS_SCHEMA)
+                .map_err(sql_or_access(&path))?;
+            // Runs that never finished and hold no lock were killed: say so, and their
+            // in-flight files are unconfirmed. A run still holding its lock is alive.
+            let open_runs: Vec<i64> = {
+                let mut stmt = c
+                    .prepare("SELECT id FROM runs WHERE outcome IS NULL")
+                    .map_err(sql_or_access(&path))?;
+                let rows = stmt
+                    .query_map([], |r| r.get(0))
+                    .map_err(sql_or_access(&path))?;
+                rows.collect::<Result<_, _>>()
+                    .map_err(sql_or_access(&path))?
+            };
+            for id in open_runs {
+                if !claims::run_alive(&path, id) {
+                    c.execute("UPDATE runs SET outcome = 'killed' WHERE id = ?1", [id])
+                        .map_err(sql_or_access(&path))?;
+                }
+            }
+            claims::remove_stale_run_locks(&path);
         } else if app_id == 0 {
             return Err(JournalError::Open {
                 path,

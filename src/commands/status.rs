@@ -50,13 +50,13 @@ pub async fn run(_global: &GlobalArgs, args: &StatusArgs, _env: &Env) -> Result<
         output::data("no runs recorded");
         return Ok(EXIT_OK);
     }
-    // A run without an outcome is running only while some run holds the journal; otherwise it
-    // was killed, or its journal could not be written (a full disk).
-    let live = Journal::in_use(&path);
+    // A run without an outcome is running only while it holds its lock; otherwise it was
+    // killed, or its journal could not be written (a full disk).
+    let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
     for r in &runs {
         let outcome = match r.outcome.as_deref() {
             Some(outcome) => outcome,
-            None if live && r.id == runs[0].id => "running",
+            None if journal::run_alive(&real, r.id) => "running",
             None => {
                 "stopped without recording an outcome: killed, or its journal could not be written"
             }

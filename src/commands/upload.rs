@@ -392,10 +392,16 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
             check_collections(&client, &settings, &plan, args.spreadsheet.as_deref()).await?;
         }
     }
+    let mut claims = None;
     let writer = match journal.take() {
         Some(mut j) => {
             let start = journal::RunStart::upload(args.spreadsheet.as_deref(), resumed);
             let run_id = j.begin_run(&settings.s3_url, &start)?;
+            claims = Some(Arc::new(j.claims(
+                &settings.s3_url,
+                run_id,
+                !args.checksum,
+            )?));
             let w = j.into_writer(settings.s3_url.clone(), run_id);
             for wk in &work {
                 let it = &plan.items[wk.item];
@@ -421,7 +427,7 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     spawn_interrupt_handler(stop.clone(), abort.clone(), mode != Mode::Quiet);
 
     let (tx, rx) = mpsc::channel(1024);
-    let engine = Arc::new(Engine::new(
+    let mut engine = Engine::new(
         client,
         settings.s3_url.clone(),
         creds,
@@ -430,7 +436,9 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         tx,
         stop.clone(),
         abort,
-    ));
+    );
+    engine.claims = claims;
+    let engine = Arc::new(engine);
     let live = Live {
         plan: plan.clone(),
         bytes_done: engine.bytes_done.clone(),

@@ -2,12 +2,13 @@
 //! (its body may still be in the network's buffers, or being stored), after an answer was lost,
 //! and on resume for files an earlier run sent without a confirmation. Each asks the server
 //! (`HEAD`: size and ETag) and polls for a while before saying no, so a body that lands late
-//! is not sent twice.
+//! is not sent twice. And, first of all, does another run sharing the journal have it?
 
 use std::time::Duration;
 
 use super::{attempt, Engine, Event, FileRef};
 use crate::ias3;
+use crate::journal::Claim;
 use crate::plan::ItemPlan;
 
 /// How long after an attempt was abandoned (or its run killed) its body may still land: the
@@ -16,6 +17,43 @@ use crate::plan::ItemPlan;
 pub(super) const LANDING_WINDOW: Duration = Duration::from_secs(30);
 
 impl Engine {
+    /// Claims the file for this run in the journal: `false` when another live run is sending
+    /// it, or confirmed this very source meanwhile (each said as such).
+    pub(super) async fn claim(&self, item: &ItemPlan, file: FileRef) -> bool {
+        let Some(claims) = self.claims.clone() else {
+            return true;
+        };
+        let identifier = item.identifier.clone();
+        let fp = item.files[file.file].clone();
+        let claim = tokio::task::spawn_blocking(move || claims.claim(&identifier, &fp)).await;
+        match claim {
+            Ok(Ok(Claim::Mine)) => true,
+            Ok(Ok(Claim::Uploaded(md5))) => {
+                self.emit(Event::Skipped {
+                    file,
+                    reason: "uploaded by another run on the same journal meanwhile".into(),
+                    md5: md5.unwrap_or_default(),
+                })
+                .await;
+                self.delete_local(item, file.file).await;
+                false
+            }
+            Ok(Ok(Claim::Busy(run))) => {
+                self.emit(Event::Elsewhere { file, run }).await;
+                false
+            }
+            Ok(Err(e)) => {
+                self.emit(Event::Notice(format!(
+                    "{}/{}: could not claim it in the journal ({e}); sending it",
+                    item.identifier, item.files[file.file].key
+                )))
+                .await;
+                true
+            }
+            Err(_) => true,
+        }
+    }
+
     /// A file an earlier run sent without a confirmation: if the server has it with the local
     /// file's size and MD5, it is confirmed now instead of sent again.
     pub(super) async fn landed_before(

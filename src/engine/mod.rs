@@ -151,6 +151,8 @@ pub enum Event {
     Notice(String),
     /// One `503 SlowDown` answer, of any kind (counted in the summary).
     SlowDown,
+    /// Not sent: another live run on the same journal claimed it and is sending it.
+    Elsewhere { file: FileRef, run: i64 },
     /// `--delete` with a journal: remove this local file once the journal has committed the
     /// confirmation sent just before (a kill in between must not lose an unrecorded file).
     DeleteLocal(std::path::PathBuf),
@@ -174,6 +176,9 @@ pub struct Engine {
     gate: Gate,
     /// Local paths that appear in more than one plan entry: `--delete` must not remove them.
     shared_paths: std::collections::HashSet<std::path::PathBuf>,
+    /// With a journal: each file is claimed before it is sent, so a run sharing the journal
+    /// never sends it too.
+    pub claims: Option<Arc<crate::journal::Claims>>,
 }
 
 /// Work for one item: which of its files to send (the rest were skipped before).
@@ -222,6 +227,7 @@ impl Engine {
             limiter,
             gate: Gate::default(),
             shared_paths,
+            claims: None,
         }
     }
 
@@ -296,6 +302,9 @@ impl Engine {
             }
             // Derive once per item, on the last file this run sends (ia derives on every row).
             let derive = self.opts.derive && n == last;
+            if !self.claim(item, file).await {
+                continue;
+            }
             if let Some(&since) = work.check.get(&f) {
                 if self.landed_before(item, file, since).await {
                     continue;

@@ -172,7 +172,10 @@ impl Journal {
                 ],
             )
             .map_err(sql(&self.path))?;
-        Ok(self.conn.last_insert_rowid())
+        let id = self.conn.last_insert_rowid();
+        // Held until the writer ends: other runs see this one alive.
+        self.run_lock = Some(super::claims::lock_run(&self.path, id)?);
+        Ok(id)
     }
 
     /// Runs, newest first, with their file counts.

@@ -95,17 +95,82 @@ fn records_and_resumes() {
     assert_eq!(probs[0].last_error.as_deref(), Some("403 AccessDenied"));
 }
 
+fn plan_file(key: &str) -> FilePlan {
+    FilePlan {
+        local: PathBuf::from(format!("/l/{key}")),
+        key: key.into(),
+        size: 10,
+        mtime_ns: 5,
+        row: None,
+        identity: FileIdentity {
+            canonical: format!("/l/{key}"),
+            inode: 7,
+            ctime_ns: 9,
+        },
+        file_metadata: Default::default(),
+    }
+}
+
 #[test]
-fn second_run_on_one_journal_is_refused() {
+fn two_runs_share_a_journal_and_never_claim_one_file_twice() {
     let t = tempfile::tempdir().unwrap();
     let p = t.path().join("journal.sqlite");
-    let _first = Journal::open(&p).unwrap();
-    match Journal::open(&p) {
-        Err(JournalError::Busy { .. }) => {}
-        other => panic!("expected Busy, got {:?}", other.err()),
-    }
-    // Reading for `status` still works.
+    let mut first = Journal::open(&p).unwrap();
+    let mut second = Journal::open(&p).expect("a second run opens the journal too");
+    let start = RunStart::upload(None, 0);
+    let run1 = first.begin_run("e", &start).unwrap();
+    let run2 = second.begin_run("e", &start).unwrap();
+    let claims1 = first.claims("e", run1, true).unwrap();
+    let claims2 = second.claims("e", run2, true).unwrap();
+    let a = plan_file("a");
+    assert_eq!(claims1.claim("item", &a).unwrap(), Claim::Mine);
+    assert_eq!(
+        claims1.claim("item", &a).unwrap(),
+        Claim::Mine,
+        "again: still mine"
+    );
+    assert_eq!(claims2.claim("item", &a).unwrap(), Claim::Busy(run1));
+    assert_eq!(claims2.claim("item", &plan_file("b")).unwrap(), Claim::Mine);
+    // Reading for `status` still works, and sees a live run.
     Journal::open_read(&p).unwrap();
+    assert!(Journal::in_use(&p));
+    // The first run dies (its lock goes): its claim is taken over.
+    drop(claims1);
+    drop(first);
+    assert_eq!(claims2.claim("item", &a).unwrap(), Claim::Mine);
+}
+
+#[test]
+fn a_file_another_run_confirmed_meanwhile_is_not_claimed() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("journal.sqlite");
+    let mut first = Journal::open(&p).unwrap();
+    let mut second = Journal::open(&p).unwrap();
+    let start = RunStart::upload(None, 0);
+    let run1 = first.begin_run("e", &start).unwrap();
+    let run2 = second.begin_run("e", &start).unwrap();
+    let claims2 = second.claims("e", run2, true).unwrap();
+    let checksum2 = second.claims("e", run2, false).unwrap();
+    let w = first.into_writer("e".into(), run1);
+    w.send(pending("item", "a"));
+    w.send(Op::Uploaded {
+        identifier: "item".into(),
+        key: "a".into(),
+        md5: "m".into(),
+    });
+    w.finish("complete").unwrap();
+    assert_eq!(
+        claims2.claim("item", &plan_file("a")).unwrap(),
+        Claim::Uploaded(Some("m".into()))
+    );
+    assert_eq!(
+        checksum2.claim("item", &plan_file("a")).unwrap(),
+        Claim::Mine
+    );
+    // Another source under the same key is a change: claimed.
+    let mut other = plan_file("a");
+    other.identity.inode = 8;
+    assert_eq!(claims2.claim("item", &other).unwrap(), Claim::Mine);
 }
 
 #[test]

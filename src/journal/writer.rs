@@ -157,6 +157,8 @@ fn write_loop(
         }
     }
     let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+    // The run is over: other runs may take what it claimed.
+    let _ = std::fs::remove_file(super::claims::run_lock_path(&path, run_id));
     Ok(())
 }
 
@@ -191,7 +193,11 @@ fn apply(c: &Connection, endpoint: &str, run_id: i64, op: Op) -> rusqlite::Resul
                    mtime_ns = excluded.mtime_ns, md5 = NULL, etag = NULL, state = 'pending',
                    last_error = NULL, run_id = excluded.run_id,
                    updated_at = excluded.updated_at, canonical_path = excluded.canonical_path,
-                   inode = excluded.inode, ctime_ns = excluded.ctime_ns",
+                   inode = excluded.inode, ctime_ns = excluded.ctime_ns
+                 WHERE NOT (files.state = 'uploaded' AND files.size = excluded.size
+                   AND files.mtime_ns = excluded.mtime_ns
+                   AND files.canonical_path IS excluded.canonical_path
+                   AND files.inode IS excluded.inode AND files.ctime_ns IS excluded.ctime_ns)",
             )?
             .execute(params![
                 endpoint,
@@ -321,6 +327,7 @@ fn apply(c: &Connection, endpoint: &str, run_id: i64, op: Op) -> rusqlite::Resul
                 "UPDATE runs SET finished_at = ?2, outcome = ?3 WHERE id = ?1",
                 params![run_id, t, outcome],
             )?;
+            c.execute("DELETE FROM claims WHERE run_id = ?1", params![run_id])?;
         }
     }
     Ok(())

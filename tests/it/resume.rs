@@ -485,57 +485,66 @@ fn the_report_of_a_rerun_gives_each_skipped_files_md5() {
     assert_eq!(bed.puts().len(), 1);
 }
 
+// Issue 11: two uploads at the same time on one journal (the default one) both run; they
+// cooperate through per-file claims, so a file is never sent by both.
 #[test]
-fn a_second_run_on_a_busy_journal_is_refused_before_sending() {
+fn two_runs_on_one_journal_both_run_and_never_send_a_file_twice() {
     let bed = Bed::with_faults(Faults {
-        latency: Duration::from_millis(700),
+        latency: Duration::from_millis(150),
         ..Faults::default()
     });
-    for i in 0..4 {
-        bed.file(&format!("slow/{i}.txt"), format!("slow {i}").as_bytes());
-    }
+    let files = small_sheet(&bed, 4, 3, 2000);
     bed.file("other.txt", b"other");
-    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("iaup"));
-    first
-        .env_clear()
-        .env("HOME", bed.home.path())
-        .env("IAUP_S3_URL", bed.emu.url())
-        .env("IAUP_ARCHIVE_URL", bed.emu.url())
-        .current_dir(bed.work.path())
-        .args(["upload", "busy-item", "slow", "-q", "--journal", "j.sqlite"])
-        .stderr(std::process::Stdio::null());
-    bed.write_config(ACCESS, SECRET);
-    let mut first = first.spawn().unwrap();
+    let mut first = bed
+        .child()
+        .args(["upload", "--spreadsheet", "sheet.csv", "-q", "-j", "2"])
+        .spawn()
+        .unwrap();
     // Wait until the first run is sending.
     let t = std::time::Instant::now();
-    while bed.requests().is_empty() && t.elapsed() < Duration::from_secs(30) {
+    while bed.puts().is_empty() && t.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let before = bed.puts().len();
-    let o = bed
+    // The same sheet again, and an unrelated upload, on the same (default) journal.
+    let same = bed
         .cmd()
         .args([
             "upload",
-            "busy-item-2",
-            "other.txt",
-            "--journal",
-            "j.sqlite",
+            "--spreadsheet",
+            "sheet.csv",
+            "--no-progress",
+            "-j",
+            "2",
         ])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    let e = stderr(&o);
-    assert!(
-        e.contains("in use by another iaup run") && e.contains("hint:"),
-        "{e}"
-    );
-    assert!(
-        bed.puts()
-            .iter()
-            .skip(before)
-            .all(|r| r.path.starts_with("/busy-item/")),
-        "the refused run sent nothing"
-    );
+    let other = bed
+        .cmd()
+        .args(["upload", "busy-item-2", "other.txt", "-q"])
+        .output()
+        .unwrap();
     assert!(first.wait().unwrap().success());
-    assert!(bed.stored("busy-item-2", "other.txt").is_none());
+    assert_eq!(same.status.code(), Some(0), "{}", stderr(&same));
+    assert_eq!(other.status.code(), Some(0), "{}", stderr(&other));
+    assert!(bed.stored("busy-item-2", "other.txt").is_some());
+    for (id, key, md5) in &files {
+        assert_eq!(
+            bed.stored(id, key).map(|s| s.0).as_deref(),
+            Some(md5.as_str())
+        );
+    }
+    let per_key = puts_per_key(&bed);
+    assert!(
+        per_key.values().all(|&n| n == 1),
+        "a file sent by both runs: {per_key:?}"
+    );
+    // Afterwards, a rerun sends nothing.
+    let before = bed.puts().len();
+    let o = bed
+        .cmd()
+        .args(["upload", "--spreadsheet", "sheet.csv", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(bed.puts().len(), before);
 }

@@ -1,0 +1,195 @@
+//! Runs that share one journal. Two uploads at the same time on the default journal both run:
+//! each holds a shared lock on the journal's lock file (so `iaup status` can tell that some run
+//! is alive) and an exclusive lock on a lock file of its own (so any run can tell whether
+//! another one is alive, or was killed). Before a file is sent, the run claims it in the
+//! journal, in one SQLite write transaction: a file another live run has claimed, or has
+//! confirmed meanwhile, is left to it. The same file is never sent by both.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::{sql, JournalError};
+use crate::plan::{FileIdentity, FilePlan};
+
+/// The claims table: at most one claimant per file; a dead claimant's claim is taken over.
+pub(super) const CLAIMS_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS claims (
+    endpoint TEXT NOT NULL,
+    identifier TEXT NOT NULL,
+    key TEXT NOT NULL,
+    run_id INTEGER NOT NULL,
+    PRIMARY KEY (endpoint, identifier, key)
+);";
+
+/// `<journal>.run-<id>.lock`: held (exclusively) by run `id` while it runs.
+pub(super) fn run_lock_path(journal: &Path, run_id: i64) -> PathBuf {
+    let mut s = journal.as_os_str().to_owned();
+    s.push(format!(".run-{run_id}.lock"));
+    PathBuf::from(s)
+}
+
+/// Takes run `run_id`'s own lock, for as long as the returned file is open.
+pub(super) fn lock_run(journal: &Path, run_id: i64) -> Result<File, JournalError> {
+    let path = run_lock_path(journal, run_id);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| JournalError::Create {
+            path: path.clone(),
+            source,
+        })?;
+    file.try_lock().map_err(|e| JournalError::Create {
+        path,
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(file)
+}
+
+/// True while run `run_id` holds its lock. A run without a lock file is not running.
+pub fn run_alive(journal: &Path, run_id: i64) -> bool {
+    let Ok(file) = File::options()
+        .write(true)
+        .open(run_lock_path(journal, run_id))
+    else {
+        return false;
+    };
+    matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+}
+
+/// Removes the lock files of runs that are gone (killed runs leave theirs).
+pub(super) fn remove_stale_run_locks(journal: &Path) {
+    let (Some(dir), Some(name)) = (journal.parent(), journal.file_name()) else {
+        return;
+    };
+    let prefix = format!("{}.run-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(id) = file_name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".lock"))
+            .and_then(|id| id.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        if !run_alive(journal, id) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// What a claim found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// This run sends the file.
+    Mine,
+    /// Another run confirmed this very source meanwhile (its MD5).
+    Uploaded(Option<String>),
+    /// Another live run is sending it.
+    Busy(i64),
+}
+
+/// One run's claims, on a connection of their own (the writer thread owns the other).
+pub struct Claims {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+    endpoint: String,
+    run_id: i64,
+    /// With `--checksum` the journal does not decide what is uploaded: no shortcut.
+    trust_uploaded: bool,
+}
+
+impl Claims {
+    pub(super) fn open(
+        path: &Path,
+        endpoint: &str,
+        run_id: i64,
+        trust_uploaded: bool,
+    ) -> Result<Claims, JournalError> {
+        let conn = Connection::open(path).map_err(sql(path))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(sql(path))?;
+        Ok(Claims {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+            endpoint: endpoint.to_owned(),
+            run_id,
+            trust_uploaded,
+        })
+    }
+
+    /// Claims `fp` under (identifier, key) for this run, unless another run has it.
+    pub fn claim(&self, identifier: &str, fp: &FilePlan) -> Result<Claim, JournalError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql(&self.path))?;
+        let key = &fp.key;
+        if self.trust_uploaded {
+            let row = tx
+                .query_row(
+                    "SELECT size, mtime_ns, canonical_path, inode, ctime_ns, md5 FROM files
+                     WHERE endpoint = ?1 AND identifier = ?2 AND key = ?3
+                       AND state = 'uploaded'",
+                    params![self.endpoint, identifier, key],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                            r.get::<_, Option<i64>>(3)?,
+                            r.get::<_, Option<i64>>(4)?,
+                            r.get::<_, Option<String>>(5)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(sql(&self.path))?;
+            if let Some((size, mtime, Some(canonical), inode, ctime, md5)) = row {
+                let same = size as u64 == fp.size
+                    && mtime == fp.mtime_ns
+                    && FileIdentity {
+                        canonical,
+                        inode: inode.unwrap_or(0),
+                        ctime_ns: ctime.unwrap_or(0),
+                    } == fp.identity;
+                if same {
+                    tx.commit().map_err(sql(&self.path))?;
+                    return Ok(Claim::Uploaded(md5));
+                }
+            }
+        }
+        let holder: Option<i64> = tx
+            .query_row(
+                "SELECT run_id FROM claims WHERE endpoint = ?1 AND identifier = ?2 AND key = ?3",
+                params![self.endpoint, identifier, key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql(&self.path))?;
+        if let Some(other) = holder.filter(|&r| r != self.run_id) {
+            if run_alive(&self.path, other) {
+                tx.commit().map_err(sql(&self.path))?;
+                return Ok(Claim::Busy(other));
+            }
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO claims (endpoint, identifier, key, run_id)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![self.endpoint, identifier, key, self.run_id],
+        )
+        .map_err(sql(&self.path))?;
+        tx.commit().map_err(sql(&self.path))?;
+        Ok(Claim::Mine)
+    }
+}
