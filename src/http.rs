@@ -155,7 +155,7 @@ impl Answer {
 pub enum HttpError {
     #[error("{what}: {reason}")]
     Transport { what: String, reason: String },
-    #[error("{what}: {reason} (gave up after {attempts} attempts)")]
+    #[error("{what}: {reason} (gave up after {attempts} {})", if *attempts == 1 { "attempt" } else { "attempts" })]
     Exhausted {
         what: String,
         reason: String,

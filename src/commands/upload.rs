@@ -363,9 +363,8 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     }
     if !plan.gone.is_empty() && mode != Mode::Quiet {
         output::note(&format!(
-            "--delete: {} given paths are gone, uploaded and removed by an earlier run \
-             (journal): {}",
-            plan.gone.len(),
+            "--delete: {} gone, uploaded and removed by an earlier run (journal): {}",
+            report::plural(plan.gone.len(), "given path is", "given paths are"),
             plan.gone
                 .iter()
                 .take(5)
@@ -544,10 +543,10 @@ fn print_dry_run(plan: &Plan, settings: &Settings, opts: &UploadOptions) {
         }
     }
     output::note(&format!(
-        "dry run: {} items, {} files, {} bytes; nothing was sent",
-        plan.items.len(),
-        plan.file_count(),
-        plan.total_bytes()
+        "dry run: {}, {}, {}; nothing was sent",
+        report::plural(plan.items.len(), "item", "items"),
+        report::plural(plan.file_count(), "file", "files"),
+        report::plural(plan.total_bytes() as usize, "byte", "bytes")
     ));
     if settings.credentials.is_none() {
         output::note(

@@ -364,9 +364,9 @@ impl Engine {
         };
         if let Some(tasks) = remote["tasks"].as_array().filter(|t| !t.is_empty()) {
             self.emit(Event::Notice(format!(
-                "--checksum: {} has {} pending task(s); files not listed yet cannot be compared and will be sent",
+                "--checksum: {} has {}; files not listed yet cannot be compared and will be sent",
                 item.identifier,
-                tasks.len()
+                crate::report::plural(tasks.len(), "pending task", "pending tasks")
             )))
             .await;
         }
@@ -732,7 +732,11 @@ impl Engine {
                         self.emit(Event::Failed {
                             file,
                             reason: damaged(
-                                format!("{} (gave up after {attempts} attempts)", err.reason),
+                                format!(
+                                    "{} (gave up after {})",
+                                    err.reason,
+                                    crate::report::plural(attempts as usize, "attempt", "attempts")
+                                ),
                                 damaged_on_server,
                             ),
                             attempts,
