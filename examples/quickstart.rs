@@ -1,7 +1,8 @@
 //! The one-command quickstart: starts an IAS3 emulator on 127.0.0.1, uploads
 //! `examples/collection.csv` (the SUCHO-style sheet: Cyrillic titles, a multi-line
 //! description, `subject[0]`.. lists, a continuation row) with the real `iaup upload` code path,
-//! then prints what landed. Nothing leaves this machine.
+//! then prints what landed (the description with its line breaks). Nothing leaves this machine,
+//! and the temporary directory (emulator data and journal) is removed at the end.
 //!
 //!     cargo run --release --example quickstart
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -50,9 +51,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!("    {key}: {v}");
             }
         }
+        // Printed as text, so the multi-line description shows its line breaks.
+        if let Some(d) = item.metadata.get("description") {
+            let text = d.as_str().map_or_else(|| d.to_string(), str::to_owned);
+            println!("    description:");
+            for line in text.lines() {
+                let row = format!("      | {line}");
+                println!("{}", row.trim_end());
+            }
+        }
         for f in item.files.iter().filter(|f| f.source == "original") {
             println!("    file {} ({} bytes, md5 {})", f.name, f.size, f.md5);
         }
     }
+    // Stop the emulator and remove the temporary directory before exiting: `process::exit`
+    // runs no destructors.
+    drop(emu);
+    let data_path = data.path().to_path_buf();
+    data.close()?;
+    println!("removed {}", data_path.display());
     std::process::exit(i32::from(code));
 }
