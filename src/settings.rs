@@ -559,4 +559,48 @@ mod tests {
         a.s3_url = Some("ftp://x".into());
         assert!(Settings::resolve(&a, &Env::default()).is_err());
     }
+
+    #[test]
+    fn upload_values_flag_then_profile_then_defaults_then_built_in() {
+        use clap::Parser;
+        let t = tempfile::tempdir().unwrap();
+        let toml = t.path().join("config.toml");
+        std::fs::write(
+            &toml,
+            "[defaults]\nretries = 3\njobs = 6\njournal = \"j.sqlite\"\n\
+             metadata = { contributor = \"D\", subject = [\"a\", \"b\"] }\n\
+             [profiles.p]\njobs = 7\nmetadata = { contributor = \"P\" }\n",
+        )
+        .unwrap();
+        let env = Env {
+            iaup_config: Some(toml),
+            profile: Some("p".into()),
+            ..Env::default()
+        };
+        let cli = crate::cli::Cli::try_parse_from([
+            "iaup",
+            "upload",
+            "an-item",
+            "f",
+            "-R",
+            "1",
+            "-m",
+            "subject:flag",
+        ])
+        .unwrap();
+        let crate::cli::Command::Upload(up) = &cli.command else {
+            panic!("upload");
+        };
+        let s = Settings::resolve(&cli.global, &env).unwrap();
+        let a = s.upload_args(up);
+        assert_eq!(a.retries, Some(1));
+        assert_eq!(a.jobs, Some(7));
+        assert_eq!(a.sleep, Some(DEFAULT_SLEEP));
+        assert_eq!(a.journal, Some(t.path().join("j.sqlite")));
+        assert_eq!(a.metadata, ["contributor:P", "subject:flag"]);
+        let d = s.upload_defaults(None);
+        assert_eq!(d.jobs.1, Origin::Profile("p".into()));
+        assert_eq!(d.retries.1, Origin::Defaults);
+        assert_eq!(s.s3_url_origin, Origin::BuiltIn);
+    }
 }

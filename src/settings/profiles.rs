@@ -72,7 +72,7 @@ pub enum TomlError {
         line: Option<usize>,
         key: String,
     },
-    #[error("no profile {name:?} in {}; {}", path.display(), known(profiles))]
+    #[error("no profile {name:?} in {}; {}", path.display(), known(path, profiles))]
     NoProfile {
         name: String,
         path: PathBuf,
@@ -80,8 +80,10 @@ pub enum TomlError {
     },
 }
 
-fn known(profiles: &[String]) -> String {
-    if profiles.is_empty() {
+fn known(path: &Path, profiles: &[String]) -> String {
+    if !path.exists() {
+        "the file does not exist".to_owned()
+    } else if profiles.is_empty() {
         "it defines no profiles".to_owned()
     } else {
         format!("the profiles there are: {}", profiles.join(", "))
