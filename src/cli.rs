@@ -32,24 +32,18 @@ pub struct GlobalArgs {
     /// Path to ia.ini (default: $IA_CONFIG_FILE, then ia's search order).
     #[arg(long, global = true, value_name = "FILE")]
     pub config_file: Option<PathBuf>,
-    /// IAS3 endpoint.
-    #[arg(
-        long,
-        global = true,
-        env = "IAUP_S3_URL",
-        value_name = "URL",
-        default_value = "https://s3.us.archive.org"
-    )]
-    pub s3_url: String,
-    /// archive.org endpoint (metadata API, login).
-    #[arg(
-        long,
-        global = true,
-        env = "IAUP_ARCHIVE_URL",
-        value_name = "URL",
-        default_value = "https://archive.org"
-    )]
-    pub archive_url: String,
+    /// IAS3 endpoint [env: IAUP_S3_URL] (default: the profile's, then
+    /// https://s3.us.archive.org).
+    #[arg(long, global = true, value_name = "URL")]
+    pub s3_url: Option<String>,
+    /// archive.org endpoint (metadata API, login) [env: IAUP_ARCHIVE_URL] (default: the
+    /// profile's, then https://archive.org).
+    #[arg(long, global = true, value_name = "URL")]
+    pub archive_url: Option<String>,
+    /// Use profile NAME of iaup's config.toml ($IAUP_CONFIG, else
+    /// $XDG_CONFIG_HOME/iaup/config.toml) [env: IAUP_PROFILE].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
     /// Print the resolved settings (secrets redacted) and exit.
     #[arg(long, global = true, hide = true)]
     pub show_settings: bool,
@@ -264,7 +258,7 @@ pub struct ConfigureArgs {
     pub check: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 #[command(
     after_help = "Exit codes: 0 all files uploaded or skipped, 1 some file failed, \
 2 bad input or configuration (nothing sent), 130 interrupted."
@@ -286,7 +280,8 @@ pub struct UploadArgs {
     /// quote left open that swallowed rows).
     #[arg(long, requires = "spreadsheet")]
     pub allow_multiline_rows: bool,
-    /// Item metadata KEY:VALUE (repeat a key for a list). Spreadsheet cells win over it.
+    /// Item metadata KEY:VALUE (repeat a key for a list). Spreadsheet cells win over it; it wins
+    /// over the same field in config.toml's profile or [defaults].
     #[arg(short = 'm', long = "metadata", value_name = "KEY:VALUE")]
     pub metadata: Vec<String>,
     /// Extra request header KEY:VALUE, sent literally.
@@ -314,12 +309,13 @@ pub struct UploadArgs {
     /// Send Content-MD5 (hashes each file before sending it; the ETag is checked either way).
     #[arg(short = 'v', long)]
     pub verify: bool,
-    /// Retries per file for transient failures and SlowDown.
-    #[arg(short = 'R', long, value_name = "N", default_value_t = 10)]
-    pub retries: u32,
-    /// Base of the exponential backoff between retries, in seconds.
-    #[arg(short = 's', long, value_name = "SECONDS", default_value_t = 2.0)]
-    pub sleep: f64,
+    /// Retries per file for transient failures and SlowDown [default: 10, or config.toml's].
+    #[arg(short = 'R', long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// Base of the exponential backoff between retries, in seconds [default: 2, or
+    /// config.toml's].
+    #[arg(short = 's', long, value_name = "SECONDS")]
+    pub sleep: Option<f64>,
     /// Do not check that each `collection` exists before sending (one metadata GET each).
     #[arg(long)]
     pub no_collection_check: bool,
@@ -332,9 +328,10 @@ pub struct UploadArgs {
     /// Print every planned request (secret masked) and send nothing. Same as --dry-run.
     #[arg(short = 'd', long = "debug", alias = "dry-run")]
     pub dry_run: bool,
-    /// PUTs in flight at once, each to a different item (files of one item go one at a time).
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub jobs: u32,
+    /// PUTs in flight at once, each to a different item (files of one item go one at a time)
+    /// [default: 4, or config.toml's].
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: Option<u32>,
     /// No progress bars; a plain progress line every few seconds instead.
     #[arg(long)]
     pub no_progress: bool,
@@ -344,7 +341,7 @@ pub struct UploadArgs {
     /// Abort and retry an attempt when no byte was accepted for this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
     pub stall_timeout: f64,
-    /// The resume journal (default: $XDG_STATE_HOME/iaup/journal.sqlite).
+    /// The resume journal (default: config.toml's, then $XDG_STATE_HOME/iaup/journal.sqlite).
     #[arg(long, value_name = "PATH", conflicts_with = "no_journal")]
     pub journal: Option<PathBuf>,
     /// Do not read or write the resume journal: every file is sent.

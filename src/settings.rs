@@ -1,22 +1,43 @@
-//! Flags, environment and `ia.ini` merged once into one validated [`Settings`].
+//! Flags, environment, iaup's own `config.toml` and `ia.ini` merged once into one validated
+//! [`Settings`].
 //!
 //! Precedence: flags, then environment (`IA_ACCESS_KEY_ID` + `IA_SECRET_ACCESS_KEY`,
-//! `IAUP_S3_URL`, `IAUP_ARCHIVE_URL`), then the config file. The engine and the commands see only
-//! `Settings`, never clap types, and `--show-settings` prints it (secrets redacted) so every rule
-//! here can be tested from outside.
+//! `IAUP_S3_URL`, `IAUP_ARCHIVE_URL`, `IA_CONFIG_FILE`), then the chosen profile of
+//! `config.toml` (`--profile` / `IAUP_PROFILE`), then its `[defaults]`, then built-in values;
+//! credentials come only from the environment or `ia.ini`. The engine and the commands see only
+//! `Settings`, never clap types, and `--show-settings` / `configure --show` print it (secrets
+//! redacted, each value with where it came from) so every rule here can be tested from outside.
+
+pub mod profiles;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, UploadArgs};
 use crate::config::{self, ConfigEnv, ConfigError, FileConfig};
 use crate::output;
 use crate::secret::{Credentials, Secret};
+use profiles::{IaupConfig, Layer, TomlError};
+
+/// Built-in upload defaults, used when no flag, profile or `[defaults]` sets them.
+pub const DEFAULT_JOBS: u32 = 4;
+pub const DEFAULT_RETRIES: u32 = 10;
+pub const DEFAULT_SLEEP: f64 = 2.0;
+pub const DEFAULT_S3_URL: &str = "https://s3.us.archive.org";
+pub const DEFAULT_ARCHIVE_URL: &str = "https://archive.org";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Toml(#[from] TomlError),
+    #[error("{what} in {}: {reason}", path.display())]
+    BadValue {
+        what: String,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("{set} is set but {missing} is not; set both or neither")]
     HalfEnv {
         set: &'static str,
@@ -24,7 +45,7 @@ pub enum SettingsError {
     },
     #[error("invalid {flag} {value:?}: {reason}")]
     BadUrl {
-        flag: &'static str,
+        flag: String,
         value: String,
         reason: String,
     },
@@ -41,15 +62,180 @@ pub enum Source {
     ConfigFile,
 }
 
+/// Where a value came from, printed after it by `configure --show`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Flag(&'static str),
+    Env(&'static str),
+    Profile(String),
+    Defaults,
+    BuiltIn,
+    /// `ia.ini` found by `ia`'s search order.
+    Search,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Flag(n) => write!(f, "flag {n}"),
+            Origin::Env(n) => write!(f, "environment {n}"),
+            Origin::Profile(n) => write!(f, "profile {n}"),
+            Origin::Defaults => f.write_str("[defaults]"),
+            Origin::BuiltIn => f.write_str("built-in"),
+            Origin::Search => f.write_str("ia's search order"),
+        }
+    }
+}
+
+/// iaup's own config.toml, read, with the profile chosen.
+#[derive(Clone, Debug, Default)]
+pub struct Own {
+    /// The file's path (it may not exist), when a home folder or `IAUP_CONFIG` says where.
+    pub path: Option<PathBuf>,
+    pub profile: Option<(String, Layer)>,
+    pub defaults: Layer,
+}
+
+impl Own {
+    /// Reads config.toml and picks `--profile` / `IAUP_PROFILE`.
+    pub fn load(args: &GlobalArgs, env: &Env) -> Result<Own, SettingsError> {
+        let path = profiles::locate(
+            env.iaup_config.as_deref(),
+            env.config.xdg_config_home.as_deref(),
+            env.config.home.as_deref(),
+        );
+        let cfg = match &path {
+            Some(p) => profiles::read(p)?,
+            None => IaupConfig::default(),
+        };
+        let name = args.profile.clone().or_else(|| env.profile.clone());
+        let profile = match name {
+            Some(n) => {
+                let p = path.clone().unwrap_or_else(|| PathBuf::from("config.toml"));
+                Some((n.clone(), cfg.profile(&p, &n)?.clone()))
+            }
+            None => None,
+        };
+        let own = Own {
+            path,
+            profile,
+            defaults: cfg.defaults,
+        };
+        own.check()?;
+        Ok(own)
+    }
+
+    fn layers(&self) -> impl Iterator<Item = (Origin, &Layer)> {
+        self.profile
+            .iter()
+            .map(|(n, l)| (Origin::Profile(n.clone()), l))
+            .chain(std::iter::once((Origin::Defaults, &self.defaults)))
+    }
+
+    fn file(&self) -> PathBuf {
+        self.path.clone().unwrap_or_default()
+    }
+
+    fn check(&self) -> Result<(), SettingsError> {
+        for (origin, l) in self.layers() {
+            let bad = |key: &str, reason: &str| SettingsError::BadValue {
+                what: format!("{key} of {origin}"),
+                path: self.file(),
+                reason: reason.to_owned(),
+            };
+            if l.jobs.is_some_and(|j| !(1..=64).contains(&j)) {
+                return Err(bad("jobs", "give 1 to 64"));
+            }
+            if l.sleep.is_some_and(|s| !s.is_finite() || s < 0.0) {
+                return Err(bad("sleep", "give a number of seconds >= 0"));
+            }
+            if let Some(k) = l.metadata.keys().find(|k| k.is_empty() || k.contains(':')) {
+                return Err(bad(
+                    &format!("metadata field {k:?}"),
+                    "a field name has no `:`",
+                ));
+            }
+            for (key, url) in [("s3_url", &l.s3_url), ("archive_url", &l.archive_url)] {
+                if let Some(u) = url {
+                    let label = format!("{key} of {origin} in {}", self.file().display());
+                    check_url(&label, u)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The first layer (profile, then `[defaults]`) that sets a value, and which one it was.
+    fn pick<T>(&self, get: impl Fn(&Layer) -> Option<T>) -> Option<(T, Origin)> {
+        self.layers().find_map(|(o, l)| get(l).map(|v| (v, o)))
+    }
+
+    /// A path from config.toml, relative to its folder.
+    fn path_in(&self, p: &Path) -> PathBuf {
+        match self.path.as_deref().and_then(Path::parent) {
+            Some(dir) if p.is_relative() => dir.join(p),
+            _ => p.to_path_buf(),
+        }
+    }
+
+    /// flag > env > profile > [defaults] > built-in, for an endpoint.
+    fn url(
+        &self,
+        flag: (Option<&String>, &'static str),
+        env: (Option<&String>, &'static str),
+        get: fn(&Layer) -> Option<String>,
+        builtin: &str,
+    ) -> Result<(String, Origin), SettingsError> {
+        let (v, o) = if let Some(v) = flag.0 {
+            (v.clone(), Origin::Flag(flag.1))
+        } else if let Some(v) = env.0 {
+            (v.clone(), Origin::Env(env.1))
+        } else {
+            self.pick(get)
+                .unwrap_or_else(|| (builtin.to_owned(), Origin::BuiltIn))
+        };
+        Ok((check_url(flag.1, &v)?, o))
+    }
+
+    /// The ia.ini named by `-c`/`--config-file`, `IA_CONFIG_FILE` or the profile, if any.
+    pub fn ia_ini(&self, args: &GlobalArgs, env: &Env) -> (Option<PathBuf>, Origin) {
+        if let Some(p) = args.config_file() {
+            (Some(p.to_path_buf()), Origin::Flag("--config-file"))
+        } else if let Some(p) = &env.config.ia_config_file {
+            (Some(p.clone()), Origin::Env("IA_CONFIG_FILE"))
+        } else if let Some((p, o)) = self.pick(|l| l.config_file.clone()) {
+            (Some(self.path_in(&p)), o)
+        } else {
+            (None, Origin::Search)
+        }
+    }
+}
+
+/// Upload defaults after flags, profile, `[defaults]` and built-in values, with their origins.
+#[derive(Clone, Debug)]
+pub struct UploadDefaults {
+    pub jobs: (u32, Origin),
+    pub retries: (u32, Origin),
+    pub sleep: (f64, Origin),
+    pub journal: Option<(PathBuf, Origin)>,
+    /// KEY:VALUE strings from the config, for fields no `--metadata` flag names.
+    pub metadata: Vec<(String, Origin)>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub credentials: Option<Credentials>,
     pub credentials_source: Option<Source>,
     pub s3_url: String,
     pub archive_url: String,
+    pub s3_url_origin: Origin,
+    pub archive_url_origin: Origin,
     /// The config file read (or that would be written), when one is known.
     pub config_path: Option<PathBuf>,
+    pub config_path_origin: Origin,
     pub file: FileConfig,
+    /// iaup's own config.toml and the profile chosen.
+    pub own: Own,
 }
 
 /// The process environment values settings care about, read once.
@@ -58,6 +244,12 @@ pub struct Env {
     pub config: ConfigEnv,
     pub access_key: Option<String>,
     pub secret_key: Option<Secret>,
+    pub s3_url: Option<String>,
+    pub archive_url: Option<String>,
+    /// `IAUP_CONFIG`: iaup's own config.toml.
+    pub iaup_config: Option<PathBuf>,
+    /// `IAUP_PROFILE`.
+    pub profile: Option<String>,
 }
 
 impl Env {
@@ -67,6 +259,10 @@ impl Env {
             config: ConfigEnv::from_process(),
             access_key: get("IA_ACCESS_KEY_ID"),
             secret_key: get("IA_SECRET_ACCESS_KEY").map(Secret::new),
+            s3_url: get("IAUP_S3_URL"),
+            archive_url: get("IAUP_ARCHIVE_URL"),
+            iaup_config: get("IAUP_CONFIG").map(PathBuf::from),
+            profile: get("IAUP_PROFILE"),
         }
     }
 }
@@ -85,9 +281,9 @@ fn warn_open_config(path: &Path, mode: u32) {
     });
 }
 
-fn check_url(flag: &'static str, value: &str) -> Result<String, SettingsError> {
+fn check_url(flag: &str, value: &str) -> Result<String, SettingsError> {
     let bad = |reason: &str| SettingsError::BadUrl {
-        flag,
+        flag: flag.to_owned(),
         value: value.to_owned(),
         reason: reason.to_owned(),
     };
@@ -103,9 +299,16 @@ fn check_url(flag: &'static str, value: &str) -> Result<String, SettingsError> {
 
 impl Settings {
     pub fn resolve(args: &GlobalArgs, env: &Env) -> Result<Settings, SettingsError> {
-        let s3_url = check_url("--s3-url", &args.s3_url)?;
-        let archive_url = check_url("--archive-url", &args.archive_url)?;
-        let config_path = env.config.locate(args.config_file());
+        let own = Own::load(args, env)?;
+        let (s3_url, s3_url_origin) = own.url(
+            (args.s3_url.as_ref(), "--s3-url"),
+            (env.s3_url.as_ref(), "IAUP_S3_URL"),
+            |l| l.s3_url.clone(),
+            DEFAULT_S3_URL,
+        )?;
+        let archive_url = Self::archive_url_of(&own, args, env)?;
+        let (ini, config_path_origin) = own.ia_ini(args, env);
+        let config_path = env.config.locate(ini.as_deref());
         let file = match &config_path {
             Some(p) => config::read(p)?,
             None => FileConfig::default(),
@@ -155,15 +358,104 @@ impl Settings {
             credentials,
             credentials_source,
             s3_url,
-            archive_url,
+            archive_url: archive_url.0,
+            s3_url_origin,
+            archive_url_origin: archive_url.1,
             config_path,
+            config_path_origin,
             file,
+            own,
         })
     }
 
+    fn archive_url_of(
+        own: &Own,
+        args: &GlobalArgs,
+        env: &Env,
+    ) -> Result<(String, Origin), SettingsError> {
+        own.url(
+            (args.archive_url.as_ref(), "--archive-url"),
+            (env.archive_url.as_ref(), "IAUP_ARCHIVE_URL"),
+            |l| l.archive_url.clone(),
+            DEFAULT_ARCHIVE_URL,
+        )
+    }
+
     /// Just the archive URL, for `configure`, which must work before any keys exist.
-    pub fn resolve_archive_url(args: &GlobalArgs) -> Result<String, SettingsError> {
-        check_url("--archive-url", &args.archive_url)
+    pub fn resolve_archive_url(args: &GlobalArgs, env: &Env) -> Result<String, SettingsError> {
+        Ok(Self::archive_url_of(&Own::load(args, env)?, args, env)?.0)
+    }
+
+    /// The ia.ini `configure` writes: `-c`, `IA_CONFIG_FILE` or the profile's, else `ia`'s.
+    pub fn write_target(args: &GlobalArgs, env: &Env) -> Result<PathBuf, SettingsError> {
+        let (ini, _) = Own::load(args, env)?.ia_ini(args, env);
+        Ok(env.config.write_target(ini.as_deref())?)
+    }
+
+    /// The upload defaults with no flag given (for `configure --show`).
+    pub fn upload_defaults(&self, args: Option<&UploadArgs>) -> UploadDefaults {
+        let own = &self.own;
+        let flag = |v: Option<u32>, n| v.map(|v| (v, Origin::Flag(n)));
+        let jobs = flag(args.and_then(|a| a.jobs), "--jobs")
+            .or_else(|| own.pick(|l| l.jobs))
+            .unwrap_or((DEFAULT_JOBS, Origin::BuiltIn));
+        let retries = flag(args.and_then(|a| a.retries), "--retries")
+            .or_else(|| own.pick(|l| l.retries))
+            .unwrap_or((DEFAULT_RETRIES, Origin::BuiltIn));
+        let sleep = args
+            .and_then(|a| a.sleep)
+            .map(|v| (v, Origin::Flag("--sleep")))
+            .or_else(|| own.pick(|l| l.sleep))
+            .unwrap_or((DEFAULT_SLEEP, Origin::BuiltIn));
+        let journal = args
+            .and_then(|a| a.journal.clone())
+            .map(|p| (p, Origin::Flag("--journal")))
+            .or_else(|| {
+                own.pick(|l| l.journal.clone())
+                    .map(|(p, o)| (own.path_in(&p), o))
+            });
+        // Per field: --metadata wins over the profile, which wins over [defaults].
+        let given: Vec<&str> = args
+            .map(|a| a.metadata.iter().filter_map(|m| m.split_once(':')))
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k)
+            .collect();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut metadata = Vec::new();
+        for (origin, l) in own.layers() {
+            for (k, v) in &l.metadata {
+                if given.contains(&k.as_str()) || !seen.insert(k.clone()) {
+                    continue;
+                }
+                for v in v.values() {
+                    metadata.push((format!("{k}:{v}"), origin.clone()));
+                }
+            }
+        }
+        UploadDefaults {
+            jobs,
+            retries,
+            sleep,
+            journal,
+            metadata,
+        }
+    }
+
+    /// `args` with jobs, retries, sleep and journal filled in from the profile, `[defaults]`
+    /// or built-in values, and the config's metadata before the `--metadata` flags.
+    pub fn upload_args(&self, args: &UploadArgs) -> UploadArgs {
+        let d = self.upload_defaults(Some(args));
+        let mut out = args.clone();
+        out.jobs = Some(d.jobs.0);
+        out.retries = Some(d.retries.0);
+        out.sleep = Some(d.sleep.0);
+        if !args.no_journal {
+            out.journal = d.journal.map(|j| j.0);
+        }
+        out.metadata = d.metadata.into_iter().map(|m| m.0).collect();
+        out.metadata.extend(args.metadata.iter().cloned());
+        out
     }
 
     /// The S3 keys, or an error telling how to get them.
@@ -186,16 +478,42 @@ impl Settings {
             Some(p) => format!("{} (does not exist)", p.display()),
             None => "(none)".into(),
         };
-        s.push_str(&format!("config file: {file}\n"));
+        let own = match &self.own.path {
+            Some(p) if p.exists() => p.display().to_string(),
+            Some(p) => format!("{} (does not exist)", p.display()),
+            None => "(none)".into(),
+        };
+        s.push_str(&format!("iaup config: {own}\n"));
+        if let Some((name, _)) = &self.own.profile {
+            s.push_str(&format!("profile: {name}\n"));
+        }
+        s.push_str(&format!(
+            "config file: {file} ({})\n",
+            self.config_path_origin
+        ));
         s.push_str(&format!("credentials from: {src}\n"));
         match &self.credentials {
             Some(c) => s.push_str(&format!("access: {}\nsecret: {}\n", c.access, c.secret)),
             None => s.push_str("access: (none)\nsecret: (none)\n"),
         }
         s.push_str(&format!(
-            "s3 url: {}\narchive url: {}",
-            self.s3_url, self.archive_url
+            "s3 url: {} ({})\narchive url: {} ({})",
+            self.s3_url, self.s3_url_origin, self.archive_url, self.archive_url_origin
         ));
+        let d = self.upload_defaults(None);
+        s.push_str(&format!("\nupload jobs: {} ({})", d.jobs.0, d.jobs.1));
+        s.push_str(&format!(
+            "\nupload retries: {} ({})",
+            d.retries.0, d.retries.1
+        ));
+        s.push_str(&format!("\nupload sleep: {} ({})", d.sleep.0, d.sleep.1));
+        match &d.journal {
+            Some((p, o)) => s.push_str(&format!("\nupload journal: {} ({o})", p.display())),
+            None => s.push_str("\nupload journal: $XDG_STATE_HOME/iaup/journal.sqlite (built-in)"),
+        }
+        for (m, o) in &d.metadata {
+            s.push_str(&format!("\nupload metadata: {m} ({o})"));
+        }
         s
     }
 }
@@ -208,8 +526,9 @@ mod tests {
         GlobalArgs {
             config_file: config,
             config_file_short: None,
-            s3_url: "https://s3.us.archive.org".into(),
-            archive_url: "https://archive.org/".into(),
+            s3_url: None,
+            archive_url: Some("https://archive.org/".into()),
+            profile: None,
             show_settings: false,
         }
     }
@@ -237,7 +556,51 @@ mod tests {
     #[test]
     fn bad_url_is_rejected() {
         let mut a = args(None);
-        a.s3_url = "ftp://x".into();
+        a.s3_url = Some("ftp://x".into());
         assert!(Settings::resolve(&a, &Env::default()).is_err());
+    }
+
+    #[test]
+    fn upload_values_flag_then_profile_then_defaults_then_built_in() {
+        use clap::Parser;
+        let t = tempfile::tempdir().unwrap();
+        let toml = t.path().join("config.toml");
+        std::fs::write(
+            &toml,
+            "[defaults]\nretries = 3\njobs = 6\njournal = \"j.sqlite\"\n\
+             metadata = { contributor = \"D\", subject = [\"a\", \"b\"] }\n\
+             [profiles.p]\njobs = 7\nmetadata = { contributor = \"P\" }\n",
+        )
+        .unwrap();
+        let env = Env {
+            iaup_config: Some(toml),
+            profile: Some("p".into()),
+            ..Env::default()
+        };
+        let cli = crate::cli::Cli::try_parse_from([
+            "iaup",
+            "upload",
+            "an-item",
+            "f",
+            "-R",
+            "1",
+            "-m",
+            "subject:flag",
+        ])
+        .unwrap();
+        let crate::cli::Command::Upload(up) = &cli.command else {
+            panic!("upload");
+        };
+        let s = Settings::resolve(&cli.global, &env).unwrap();
+        let a = s.upload_args(up);
+        assert_eq!(a.retries, Some(1));
+        assert_eq!(a.jobs, Some(7));
+        assert_eq!(a.sleep, Some(DEFAULT_SLEEP));
+        assert_eq!(a.journal, Some(t.path().join("j.sqlite")));
+        assert_eq!(a.metadata, ["contributor:P", "subject:flag"]);
+        let d = s.upload_defaults(None);
+        assert_eq!(d.jobs.1, Origin::Profile("p".into()));
+        assert_eq!(d.retries.1, Origin::Defaults);
+        assert_eq!(s.s3_url_origin, Origin::BuiltIn);
     }
 }

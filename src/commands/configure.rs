@@ -35,7 +35,7 @@ pub async fn run(global: &GlobalArgs, args: &ConfigureArgs, env: &Env) -> Result
         ));
         return Ok(EXIT_OK);
     }
-    let target = env.config.write_target(global.config_file())?;
+    let target = Settings::write_target(global, env)?;
     // Fail on a malformed existing file before asking for a password. Values are not checked
     // here: storing the keys again is how to repair a multi-line or unsendable secret.
     config::check(&target)?;
@@ -51,7 +51,7 @@ pub async fn run(global: &GlobalArgs, args: &ConfigureArgs, env: &Env) -> Result
             ..Default::default()
         }
     } else {
-        let archive_url = Settings::resolve_archive_url(global)?;
+        let archive_url = Settings::resolve_archive_url(global, env)?;
         let email = match &args.username {
             Some(u) => u.clone(),
             None => {

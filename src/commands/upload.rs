@@ -16,7 +16,7 @@ use crate::journal::{self, Journal, Op};
 use crate::output;
 use crate::plan::{self, Plan, PlanOptions, Problem};
 use crate::report::{self, FileStatus, Live, Mode, ReportFormat, RunRecord};
-use crate::settings::{Env, Settings};
+use crate::settings::{self, Env, Settings};
 
 mod checks;
 
@@ -226,11 +226,11 @@ fn options(args: &UploadArgs) -> Result<UploadOptions, AppError> {
         verify: args.verify,
         status_check: args.status_check,
         policy: RetryPolicy {
-            retries: args.retries,
-            base: seconds("--sleep", args.sleep)?,
+            retries: args.retries.unwrap_or(settings::DEFAULT_RETRIES),
+            base: seconds("--sleep", args.sleep.unwrap_or(settings::DEFAULT_SLEEP))?,
             cap: Duration::from_secs(120),
         },
-        jobs: args.jobs as usize,
+        jobs: args.jobs.unwrap_or(settings::DEFAULT_JOBS) as usize,
         answer_timeout: seconds("--timeout", args.timeout)?,
         stall_timeout: seconds("--stall-timeout", args.stall_timeout)?,
         extra_headers,
@@ -243,6 +243,7 @@ fn options(args: &UploadArgs) -> Result<UploadOptions, AppError> {
 
 pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8, AppError> {
     let settings = Settings::resolve(global, env)?;
+    let args = &settings.upload_args(args); // config.toml's profile and [defaults] filled in
     if let (true, Some(id), true, None) = (
         args.status_check,
         &args.identifier,

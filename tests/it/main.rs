@@ -9,6 +9,7 @@ mod ecosystem;
 mod hardening;
 mod harness;
 mod metadata;
+mod profiles;
 mod resume;
 mod status;
 mod upload;
