@@ -270,6 +270,9 @@ impl Journal {
             source,
         })?;
         let conn = Connection::open(path).map_err(|e| damaged(path, e))?;
+        // Before the first read: another run may be creating or migrating the file.
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(sql_or_access(path))?;
         let mut j = Journal {
             conn,
             path: path.to_path_buf(),
@@ -312,6 +315,8 @@ impl Journal {
         }
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|e| damaged(path, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sql_or_access(path))?;
         let mut j = Journal {
             conn,
             path: path.to_path_buf(),
@@ -353,11 +358,19 @@ impl Journal {
             });
         }
         if write {
-            c.busy_timeout(std::time::Duration::from_secs(30))
-                .map_err(sql_or_access(&path))?;
             c.pragma_update(None, "journal_mode", "WAL")
                 .map_err(sql_or_access(&path))?;
             c.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(sql_or_access(&path))?;
+            // Creating and migrating happen once: under the write lock, with the version read
+            // again inside it, so two runs starting together do not both migrate.
+            c.execute_batch("BEGIN IMMEDIATE")
+                .map_err(sql_or_access(&path))?;
+            let app_id: i64 = c
+                .query_row("PRAGMA application_id", [], |r| r.get(0))
+                .map_err(sql_or_access(&path))?;
+            let version: i64 = c
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
                 .map_err(sql_or_access(&path))?;
             if app_id == 0 {
                 c.execute_batch(&schema()).map_err(sql_or_access(&path))?;
@@ -367,19 +380,15 @@ impl Journal {
                     .map_err(sql_or_access(&path))?;
             } else {
                 if version == 1 {
-                    c.execute_batch(&format!(
-                        "BEGIN; {MIGRATE_1_TO_2} PRAGMA user_version = 2; COMMIT;"
-                    ))
-                    .map_err(sql_or_access(&path))?;
+                    c.execute_batch(&format!("{MIGRATE_1_TO_2} PRAGMA user_version = 2;"))
+                        .map_err(sql_or_access(&path))?;
                 }
                 if version <= 2 {
-                    c.execute_batch(&format!(
-                        "BEGIN; {} PRAGMA user_version = 3; COMMIT;",
-                        migrate_2_to_3()
-                    ))
-                    .map_err(sql_or_access(&path))?;
+                    c.execute_batch(&format!("{} PRAGMA user_version = 3;", migrate_2_to_3()))
+                        .map_err(sql_or_access(&path))?;
                 }
             }
+            c.execute_batch("COMMIT").map_err(sql_or_access(&path))?;
             self.version = SCHEMA_VERSION;
             c.execute_batch(claims::CLAIMS_SCHEMA)
                 .map_err(sql_or_access(&path))?;
@@ -401,7 +410,17 @@ impl Journal {
                         .map_err(sql_or_access(&path))?;
                 }
             }
-            claims::remove_stale_run_locks(&path);
+            let ended: std::collections::HashSet<i64> = {
+                let mut stmt = c
+                    .prepare("SELECT id FROM runs WHERE outcome IS NOT NULL")
+                    .map_err(sql_or_access(&path))?;
+                let rows = stmt
+                    .query_map([], |r| r.get(0))
+                    .map_err(sql_or_access(&path))?;
+                rows.collect::<Result<_, _>>()
+                    .map_err(sql_or_access(&path))?
+            };
+            claims::remove_stale_run_locks(&path, &ended);
         } else if app_id == 0 {
             return Err(JournalError::Open {
                 path,
@@ -477,7 +496,8 @@ impl Journal {
                    f.state = 'in_flight' OR coalesce(f.last_error LIKE 'interrupted%'
                      OR f.last_error LIKE 'no answer%' OR f.last_error LIKE 'stalled%', 0)
                  FROM files f
-                 WHERE f.endpoint = ?1 AND f.state != 'uploaded' AND f.attempts > 0",
+                 WHERE f.endpoint = ?1 AND f.state != 'uploaded'
+                   AND (f.attempts > 0 OR f.state = 'in_flight')",
             )
             .map_err(sql(&self.path))?;
         let rows = stmt

@@ -389,9 +389,7 @@ fn journal_op(ev: &Event, plan: &Plan) -> Option<Op> {
             Op::Interrupted { identifier, key }
         }
         Event::DeleteLocal(path) => Op::DeleteLocal(path.clone()),
-        Event::NotStarted { .. } | Event::Notice(_) | Event::SlowDown | Event::Elsewhere { .. } => {
-            return None
-        }
+        Event::NotStarted { .. } | Event::Notice(_) | Event::SlowDown => return None,
     })
 }
 
@@ -492,12 +490,6 @@ fn handle(
             record.status[file.item][file.file] = FileStatus::Skipped {
                 reason,
                 md5: Some(md5),
-            };
-        }
-        Event::Elsewhere { file, run } => {
-            record.status[file.item][file.file] = FileStatus::Skipped {
-                reason: format!("run {run} on the same journal is uploading it"),
-                md5: None,
             };
         }
         Event::DeleteLocal(_) => {}

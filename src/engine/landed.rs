@@ -17,15 +17,40 @@ use crate::plan::ItemPlan;
 pub(super) const LANDING_WINDOW: Duration = Duration::from_secs(30);
 
 impl Engine {
-    /// Claims the file for this run in the journal: `false` when another live run is sending
-    /// it, or confirmed this very source meanwhile (each said as such).
+    /// Claims the file for this run in the journal. While another live run holds it, waits for
+    /// that run's last word on it: `false` when that run (or any) confirmed this very source
+    /// meanwhile, `true` when this run is to send it (after the other failed, or died).
     pub(super) async fn claim(&self, item: &ItemPlan, file: FileRef) -> bool {
         let Some(claims) = self.claims.clone() else {
             return true;
         };
-        let identifier = item.identifier.clone();
-        let fp = item.files[file.file].clone();
-        let claim = tokio::task::spawn_blocking(move || claims.claim(&identifier, &fp)).await;
+        let mut told = false;
+        let claim = loop {
+            let (claims, identifier, fp) = (
+                claims.clone(),
+                item.identifier.clone(),
+                item.files[file.file].clone(),
+            );
+            let claim = tokio::task::spawn_blocking(move || claims.claim(&identifier, &fp)).await;
+            let Ok(Ok(Claim::Busy(run))) = claim else {
+                break claim;
+            };
+            if !told {
+                told = true;
+                self.emit(Event::Notice(format!(
+                    "{}/{}: run {run} on the same journal is sending it; waiting for its result",
+                    item.identifier, item.files[file.file].key
+                )))
+                .await;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = self.stop.cancelled() => {
+                    self.emit(Event::NotStarted { file }).await;
+                    return false;
+                }
+            }
+        };
         match claim {
             Ok(Ok(Claim::Mine)) => true,
             Ok(Ok(Claim::Uploaded(md5))) => {
@@ -38,10 +63,7 @@ impl Engine {
                 self.delete_local(item, file.file).await;
                 false
             }
-            Ok(Ok(Claim::Busy(run))) => {
-                self.emit(Event::Elsewhere { file, run }).await;
-                false
-            }
+            Ok(Ok(Claim::Busy(_))) => unreachable!("waited for above"),
             Ok(Err(e)) => {
                 self.emit(Event::Notice(format!(
                     "{}/{}: could not claim it in the journal ({e}); sending it",

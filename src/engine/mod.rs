@@ -151,8 +151,6 @@ pub enum Event {
     Notice(String),
     /// One `503 SlowDown` answer, of any kind (counted in the summary).
     SlowDown,
-    /// Not sent: another live run on the same journal claimed it and is sending it.
-    Elsewhere { file: FileRef, run: i64 },
     /// `--delete` with a journal: remove this local file once the journal has committed the
     /// confirmation sent just before (a kill in between must not lose an unrecorded file).
     DeleteLocal(std::path::PathBuf),

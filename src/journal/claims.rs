@@ -42,10 +42,9 @@ pub(super) fn lock_run(journal: &Path, run_id: i64) -> Result<File, JournalError
             path: path.clone(),
             source,
         })?;
-    file.try_lock().map_err(|e| JournalError::Create {
-        path,
-        source: std::io::Error::other(e.to_string()),
-    })?;
+    // Blocking: `status` or a starting run may hold it for an instant to see if it is alive.
+    file.lock()
+        .map_err(|source| JournalError::Create { path, source })?;
     Ok(file)
 }
 
@@ -60,8 +59,9 @@ pub fn run_alive(journal: &Path, run_id: i64) -> bool {
     matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
 }
 
-/// Removes the lock files of runs that are gone (killed runs leave theirs).
-pub(super) fn remove_stale_run_locks(journal: &Path) {
+/// Removes the lock files of runs that are over (killed runs leave theirs): only of runs in
+/// `ended`, never of a run that is still starting (its row not yet committed).
+pub(super) fn remove_stale_run_locks(journal: &Path, ended: &std::collections::HashSet<i64>) {
     let (Some(dir), Some(name)) = (journal.parent(), journal.file_name()) else {
         return;
     };
@@ -82,7 +82,7 @@ pub(super) fn remove_stale_run_locks(journal: &Path) {
         else {
             continue;
         };
-        if !run_alive(journal, id) {
+        if ended.contains(&id) && !run_alive(journal, id) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -187,6 +187,36 @@ impl Claims {
             "INSERT OR REPLACE INTO claims (endpoint, identifier, key, run_id)
              VALUES (?1, ?2, ?3, ?4)",
             params![self.endpoint, identifier, key, self.run_id],
+        )
+        .map_err(sql(&self.path))?;
+        // On disk before the first byte goes out: a kill right after the body reached the
+        // kernel's buffers (which takes milliseconds) must still leave the file marked as sent,
+        // so a resume checks the server before sending it again. The writer thread's batches
+        // may come too late for that.
+        let t = super::now();
+        tx.execute(
+            "INSERT INTO files (endpoint, identifier, key, local_path, size, mtime_ns, state,
+               attempts, run_id, created_at, updated_at, canonical_path, inode, ctime_ns)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'in_flight', 0, ?7, ?8, ?8, ?9, ?10, ?11)
+             ON CONFLICT (endpoint, identifier, key) DO UPDATE SET
+               local_path = excluded.local_path, size = excluded.size,
+               mtime_ns = excluded.mtime_ns, md5 = NULL, etag = NULL, state = 'in_flight',
+               run_id = excluded.run_id,
+               updated_at = excluded.updated_at, canonical_path = excluded.canonical_path,
+               inode = excluded.inode, ctime_ns = excluded.ctime_ns",
+            params![
+                self.endpoint,
+                identifier,
+                key,
+                fp.local.display().to_string(),
+                fp.size as i64,
+                fp.mtime_ns,
+                self.run_id,
+                t,
+                fp.identity.canonical,
+                fp.identity.inode,
+                fp.identity.ctime_ns
+            ],
         )
         .map_err(sql(&self.path))?;
         tx.commit().map_err(sql(&self.path))?;

@@ -156,25 +156,32 @@ pub struct FileProblem {
 
 impl Journal {
     pub fn begin_run(&mut self, endpoint: &str, start: &RunStart) -> Result<i64, JournalError> {
-        self.conn
-            .execute(
-                "INSERT INTO runs (started_at, endpoint, command, command_line, cwd, spreadsheet,
+        // The row and the run's lock appear together: no other run sees the row before the
+        // lock is held (and takes the run for killed).
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql(&self.path))?;
+        tx.execute(
+            "INSERT INTO runs (started_at, endpoint, command, command_line, cwd, spreadsheet,
                    n_uploaded, n_skipped, n_failed, n_interrupted, n_not_started)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, 0, 0, 0)",
-                params![
-                    now(),
-                    endpoint,
-                    start.command,
-                    start.command_line,
-                    start.cwd,
-                    start.spreadsheet,
-                    start.skipped as i64
-                ],
-            )
-            .map_err(sql(&self.path))?;
-        let id = self.conn.last_insert_rowid();
+            params![
+                now(),
+                endpoint,
+                start.command,
+                start.command_line,
+                start.cwd,
+                start.spreadsheet,
+                start.skipped as i64
+            ],
+        )
+        .map_err(sql(&self.path))?;
+        let id = tx.last_insert_rowid();
         // Held until the writer ends: other runs see this one alive.
-        self.run_lock = Some(super::claims::lock_run(&self.path, id)?);
+        let lock = super::claims::lock_run(&self.path, id)?;
+        tx.commit().map_err(sql(&self.path))?;
+        self.run_lock = Some(lock);
         Ok(id)
     }
 

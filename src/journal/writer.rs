@@ -131,7 +131,30 @@ fn write_loop(
     rx: mpsc::Receiver<Op>,
 ) -> Result<(), JournalError> {
     let path = j.path.clone();
-    let mut conn = j.conn;
+    let Journal {
+        conn,
+        _lock: journal_lock,
+        run_lock,
+        ..
+    } = j;
+    let result = write_all(conn, &path, &endpoint, run_id, rx);
+    if result.is_err() {
+        // The run goes on sending without a record: it must still count as alive to runs
+        // sharing the journal (its claims hold), so its locks stay held until it exits.
+        std::mem::forget(journal_lock);
+        std::mem::forget(run_lock);
+    }
+    result
+}
+
+fn write_all(
+    mut conn: rusqlite::Connection,
+    path: &std::path::Path,
+    endpoint: &str,
+    run_id: i64,
+    rx: mpsc::Receiver<Op>,
+) -> Result<(), JournalError> {
+    let path = path.to_path_buf();
     let mut deletes = Vec::new();
     while let Ok(first) = rx.recv() {
         let tx = conn.transaction().map_err(sql(&path))?;
@@ -141,7 +164,7 @@ fn write_loop(
         while let Some(op) = next.take() {
             match op {
                 Op::DeleteLocal(p) => deletes.push(p),
-                op => apply(&tx, &endpoint, run_id, op).map_err(sql(&path))?,
+                op => apply(&tx, endpoint, run_id, op).map_err(sql(&path))?,
             }
             batched += 1;
             if batched < 4096 {
@@ -163,6 +186,31 @@ fn write_loop(
 }
 
 fn apply(c: &Connection, endpoint: &str, run_id: i64, op: Op) -> rusqlite::Result<()> {
+    // A file's last word ends this run's claim on it: a run sharing the journal that waits for
+    // it may go on (send it after a failure, or skip it once confirmed).
+    if let Op::Uploaded {
+        identifier, key, ..
+    }
+    | Op::Verified {
+        identifier, key, ..
+    }
+    | Op::Failed {
+        identifier, key, ..
+    }
+    | Op::Interrupted {
+        identifier, key, ..
+    } = &op
+    {
+        c.prepare_cached(
+            "DELETE FROM claims
+             WHERE endpoint = ?1 AND identifier = ?2 AND key = ?3 AND run_id = ?4",
+        )?
+        .execute(params![endpoint, identifier, key, run_id])?;
+    }
+    apply_op(c, endpoint, run_id, op)
+}
+
+fn apply_op(c: &Connection, endpoint: &str, run_id: i64, op: Op) -> rusqlite::Result<()> {
     let t = now();
     // A file's last word moves it from the run's not-started count to another.
     let count = |column: &str| -> rusqlite::Result<()> {
@@ -190,8 +238,11 @@ fn apply(c: &Connection, endpoint: &str, run_id: i64, op: Op) -> rusqlite::Resul
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?8, ?8, ?9, ?10, ?11)
                  ON CONFLICT (endpoint, identifier, key) DO UPDATE SET
                    local_path = excluded.local_path, size = excluded.size,
-                   mtime_ns = excluded.mtime_ns, md5 = NULL, etag = NULL, state = 'pending',
-                   last_error = NULL, run_id = excluded.run_id,
+                   mtime_ns = excluded.mtime_ns, md5 = NULL, etag = NULL,
+                   state = CASE files.state WHEN 'in_flight' THEN 'in_flight' ELSE 'pending' END,
+                   last_error = CASE files.state WHEN 'in_flight' THEN files.last_error END,
+                   run_id = CASE files.state WHEN 'in_flight' THEN files.run_id
+                     ELSE excluded.run_id END,
                    updated_at = excluded.updated_at, canonical_path = excluded.canonical_path,
                    inode = excluded.inode, ctime_ns = excluded.ctime_ns
                  WHERE NOT (files.state = 'uploaded' AND files.size = excluded.size

@@ -202,15 +202,16 @@ impl Sheet<'_> {
                     return;
                 }
             }
-            let before = rows.last;
             let row = rows.next(&record, data);
             let start = record.position().map_or(0, |p| p.byte() as usize);
-            // The reader's position is where the previous record ended: add the blank lines
-            // it skipped.
-            let blanks = row - before - 1;
-            let line = record
-                .position()
-                .map_or(row, |p| p.line() as usize + blanks);
+            // The reader's position is where the previous record ended (maybe between the `\r`
+            // and `\n` of a CRLF, before blank lines): the record's line is that of its first
+            // byte, counted in the text itself.
+            let first = data[start.min(data.len())..]
+                .iter()
+                .position(|&b| b != b'\r' && b != b'\n')
+                .map_or(data.len(), |n| start + n);
+            let line = sheet_text::line_of(data, first);
             if line != row {
                 self.row_lines
                     .insert(row, u32::try_from(line).unwrap_or(u32::MAX));

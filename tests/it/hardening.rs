@@ -525,3 +525,36 @@ fn status_does_not_call_a_dead_run_running() {
     assert!(!stdout(&o).contains("(running)"), "{}", stdout(&o));
     assert!(stdout(&o).contains("killed"), "{}", stdout(&o));
 }
+
+// A CRLF (Excel) sheet gave every row a line one less than its own (review finding).
+#[test]
+fn crlf_sheets_name_rows_without_a_wrong_line() {
+    let bed = Bed::new();
+    bed.file("s.csv", b"identifier,file\r\nbad id,x.txt\r\n");
+    let o = run(&bed, &["upload", "--spreadsheet", "s.csv", "--no-progress"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("s.csv:2: "), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("(row 2)"), "{}", stderr(&o));
+}
+
+// 12 (review finding): `-c` after the command is --checksum, as in `ia`, so
+// `upload ID a.jpg -c other.ini` made other.ini a file to upload, secret and all.
+#[test]
+fn any_ia_ini_with_a_secret_is_never_uploaded() {
+    let bed = Bed::new();
+    bed.file("a.txt", b"a");
+    bed.file(
+        "staging.ini",
+        b"[s3]\naccess = x\nsecret = s3cr3t-staging\n",
+    );
+    bed.file("plain.ini", b"[general]\nname = fine\n");
+    let o = run(
+        &bed,
+        &["upload", "ini-item", "a.txt", "-c", "staging.ini", "-q"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("staging.ini"), "{}", stderr(&o));
+    assert!(bed.puts().is_empty());
+    let o = run(&bed, &["upload", "ini-item", "a.txt", "plain.ini", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}

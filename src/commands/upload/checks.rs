@@ -163,7 +163,15 @@ pub(super) fn private_file_problems(
 ) -> Vec<Problem> {
     let mut problems = Vec::new();
     for fp in plan.items.iter().flat_map(|i| &i.files) {
-        if let Some((_, what)) = private.iter().find(|(p, _)| *p == fp.identity.canonical) {
+        let what = private
+            .iter()
+            .find(|(p, _)| *p == fp.identity.canonical)
+            .map(|(_, what)| *what)
+            .or_else(|| {
+                holds_s3_secret(&fp.local, fp.size)
+                    .then_some("an ia config file (its [s3] section holds a secret key)")
+            });
+        if let Some(what) = what {
             let mut p = Problem::new(format!(
                 "`{}` is {what}: it is never uploaded",
                 fp.local.display()
@@ -179,6 +187,36 @@ pub(super) fn private_file_problems(
         }
     }
     problems
+}
+
+/// True for a small `*.ini` (or `.ia`) file with a `secret` in an `[s3]` section: any
+/// ia.ini, not only the ones iaup knows of (`iaup upload ID a.jpg -c other.ini` reads `-c` as
+/// `--checksum`, as `ia` does, and would otherwise upload `other.ini`).
+fn holds_s3_secret(path: &std::path::Path, size: u64) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if !(name.ends_with(".ini") || name == ".ia") || size > 1 << 20 {
+        return false;
+    }
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let text = text.trim_start_matches('\u{feff}');
+    let Ok(ini) = ini::Ini::load_from_str_noescape(text) else {
+        // Not readable as INI: look at the lines themselves.
+        return text.to_ascii_lowercase().contains("[s3]")
+            && text
+                .lines()
+                .any(|l| l.trim_start().to_ascii_lowercase().starts_with("secret"));
+    };
+    ini.iter().any(|(section, props)| {
+        section.is_some_and(|s| s.trim() == "s3")
+            && props
+                .iter()
+                .any(|(k, _)| k.trim().eq_ignore_ascii_case("secret"))
+    })
 }
 
 /// `iaup upload ID --status-check` without files: only the check, as `ia`.
