@@ -59,11 +59,7 @@ pub async fn login(
 ) -> Result<Login, LoginError> {
     let url = ias3::join(archive_url, "services/xauthn/?op=login");
     let form = [("email", email), ("password", password.expose())];
-    let policy = RetryPolicy {
-        retries: 3,
-        base: Duration::from_millis(500),
-        cap: Duration::from_secs(5),
-    };
+    let policy = RetryPolicy::CHECK;
     let answer = http::send_with_retry(
         "logging in",
         &policy,
@@ -114,11 +110,7 @@ pub async fn whoami(
     let url = ias3::join(archive_url, "services/user.php?op=whoami");
     let answer = http::send_with_retry(
         "checking the keys",
-        &RetryPolicy {
-            retries: 3,
-            base: Duration::from_millis(500),
-            cap: Duration::from_secs(5),
-        },
+        &RetryPolicy::CHECK,
         || {
             client
                 .get(&url)

@@ -52,6 +52,14 @@ impl Default for RetryPolicy {
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 
 impl RetryPolicy {
+    /// The short budget of one-off checks and logins before a run (the key check, a
+    /// collection's existence, `--status-check`): a few quick retries, not a transfer's budget.
+    pub const CHECK: RetryPolicy = RetryPolicy {
+        retries: 3,
+        base: Duration::from_millis(500),
+        cap: Duration::from_secs(5),
+    };
+
     /// The sleep before retry number `retry` (1 = first retry). When the server said how long
     /// to wait (`Retry-After`), that, plus up to a quarter more so clients told the same do not
     /// return together; otherwise full jitter: uniform in `[0, min(cap, base * 2^(retry-1))]`.

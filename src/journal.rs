@@ -134,7 +134,30 @@ pub struct Uploaded {
     pub identity: Option<FileIdentity>,
 }
 
+/// The columns [`Uploaded::from_row`] reads, in its order.
+pub(crate) const UPLOADED_COLUMNS: &str =
+    "size, mtime_ns, md5, local_path, canonical_path, inode, ctime_ns";
+
 impl Uploaded {
+    /// An uploaded record from [`UPLOADED_COLUMNS`], starting at column `at`.
+    pub(crate) fn from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Uploaded> {
+        let canonical: Option<String> = r.get(at + 4)?;
+        Ok(Uploaded {
+            size: r.get::<_, i64>(at)? as u64,
+            mtime_ns: r.get(at + 1)?,
+            md5: r.get(at + 2)?,
+            local_path: r.get(at + 3)?,
+            identity: match canonical {
+                Some(canonical) => Some(FileIdentity {
+                    canonical,
+                    inode: r.get::<_, Option<i64>>(at + 5)?.unwrap_or(0),
+                    ctime_ns: r.get::<_, Option<i64>>(at + 6)?.unwrap_or(0),
+                }),
+                None => None,
+            },
+        })
+    }
+
     /// True when `fp` is the source that was confirmed: same size, mtime and identity (a v1
     /// record, without identity, needs the same path as given).
     pub fn matches(&self, fp: &FilePlan) -> bool {
@@ -444,31 +467,16 @@ impl Journal {
     ) -> Result<HashMap<(String, String), Uploaded>, JournalError> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT identifier, key, size, mtime_ns, md5, local_path, canonical_path, inode,
-                   ctime_ns
-                 FROM files WHERE endpoint = ?1 AND state = 'uploaded'",
-            )
+            .prepare(&format!(
+                "SELECT identifier, key, {UPLOADED_COLUMNS}
+                 FROM files WHERE endpoint = ?1 AND state = 'uploaded'"
+            ))
             .map_err(sql(&self.path))?;
         let rows = stmt
             .query_map([endpoint], |r| {
-                let canonical: Option<String> = r.get(6)?;
                 Ok((
                     (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
-                    Uploaded {
-                        size: r.get::<_, i64>(2)? as u64,
-                        mtime_ns: r.get(3)?,
-                        md5: r.get(4)?,
-                        local_path: r.get(5)?,
-                        identity: match canonical {
-                            Some(canonical) => Some(FileIdentity {
-                                canonical,
-                                inode: r.get::<_, Option<i64>>(7)?.unwrap_or(0),
-                                ctime_ns: r.get::<_, Option<i64>>(8)?.unwrap_or(0),
-                            }),
-                            None => None,
-                        },
-                    },
+                    Uploaded::from_row(r, 2)?,
                 ))
             })
             .map_err(sql(&self.path))?;

@@ -11,8 +11,8 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{sql, JournalError};
-use crate::plan::{FileIdentity, FilePlan};
+use super::{sql, JournalError, Uploaded, UPLOADED_COLUMNS};
+use crate::plan::FilePlan;
 
 /// The claims table: at most one claimant per file; a dead claimant's claim is taken over.
 pub(super) const CLAIMS_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS claims (
@@ -136,37 +136,21 @@ impl Claims {
             .map_err(sql(&self.path))?;
         let key = &fp.key;
         if self.trust_uploaded {
-            let row = tx
+            let done = tx
                 .query_row(
-                    "SELECT size, mtime_ns, canonical_path, inode, ctime_ns, md5 FROM files
-                     WHERE endpoint = ?1 AND identifier = ?2 AND key = ?3
-                       AND state = 'uploaded'",
+                    &format!(
+                        "SELECT {UPLOADED_COLUMNS} FROM files
+                         WHERE endpoint = ?1 AND identifier = ?2 AND key = ?3
+                           AND state = 'uploaded'"
+                    ),
                     params![self.endpoint, identifier, key],
-                    |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, i64>(1)?,
-                            r.get::<_, Option<String>>(2)?,
-                            r.get::<_, Option<i64>>(3)?,
-                            r.get::<_, Option<i64>>(4)?,
-                            r.get::<_, Option<String>>(5)?,
-                        ))
-                    },
+                    |r| Uploaded::from_row(r, 0),
                 )
                 .optional()
                 .map_err(sql(&self.path))?;
-            if let Some((size, mtime, Some(canonical), inode, ctime, md5)) = row {
-                let same = size as u64 == fp.size
-                    && mtime == fp.mtime_ns
-                    && FileIdentity {
-                        canonical,
-                        inode: inode.unwrap_or(0),
-                        ctime_ns: ctime.unwrap_or(0),
-                    } == fp.identity;
-                if same {
-                    tx.commit().map_err(sql(&self.path))?;
-                    return Ok(Claim::Uploaded(md5));
-                }
+            if let Some(done) = done.filter(|u| u.matches(fp)) {
+                tx.commit().map_err(sql(&self.path))?;
+                return Ok(Claim::Uploaded(done.md5));
             }
         }
         let holder: Option<i64> = tx

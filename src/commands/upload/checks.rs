@@ -223,11 +223,7 @@ fn holds_s3_secret(path: &std::path::Path, size: u64) -> bool {
 pub(super) async fn status_check_only(settings: &Settings, id: &str) -> Result<u8, AppError> {
     let creds = super::super::credentials(settings)?;
     let client = http::client(1);
-    let policy = RetryPolicy {
-        retries: 3,
-        base: Duration::from_millis(500),
-        cap: Duration::from_secs(5),
-    };
+    let policy = RetryPolicy::CHECK;
     let noop = |_: u32, _: Duration, _: &str| {};
     match crate::api::over_limit(&client, &settings.s3_url, &creds, id, &policy, &noop).await {
         Ok(false) => {
@@ -256,11 +252,7 @@ pub(super) async fn check_collections(
 ) -> Result<(), AppError> {
     let mut seen = std::collections::HashSet::new();
     let mut problems = Vec::new();
-    let policy = RetryPolicy {
-        retries: 3,
-        base: Duration::from_millis(500),
-        cap: Duration::from_secs(5),
-    };
+    let policy = RetryPolicy::CHECK;
     let noop = |_: u32, _: Duration, _: &str| {};
     for item in &plan.items {
         for c in item.metadata.get("collection").unwrap_or_default() {
