@@ -100,13 +100,14 @@ pub(super) fn expand(
     out
 }
 
-fn walk(
+/// The key prefix of a folder's files (`None`: keys are the contents' own paths), or `None`
+/// outside (reported) when the folder cannot be named in keys.
+fn folder_prefix(
     dir: &Path,
     keep_directories: bool,
     remote_name: Option<&str>,
-    uploaded: Option<&UploadedPaths>,
     out: &mut Expansion,
-) {
+) -> Option<Option<String>> {
     let prefix = match remote_name {
         Some(name) => Some(name.trim_end_matches('/').to_owned()),
         None if ends_with_separator(dir) => None,
@@ -121,7 +122,7 @@ fn walk(
                         format!("cannot use the folder `{}` in keys: {why}", dir.display()),
                         None,
                     );
-                    return;
+                    return None;
                 }
             },
             _ => None,
@@ -142,69 +143,28 @@ fn walk(
                             .to_owned(),
                     ),
                 );
-                return;
+                return None;
             }
         },
+    };
+    Some(prefix)
+}
+
+fn walk(
+    dir: &Path,
+    keep_directories: bool,
+    remote_name: Option<&str>,
+    uploaded: Option<&UploadedPaths>,
+    out: &mut Expansion,
+) {
+    let Some(prefix) = folder_prefix(dir, keep_directories, remote_name, out) else {
+        return;
     };
     let before = out.files.len();
     // Symlinks are followed so a linked folder is uploaded like a real one; walkdir detects
     // loops and reports them as errors, which become problems.
     for entry in WalkDir::new(dir).follow_links(true).sort_by_file_name() {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(e) => {
-                let at = e.path().unwrap_or(dir).display().to_string();
-                let message = if e.loop_ancestor().is_some() {
-                    format!("symlink loop at `{at}`")
-                } else if let Some(io) = e.io_error() {
-                    format!("cannot read `{at}`: {io}")
-                } else {
-                    format!("cannot read `{at}`: {e}")
-                };
-                out.problem(message, None);
-                continue;
-            }
-        };
-        if entry.file_type().is_dir() {
-            continue;
-        }
-        let path = entry.path();
-        let meta = match entry.metadata() {
-            Ok(meta) => meta,
-            Err(e) => {
-                out.problem(format!("cannot read `{}`: {e}", path.display()), None);
-                continue;
-            }
-        };
-        if !meta.is_file() {
-            out.problem(
-                format!(
-                    "`{}` is neither a regular file nor a directory",
-                    path.display()
-                ),
-                Some("only regular files can be uploaded; move it out of the folder".to_owned()),
-            );
-            continue;
-        }
-        let relative = path
-            .strip_prefix(dir)
-            .map_err(|e| e.to_string())
-            .and_then(path_key);
-        let relative = match relative {
-            Ok(relative) => relative,
-            Err(why) => {
-                out.problem(
-                    format!("cannot make a remote name for `{}`: {why}", path.display()),
-                    None,
-                );
-                continue;
-            }
-        };
-        let key = match &prefix {
-            Some(prefix) => format!("{prefix}/{relative}"),
-            None => relative,
-        };
-        add_file(path.to_path_buf(), key, &meta, out);
+        walk_entry(dir, prefix.as_deref(), entry, out);
     }
     if out.files.len() == before && out.problems.is_empty() {
         if uploaded.is_some_and(|u| u.covers(dir)) {
@@ -216,6 +176,71 @@ fn walk(
             Some("empty folders cannot be uploaded; remove the row or add files".to_owned()),
         );
     }
+}
+
+/// One entry of a folder walk: a regular file becomes a plan file under `prefix`; anything
+/// else that is not a folder is reported.
+fn walk_entry(
+    dir: &Path,
+    prefix: Option<&str>,
+    entry: walkdir::Result<walkdir::DirEntry>,
+    out: &mut Expansion,
+) {
+    let entry = match entry {
+        Ok(entry) => entry,
+        Err(e) => {
+            let at = e.path().unwrap_or(dir).display().to_string();
+            let message = if e.loop_ancestor().is_some() {
+                format!("symlink loop at `{at}`")
+            } else if let Some(io) = e.io_error() {
+                format!("cannot read `{at}`: {io}")
+            } else {
+                format!("cannot read `{at}`: {e}")
+            };
+            out.problem(message, None);
+            return;
+        }
+    };
+    if entry.file_type().is_dir() {
+        return;
+    }
+    let path = entry.path();
+    let meta = match entry.metadata() {
+        Ok(meta) => meta,
+        Err(e) => {
+            out.problem(format!("cannot read `{}`: {e}", path.display()), None);
+            return;
+        }
+    };
+    if !meta.is_file() {
+        out.problem(
+            format!(
+                "`{}` is neither a regular file nor a directory",
+                path.display()
+            ),
+            Some("only regular files can be uploaded; move it out of the folder".to_owned()),
+        );
+        return;
+    }
+    let relative = path
+        .strip_prefix(dir)
+        .map_err(|e| e.to_string())
+        .and_then(path_key);
+    let relative = match relative {
+        Ok(relative) => relative,
+        Err(why) => {
+            out.problem(
+                format!("cannot make a remote name for `{}`: {why}", path.display()),
+                None,
+            );
+            return;
+        }
+    };
+    let key = match prefix {
+        Some(prefix) => format!("{prefix}/{relative}"),
+        None => relative,
+    };
+    add_file(path.to_path_buf(), key, &meta, out);
 }
 
 /// Checks the key and that the file can be opened, then records it.

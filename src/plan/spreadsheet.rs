@@ -160,21 +160,7 @@ impl Sheet<'_> {
 
     fn read(&mut self, data: &[u8]) {
         let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
-        let delimiter = match self.opts.delimiter {
-            Some(d) => d,
-            None => {
-                let (d, sniffed) = sheet_text::sniff_delimiter(data);
-                if sniffed {
-                    self.notes.push(format!(
-                        "{}: the columns are separated by {}; reading it so (--delimiter to \
-                         force another)",
-                        self.path.display(),
-                        sheet_text::delimiter_name(d)
-                    ));
-                }
-                d
-            }
-        };
+        let delimiter = self.delimiter(data);
         let open_quote = sheet_text::unclosed_quote(data, delimiter);
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
@@ -204,18 +190,7 @@ impl Sheet<'_> {
             }
             let row = rows.next(&record, data);
             let start = record.position().map_or(0, |p| p.byte() as usize);
-            // The reader's position is where the previous record ended (maybe between the `\r`
-            // and `\n` of a CRLF, before blank lines): the record's line is that of its first
-            // byte, counted in the text itself.
-            let first = data[start.min(data.len())..]
-                .iter()
-                .position(|&b| b != b'\r' && b != b'\n')
-                .map_or(data.len(), |n| start + n);
-            let line = sheet_text::line_of(data, first);
-            if line != row {
-                self.row_lines
-                    .insert(row, u32::try_from(line).unwrap_or(u32::MAX));
-            }
+            let line = self.record_line(data, start, row);
             let holds_open_quote = open_quote.is_some_and(|at| at >= start);
             if holds_open_quote {
                 open_row = Some(row);
@@ -235,17 +210,61 @@ impl Sheet<'_> {
             }
         }
         if let (Some(at), Some(row)) = (open_quote, open_row) {
-            let opened = sheet_text::line_of(data, at);
-            self.report(
-                row,
-                None,
-                format!(
-                    "a quote opened on line {opened} is never closed, so every line after it \
-                     was read into one cell and no row below it would be uploaded"
-                ),
-                Some("close the quote, or remove it if it belongs to no cell"),
-            );
+            self.open_quote(data, at, row);
         }
+        self.require_rows(header.is_some(), data_rows);
+    }
+
+    /// The separator: `--delimiter`, else recognised from the header line (and said so).
+    fn delimiter(&mut self, data: &[u8]) -> u8 {
+        if let Some(d) = self.opts.delimiter {
+            return d;
+        }
+        let (d, sniffed) = sheet_text::sniff_delimiter(data);
+        if sniffed {
+            self.notes.push(format!(
+                "{}: the columns are separated by {}; reading it so (--delimiter to \
+                 force another)",
+                self.path.display(),
+                sheet_text::delimiter_name(d)
+            ));
+        }
+        d
+    }
+
+    /// The line of the record that starts at byte `start`, remembered for the row when it
+    /// differs. The reader's position is where the previous record ended (maybe between the
+    /// `\r` and `\n` of a CRLF, before blank lines): the record's line is that of its first
+    /// byte, counted in the text itself.
+    fn record_line(&mut self, data: &[u8], start: usize, row: usize) -> usize {
+        let first = data[start.min(data.len())..]
+            .iter()
+            .position(|&b| b != b'\r' && b != b'\n')
+            .map_or(data.len(), |n| start + n);
+        let line = sheet_text::line_of(data, first);
+        if line != row {
+            self.row_lines
+                .insert(row, u32::try_from(line).unwrap_or(u32::MAX));
+        }
+        line
+    }
+
+    /// A quote opened at byte `at` (in the record of `row`) and never closed.
+    fn open_quote(&mut self, data: &[u8], at: usize, row: usize) {
+        let opened = sheet_text::line_of(data, at);
+        self.report(
+            row,
+            None,
+            format!(
+                "a quote opened on line {opened} is never closed, so every line after it \
+                 was read into one cell and no row below it would be uploaded"
+            ),
+            Some("close the quote, or remove it if it belongs to no cell"),
+        );
+    }
+
+    /// An empty sheet, or one with a header and no data rows.
+    fn require_rows(&mut self, has_header: bool, data_rows: usize) {
         let (empty_hint, rows_hint) = if self.metadata_only {
             (
                 "its first row names the columns (`identifier`, then metadata fields); each \
@@ -259,18 +278,18 @@ impl Sheet<'_> {
                 "add one row per file or folder to upload",
             )
         };
-        match header {
-            None => self.problems.push(
+        if !has_header {
+            self.problems.push(
                 Problem::new("the spreadsheet is empty")
                     .with_file(self.path)
                     .with_hint(empty_hint),
-            ),
-            Some(_) if data_rows == 0 => self.problems.push(
+            );
+        } else if data_rows == 0 {
+            self.problems.push(
                 Problem::new("the spreadsheet has a header row but no data rows")
                     .with_file(self.path)
                     .with_hint(rows_hint),
-            ),
-            Some(_) => {}
+            );
         }
     }
 
@@ -321,110 +340,145 @@ impl Sheet<'_> {
         let mut header = Header::default();
         let mut seen: HashMap<(String, Option<usize>), usize> = HashMap::new();
         for (col, raw) in record.iter().enumerate() {
-            let Ok(name) = std::str::from_utf8(raw) else {
-                let label = format!("#{}", col + 1);
-                self.report(
-                    row,
-                    Some(&label),
-                    "the column name is not valid UTF-8".to_owned(),
-                    Some(UTF8_HINT),
-                );
-                header.names.push(label);
-                continue;
-            };
-            let name = name.trim();
-            header.names.push(if name.is_empty() {
-                format!("#{}", col + 1)
-            } else {
-                name.to_owned()
-            });
-            let lower = name.to_ascii_lowercase();
-            let special = match lower.as_str() {
-                _ if name == "REMOTE_NAME" => Some(Special::RemoteName),
-                "file" => Some(Special::File),
-                "identifier" => Some(Special::Identifier),
-                "item" => Some(Special::Item),
-                _ => None,
-            };
-            if let Some(kind) = special {
-                match *header.slot(kind) {
-                    Some(first) => self.report(
-                        row,
-                        Some(name),
-                        format!(
-                            "the column appears twice (columns {} and {})",
-                            column_letters(first),
-                            column_letters(col)
-                        ),
-                        Some("keep only one of them"),
-                    ),
-                    None => *header.slot(kind) = Some(col),
-                }
-                continue;
-            }
-            if name.is_empty() {
-                header.unnamed.push(col);
-                continue;
-            }
-            if lower == "remote_name" {
-                self.report(
-                    row,
-                    Some(name),
-                    "the remote-name column must be spelled `REMOTE_NAME`, in upper case (ia \
-                     would upload this column as metadata)"
-                        .to_owned(),
-                    Some("rename the column to REMOTE_NAME"),
-                );
-                continue;
-            }
-            let parsed = validate_field_name(name).and_then(|()| parse_field_name(&lower));
-            let (base, index) = match parsed {
-                Ok(parsed) => parsed,
-                Err(why) => {
-                    self.report(
-                        row,
-                        Some(name),
-                        format!("invalid metadata field name `{name}`: {why}"),
-                        Some(FIELD_NAME_HINT),
-                    );
-                    continue;
-                }
-            };
-            if meta::is_reserved_field(base) {
-                self.report(
-                    row,
-                    Some(name),
-                    "the identifier is not a metadata field".to_owned(),
-                    Some("name the item in a plain `identifier` column"),
-                );
-                continue;
-            }
-            if let Some(&first) = seen.get(&(base.to_owned(), index)) {
-                let hint = match index {
-                    None => format!(
-                        "keep one; for several values use `{base}[0]`, `{base}[1]`, ... columns"
-                    ),
-                    Some(_) => "give each index once".to_owned(),
-                };
-                self.report(
+            self.header_column(&mut header, &mut seen, row, col, raw);
+        }
+        self.require_columns(&header, row);
+        header
+    }
+
+    /// One cell of the header row: a special column (`file`, `identifier`, `item`,
+    /// `REMOTE_NAME`), an unnamed one, or a metadata field.
+    fn header_column(
+        &mut self,
+        header: &mut Header,
+        seen: &mut HashMap<(String, Option<usize>), usize>,
+        row: usize,
+        col: usize,
+        raw: &[u8],
+    ) {
+        let Ok(name) = std::str::from_utf8(raw) else {
+            let label = format!("#{}", col + 1);
+            self.report(
+                row,
+                Some(&label),
+                "the column name is not valid UTF-8".to_owned(),
+                Some(UTF8_HINT),
+            );
+            header.names.push(label);
+            return;
+        };
+        let name = name.trim();
+        header.names.push(if name.is_empty() {
+            format!("#{}", col + 1)
+        } else {
+            name.to_owned()
+        });
+        let lower = name.to_ascii_lowercase();
+        let special = match lower.as_str() {
+            _ if name == "REMOTE_NAME" => Some(Special::RemoteName),
+            "file" => Some(Special::File),
+            "identifier" => Some(Special::Identifier),
+            "item" => Some(Special::Item),
+            _ => None,
+        };
+        if let Some(kind) = special {
+            match *header.slot(kind) {
+                Some(first) => self.report(
                     row,
                     Some(name),
                     format!(
-                        "the field appears twice (columns {} and {})",
+                        "the column appears twice (columns {} and {})",
                         column_letters(first),
                         column_letters(col)
                     ),
-                    Some(&hint),
-                );
-                continue;
+                    Some("keep only one of them"),
+                ),
+                None => *header.slot(kind) = Some(col),
             }
-            seen.insert((base.to_owned(), index), col);
-            header.meta.push(MetaColumn {
-                col,
-                base: base.to_owned(),
-                index,
-            });
+            return;
         }
+        if name.is_empty() {
+            header.unnamed.push(col);
+            return;
+        }
+        if lower == "remote_name" {
+            self.report(
+                row,
+                Some(name),
+                "the remote-name column must be spelled `REMOTE_NAME`, in upper case (ia \
+                 would upload this column as metadata)"
+                    .to_owned(),
+                Some("rename the column to REMOTE_NAME"),
+            );
+            return;
+        }
+        if let Some(column) = self.meta_column(seen, row, col, name, &lower) {
+            header.meta.push(column);
+        }
+    }
+
+    /// A metadata column of the header: a valid field name, not the identifier, not given
+    /// twice (the same `base[index]`).
+    fn meta_column(
+        &mut self,
+        seen: &mut HashMap<(String, Option<usize>), usize>,
+        row: usize,
+        col: usize,
+        name: &str,
+        lower: &str,
+    ) -> Option<MetaColumn> {
+        let parsed = validate_field_name(name).and_then(|()| parse_field_name(lower));
+        let (base, index) = match parsed {
+            Ok(parsed) => parsed,
+            Err(why) => {
+                self.report(
+                    row,
+                    Some(name),
+                    format!("invalid metadata field name `{name}`: {why}"),
+                    Some(FIELD_NAME_HINT),
+                );
+                return None;
+            }
+        };
+        if meta::is_reserved_field(base) {
+            self.report(
+                row,
+                Some(name),
+                "the identifier is not a metadata field".to_owned(),
+                Some("name the item in a plain `identifier` column"),
+            );
+            return None;
+        }
+        if let Some(&first) = seen.get(&(base.to_owned(), index)) {
+            let hint = match index {
+                None => format!(
+                    "keep one; for several values use `{base}[0]`, `{base}[1]`, ... columns"
+                ),
+                Some(_) => "give each index once".to_owned(),
+            };
+            self.report(
+                row,
+                Some(name),
+                format!(
+                    "the field appears twice (columns {} and {})",
+                    column_letters(first),
+                    column_letters(col)
+                ),
+                Some(&hint),
+            );
+            return None;
+        }
+        seen.insert((base.to_owned(), index), col);
+        Some(MetaColumn {
+            col,
+            base: base.to_owned(),
+            index,
+        })
+    }
+
+    /// The `file` column (unless metadata only) and an `identifier` or `item` column must be
+    /// there.
+    fn require_columns(&mut self, header: &Header, row: usize) {
         let found = header.names.join(", ");
         if header.file.is_none() && !self.metadata_only {
             self.report(
@@ -448,34 +502,79 @@ impl Sheet<'_> {
                 )),
             );
         }
-        header
     }
 
     fn data_row(&mut self, header: &Header, record: &ByteRecord, row: usize) {
-        let width = header.names.len();
-        if record.len() != width {
-            self.report(
-                row,
-                None,
-                format!("the row has {} cells, the header has {width}", record.len()),
-                Some(
-                    "a quote may be unbalanced, or a cell with a comma unquoted; quote cells \
-                     that contain commas, quotes or line breaks",
-                ),
-            );
-            // Keep an identifier it names as the current item, so rows below that continue it
-            // are not also reported.
-            let id_col = header.identifier.or(header.item);
-            let id = id_col
-                .and_then(|c| record.get(c))
-                .and_then(|raw| std::str::from_utf8(raw).ok())
-                .filter(|id| !id.is_empty());
-            if let (Some(id), Some(col)) = (id, id_col) {
-                self.current = Some(self.item_for(id, header.name(col), row));
-            }
+        if record.len() != header.names.len() {
+            self.short_row(header, record, row);
             return;
         }
-        let mut cells: Vec<Option<&str>> = Vec::with_capacity(width);
+        let cells = self.decode_cells(header, record, row);
+        let cell = |col: Option<usize>| col.and_then(|c| cells[c]).filter(|s| !s.is_empty());
+        let undecodable = |col: Option<usize>| col.is_some_and(|c| cells[c].is_none());
+
+        // An undecodable identifier names no known item; rows below it are not guessed at.
+        let item = if undecodable(header.identifier) || undecodable(header.item) {
+            self.current = None;
+            self.missing_identifier_reported = true;
+            None
+        } else {
+            self.row_item(header, row, cell(header.identifier), cell(header.item))
+        };
+
+        let remote_name = cell(header.remote_name).filter(|_| !self.metadata_only);
+        let remote_name = remote_name.filter(|name| self.valid_remote_name(row, name));
+
+        if let Some(file_col) = header.file.filter(|_| !self.metadata_only) {
+            match cells[file_col] {
+                None => {}
+                Some("") => self.report(
+                    row,
+                    Some(header.name(file_col)),
+                    "the cell is empty".to_owned(),
+                    Some("every row needs the path of a local file or folder"),
+                ),
+                Some(given) => self.row_files(header, row, file_col, given, remote_name, item),
+            }
+        }
+
+        let fields = self.row_fields(header, &cells, row);
+        if let Some(i) = item {
+            self.items[i].add_fields(fields, self.path, row, &mut self.problems);
+        }
+    }
+
+    /// A row with more or fewer cells than the header: reported, and its identifier kept as
+    /// the current item so rows below that continue it are not also reported.
+    fn short_row(&mut self, header: &Header, record: &ByteRecord, row: usize) {
+        let width = header.names.len();
+        self.report(
+            row,
+            None,
+            format!("the row has {} cells, the header has {width}", record.len()),
+            Some(
+                "a quote may be unbalanced, or a cell with a comma unquoted; quote cells \
+                 that contain commas, quotes or line breaks",
+            ),
+        );
+        let id_col = header.identifier.or(header.item);
+        let id = id_col
+            .and_then(|c| record.get(c))
+            .and_then(|raw| std::str::from_utf8(raw).ok())
+            .filter(|id| !id.is_empty());
+        if let (Some(id), Some(col)) = (id, id_col) {
+            self.current = Some(self.item_for(id, header.name(col), row));
+        }
+    }
+
+    /// The row's cells as text; `None` (reported) for a cell that is not UTF-8.
+    fn decode_cells<'r>(
+        &mut self,
+        header: &Header,
+        record: &'r ByteRecord,
+        row: usize,
+    ) -> Vec<Option<&'r str>> {
+        let mut cells = Vec::with_capacity(record.len());
         for (col, raw) in record.iter().enumerate() {
             match std::str::from_utf8(raw) {
                 Ok(cell) => cells.push(Some(cell)),
@@ -493,48 +592,33 @@ impl Sheet<'_> {
                 }
             }
         }
-        let cell = |col: Option<usize>| col.and_then(|c| cells[c]).filter(|s| !s.is_empty());
-        let undecodable = |col: Option<usize>| col.is_some_and(|c| cells[c].is_none());
+        cells
+    }
 
-        // An undecodable identifier names no known item; rows below it are not guessed at.
-        let item = if undecodable(header.identifier) || undecodable(header.item) {
-            self.current = None;
-            self.missing_identifier_reported = true;
-            None
-        } else {
-            self.row_item(header, row, cell(header.identifier), cell(header.item))
-        };
-
-        let remote_name = cell(header.remote_name).filter(|_| !self.metadata_only);
-        let remote_name = remote_name.filter(|name| {
-            // A folder's REMOTE_NAME is a prefix, so a trailing `/` is fine there.
-            match validate_key(name.trim_end_matches('/')) {
-                Ok(()) => true,
-                Err(why) => {
-                    self.report(
-                        row,
-                        Some("REMOTE_NAME"),
-                        format!("invalid remote name `{name}`: {why}"),
-                        None,
-                    );
-                    false
-                }
-            }
-        });
-
-        if let Some(file_col) = header.file.filter(|_| !self.metadata_only) {
-            match cells[file_col] {
-                None => {}
-                Some("") => self.report(
+    /// A `REMOTE_NAME` cell that is a valid key (a folder's may end in `/`: it is a prefix).
+    fn valid_remote_name(&mut self, row: usize, name: &str) -> bool {
+        match validate_key(name.trim_end_matches('/')) {
+            Ok(()) => true,
+            Err(why) => {
+                self.report(
                     row,
-                    Some(header.name(file_col)),
-                    "the cell is empty".to_owned(),
-                    Some("every row needs the path of a local file or folder"),
-                ),
-                Some(given) => self.row_files(header, row, file_col, given, remote_name, item),
+                    Some("REMOTE_NAME"),
+                    format!("invalid remote name `{name}`: {why}"),
+                    None,
+                );
+                false
             }
         }
+    }
 
+    /// The metadata cells of a row; a value under a column with no name is reported once per
+    /// column.
+    fn row_fields(
+        &mut self,
+        header: &Header,
+        cells: &[Option<&str>],
+        row: usize,
+    ) -> Vec<(String, Vec<String>)> {
         let mut fields = MetaBuilder::default();
         for column in &header.meta {
             if let Some(value) = cells[column.col].filter(|v| !v.is_empty()) {
@@ -560,9 +644,7 @@ impl Sheet<'_> {
                 );
             }
         }
-        if let Some(i) = item {
-            self.items[i].add_fields(fields.finish(), self.path, row, &mut self.problems);
-        }
+        fields.finish()
     }
 
     /// The item of a row: its identifier (or `item`) cell, else the item of the row above.
