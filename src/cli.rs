@@ -264,8 +264,8 @@ pub struct ConfigureArgs {
 2 bad input or configuration (nothing sent), 130 interrupted."
 )]
 pub struct UploadArgs {
-    /// Item identifier (omit with --spreadsheet).
-    #[arg(value_name = "IDENTIFIER", required_unless_present = "spreadsheet")]
+    /// Item identifier (omit with --spreadsheet or --folders).
+    #[arg(value_name = "IDENTIFIER", required_unless_present_any = ["spreadsheet", "folders"])]
     pub identifier: Option<String>,
     /// Files or directories to upload into the item.
     #[arg(value_name = "FILE")]
@@ -273,6 +273,11 @@ pub struct UploadArgs {
     /// CSV with a `file` column, `identifier`/`item`, optional `REMOTE_NAME`, and metadata columns.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["identifier", "remote_name"])]
     pub spreadsheet: Option<PathBuf>,
+    /// A folder of item folders, each named by its identifier (IA's batch layout): its files
+    /// are uploaded with keys relative to it; `ID_meta.xml` gives the item's metadata (not
+    /// uploaded), `ID_marc.xml`/`ID_meta.mrc` go first, `ID_files.xml` is not uploaded.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["identifier", "spreadsheet", "remote_name", "file_metadata", "keep_directories"])]
+    pub folders: Option<PathBuf>,
     /// The spreadsheet's separator: `,`, `;` or `tab` (default: recognised from the header line).
     #[arg(long, value_name = "CHAR", value_parser = parse_delimiter, requires = "spreadsheet")]
     pub delimiter: Option<u8>,

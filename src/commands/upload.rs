@@ -89,6 +89,10 @@ pub fn build_plan(
         allow_multiline_rows: args.allow_multiline_rows,
     };
     let result = match (&args.spreadsheet, &args.identifier) {
+        _ if args.folders.is_some() => plan::from_folders(
+            args.folders.as_deref().unwrap_or(std::path::Path::new("")),
+            &opts,
+        ),
         (Some(sheet), _) => {
             if !args.files.is_empty() {
                 errs.push(
@@ -135,7 +139,7 @@ pub fn build_plan(
         }
         (None, None) => {
             return Err(AppError::usage(msg(
-                "give an identifier and files, or --spreadsheet",
+                "give an identifier and files, --spreadsheet, or --folders",
             )));
         }
     };

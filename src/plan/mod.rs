@@ -7,6 +7,7 @@
 
 pub mod file_meta;
 mod files;
+mod folders;
 mod meta;
 mod sheet_text;
 mod spreadsheet;
@@ -19,6 +20,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use folders::{from_folders, read_meta_xml};
 pub use spreadsheet::{from_spreadsheet, metadata_from_spreadsheet};
 pub use validate::{parse_key_value, validate_field_name, validate_identifier, validate_key};
 
@@ -436,6 +438,11 @@ impl ItemBuilder {
                 None => self.fields.push((key, values, Some(row))),
             }
         }
+    }
+
+    /// Sets the item's own metadata (a batch folder's `_meta.xml`), which wins over `-m`.
+    fn set_fields(&mut self, fields: Vec<(String, Vec<String>)>) {
+        self.fields = fields.into_iter().map(|(k, v)| (k, v, None)).collect();
     }
 
     /// The finished item; an item over [`MAX_ITEM_BYTES`] is a problem.

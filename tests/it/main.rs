@@ -6,6 +6,7 @@ mod configure;
 mod delete;
 mod dropin;
 mod ecosystem;
+mod folders;
 mod hardening;
 mod harness;
 mod metadata;
