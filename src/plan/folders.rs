@@ -310,11 +310,8 @@ impl<'a> MetaXml<'a> {
                     }
                     depth = 1;
                 }
-                Event::Empty(e) if depth == 0 => {
-                    if !self.root(&e, at, &mut root_seen) {
-                        return;
-                    }
-                }
+                Event::Empty(e) if depth == 0 && !self.root(&e, at, &mut root_seen) => return,
+                Event::Empty(_) if depth == 0 => {}
                 Event::Start(e) if depth == 1 => {
                     let name = e.name().as_ref().to_owned();
                     field = Some((name, at, String::new()));
