@@ -8,6 +8,7 @@
 pub mod api;
 pub mod cli;
 pub mod commands;
+pub mod compare;
 pub mod config;
 pub mod engine;
 pub mod error;
