@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+pub use crate::item_doc::{field_values, remote_files, RemoteFile};
 use crate::plan::{ItemPlan, Metadata};
 
 /// The verdict on one planned file, or one remote file the plan does not have.
@@ -39,52 +40,6 @@ pub struct FieldDiff {
     pub local: Vec<String>,
     /// Empty when the item does not have the field.
     pub remote: Vec<String>,
-}
-
-/// One remote file as the metadata document lists it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RemoteFile {
-    pub name: String,
-    pub size: Option<u64>,
-    pub md5: Option<String>,
-    pub source: Option<String>,
-}
-
-/// The files of a metadata document (`files`), as IA writes them (sizes are strings).
-pub fn remote_files(doc: &Value) -> Vec<RemoteFile> {
-    let Some(files) = doc.get("files").and_then(Value::as_array) else {
-        return Vec::new();
-    };
-    files
-        .iter()
-        .filter_map(|f| {
-            let text = |k: &str| f.get(k).and_then(value_text);
-            Some(RemoteFile {
-                name: text("name")?,
-                size: text("size").and_then(|s| s.parse().ok()),
-                md5: text("md5"),
-                source: text("source"),
-            })
-        })
-        .collect()
-}
-
-/// A JSON scalar as IA's text (numbers and strings alike).
-fn value_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// A metadata field's values: a string is one value, a list many.
-pub fn field_values(v: &Value) -> Vec<String> {
-    match v {
-        Value::Array(items) => items.iter().filter_map(value_text).collect(),
-        other => value_text(other).into_iter().collect(),
-    }
 }
 
 /// Compares each planned file with the remote listing. `local_md5` gives the MD5 of planned

@@ -14,12 +14,14 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod ias3;
+pub mod item_doc;
 pub mod journal;
 pub mod metadata_api;
 pub mod output;
 pub mod plan;
 pub mod report;
 pub mod secret;
+pub mod select;
 pub mod settings;
 
 use error::{AppError, EXIT_OK};

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde_json::Value;
 
 use super::metadata::{problems_error, retry_policy};
@@ -22,6 +21,7 @@ use crate::ias3;
 use crate::output;
 use crate::plan::{validate_identifier, validate_key, Problem};
 use crate::secret::Credentials;
+use crate::select::Patterns;
 use crate::settings::{Env, Settings};
 
 /// IA's own files of an item, which iaup never deletes.
@@ -29,32 +29,10 @@ fn is_ia_record(id: &str, name: &str) -> bool {
     name == format!("{id}_meta.xml") || name == format!("{id}_files.xml")
 }
 
-/// Compiles `--glob` patterns; `|` separates alternatives, as in `ia`. `*` also matches `/`.
-fn glob_set(patterns: &[String], problems: &mut Vec<Problem>) -> Option<GlobSet> {
-    if patterns.is_empty() {
-        return None;
-    }
-    let mut set = GlobSetBuilder::new();
-    for given in patterns {
-        for p in given.split('|').filter(|p| !p.is_empty()) {
-            match GlobBuilder::new(p).literal_separator(false).build() {
-                Ok(g) => {
-                    set.add(g);
-                }
-                Err(e) => problems.push(
-                    Problem::new(format!("`--glob {given}`: invalid pattern `{p}`: {e}"))
-                        .with_hint("patterns use `*`, `?`, `[abc]` and `{a,b}`"),
-                ),
-            }
-        }
-    }
-    set.build().ok()
-}
-
 /// What the flags select from a listed file.
 struct Selector<'a> {
     all: bool,
-    globs: Option<GlobSet>,
+    globs: Option<Patterns>,
     formats: &'a [String],
 }
 
@@ -103,7 +81,7 @@ pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8
     }
     let selector = Selector {
         all: args.all,
-        globs: glob_set(&args.glob, &mut problems),
+        globs: Patterns::compile("--glob", &args.glob, &mut problems),
         formats: &args.format,
     };
     if !problems.is_empty() {
@@ -385,7 +363,7 @@ mod tests {
         let mut problems = Vec::new();
         let sel = Selector {
             all: false,
-            globs: glob_set(&["*.txt|docs/*".into()], &mut problems),
+            globs: Patterns::compile("--glob", &["*.txt|docs/*".into()], &mut problems),
             formats: &["jpeg".into()],
         };
         assert!(problems.is_empty());
@@ -408,7 +386,7 @@ mod tests {
         assert!(all.picks("it", &f("p.png", "original", "PNG")));
         assert!(!all.picks("it", &f("it_meta.xml", "metadata", "Metadata")));
         assert!(!all.picks("it", &f("it_files.xml", "original", "Metadata")));
-        glob_set(&["a[".into()], &mut problems);
+        Patterns::compile("--glob", &["a[".into()], &mut problems);
         assert_eq!(problems.len(), 1);
         assert!(problems[0].message.contains("invalid pattern `a[`"));
     }
