@@ -64,7 +64,7 @@ pub enum Command {
     #[command(alias = "co")]
     Configure(ConfigureArgs),
     /// Upload files to items, from arguments or a spreadsheet.
-    #[command(alias = "up")]
+    #[command(alias = "up", mut_arg("sleep", |a| a.short('s')))]
     Upload(Box<UploadArgs>),
     /// Read or change item metadata (Metadata Write API).
     #[command(alias = "md")]
@@ -163,18 +163,8 @@ pub struct MetadataArgs {
     /// List the formats of the item's files, one per line.
     #[arg(short = 'F', long, conflicts_with_all = ["spreadsheet", "modify", "append", "append_list", "remove", "insert"])]
     pub formats: bool,
-    /// Retries per item for 429, 5xx and connection errors.
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    pub retries: u32,
-    /// Base of the exponential backoff between retries, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
-    pub sleep: f64,
-    /// Failures and the summary only.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Items handled at once.
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub jobs: u32,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
 }
 // ---- end metadata ----
 
@@ -213,18 +203,8 @@ pub struct DeleteArgs {
     /// Do not keep the deleted file as a history copy (x-archive-keep-old-version).
     #[arg(long)]
     pub no_backup: bool,
-    /// Retries per file for SlowDown, 429, 5xx and connection errors.
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    pub retries: u32,
-    /// Base of the exponential backoff between retries, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
-    pub sleep: f64,
-    /// Failures and the summary only.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// DELETE requests in flight at once.
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub jobs: u32,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
 }
 // ---- end delete ----
 
@@ -314,38 +294,15 @@ pub struct UploadArgs {
     /// Send Content-MD5 (hashes each file before sending it; the ETag is checked either way).
     #[arg(short = 'v', long)]
     pub verify: bool,
-    /// Retries per file for transient failures and SlowDown [default: 10, or config.toml's].
-    #[arg(short = 'R', long, value_name = "N")]
-    pub retries: Option<u32>,
-    /// Base of the exponential backoff between retries, in seconds [default: 2, or
-    /// config.toml's].
-    #[arg(short = 's', long, value_name = "SECONDS")]
-    pub sleep: Option<f64>,
     /// Do not check that each `collection` exists before sending (one metadata GET each).
     #[arg(long)]
     pub no_collection_check: bool,
     /// Ask IAS3 whether the items are over their task limit before uploading to them.
     #[arg(long)]
     pub status_check: bool,
-    /// Errors and the summary only.
-    #[arg(short, long)]
-    pub quiet: bool,
     /// Print every planned request (secret masked) and send nothing. Same as --dry-run.
     #[arg(short = 'd', long = "debug", alias = "dry-run")]
     pub dry_run: bool,
-    /// PUTs in flight at once, each to a different item (files of one item go one at a time)
-    /// [default: 4, or config.toml's].
-    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub jobs: Option<u32>,
-    /// No progress bars; a plain progress line every few seconds instead.
-    #[arg(long)]
-    pub no_progress: bool,
-    /// Seconds to wait for the answer after a file's last byte was sent.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
-    pub timeout: f64,
-    /// Abort and retry an attempt when no byte was accepted for this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
-    pub stall_timeout: f64,
     /// The resume journal (default: config.toml's, then $XDG_STATE_HOME/iaup/journal.sqlite).
     #[arg(long, value_name = "PATH", conflicts_with = "no_journal")]
     pub journal: Option<PathBuf>,
@@ -366,6 +323,51 @@ pub struct UploadArgs {
     /// machines (a CI matrix, a job array) can share one spreadsheet, each with its own journal.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+/// How every command that sends requests runs them: concurrency, retries, timeouts and what it
+/// prints. Unset values come from config.toml's profile or `[defaults]`, then built-in ones.
+#[derive(Clone, Debug, Default, Args)]
+#[command(next_help_heading = "Transfer options")]
+pub struct TransferArgs {
+    /// Requests in flight at once (for upload, each to a different item; files of one item go
+    /// one at a time) [default: 4, or config.toml's].
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: Option<u32>,
+    /// Retries per file (or item) for transient failures and SlowDown [default: 10, or
+    /// config.toml's].
+    #[arg(short = 'R', long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// Base of the exponential backoff between retries, in seconds [default: 2, or
+    /// config.toml's].
+    #[arg(long, value_name = "SECONDS")]
+    pub sleep: Option<f64>,
+    /// Seconds to wait for an answer (for a transfer: after its last byte) [default: 300].
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// Abort and retry an attempt when no byte moved for this many seconds [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    pub stall_timeout: Option<f64>,
+    /// Errors and the summary only.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// No progress bars; a plain progress line every few seconds instead.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl Command {
+    /// The transfer options of the command, if it sends requests in bulk.
+    pub fn transfer(&self) -> Option<&TransferArgs> {
+        match self {
+            Command::Upload(a) => Some(&a.transfer),
+            Command::Metadata(a) => Some(&a.transfer),
+            Command::Delete(a) => Some(&a.transfer),
+            _ => None,
+        }
+    }
 }
 
 /// `--delimiter`: one ASCII character, or `tab` / `\t`.

@@ -31,7 +31,7 @@ pub fn run(cli: cli::Cli) -> Result<u8, AppError> {
     let env = settings::Env::from_process();
     if cli.global.show_settings {
         let s = settings::Settings::resolve(&cli.global, &env)?;
-        output::data(&s.show());
+        output::data(&s.show_with(cli.command.transfer()));
         return Ok(EXIT_OK);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

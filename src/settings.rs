@@ -12,9 +12,11 @@ pub mod profiles;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
+use std::time::Duration;
 
-use crate::cli::{GlobalArgs, UploadArgs};
+use crate::cli::{GlobalArgs, TransferArgs, UploadArgs};
 use crate::config::{self, ConfigEnv, ConfigError, FileConfig};
+use crate::http::RetryPolicy;
 use crate::output;
 use crate::secret::{Credentials, Secret};
 use profiles::{IaupConfig, Layer, TomlError};
@@ -23,6 +25,10 @@ use profiles::{IaupConfig, Layer, TomlError};
 pub const DEFAULT_JOBS: u32 = 4;
 pub const DEFAULT_RETRIES: u32 = 10;
 pub const DEFAULT_SLEEP: f64 = 2.0;
+/// Seconds to wait for an answer (after a transfer's last byte).
+pub const DEFAULT_TIMEOUT: f64 = 300.0;
+/// Seconds without a byte moving before an attempt is abandoned.
+pub const DEFAULT_STALL_TIMEOUT: f64 = 60.0;
 pub const DEFAULT_S3_URL: &str = "https://s3.us.archive.org";
 pub const DEFAULT_ARCHIVE_URL: &str = "https://archive.org";
 
@@ -49,10 +55,33 @@ pub enum SettingsError {
         value: String,
         reason: String,
     },
+    #[error("{flag} must be a number of seconds >= 0, not {value}")]
+    BadSeconds { flag: &'static str, value: f64 },
     #[error("no S3 keys configured")]
     NoCredentials,
     #[error("{} has an [s3] section with only one of access and secret", path.display())]
     HalfFile { path: PathBuf },
+}
+
+/// A command's transfer options, resolved: what the scheduler, the retry loop and the display
+/// run with.
+#[derive(Clone, Debug)]
+pub struct Transfer {
+    pub jobs: usize,
+    pub policy: RetryPolicy,
+    pub answer_timeout: Duration,
+    pub stall_timeout: Duration,
+    pub quiet: bool,
+    pub no_progress: bool,
+}
+
+/// Transfer values with their origins, for `--show-settings`.
+struct TransferValues {
+    jobs: (u32, Origin),
+    retries: (u32, Origin),
+    sleep: (f64, Origin),
+    timeout: (f64, Origin),
+    stall_timeout: (f64, Origin),
 }
 
 /// Where the credentials came from, for `--show-settings` and `configure --show`.
@@ -217,6 +246,8 @@ pub struct UploadDefaults {
     pub jobs: (u32, Origin),
     pub retries: (u32, Origin),
     pub sleep: (f64, Origin),
+    pub timeout: (f64, Origin),
+    pub stall_timeout: (f64, Origin),
     pub journal: Option<(PathBuf, Origin)>,
     /// KEY:VALUE strings from the config, for fields no `--metadata` flag names.
     pub metadata: Vec<(String, Origin)>,
@@ -395,18 +426,7 @@ impl Settings {
     /// The upload defaults with no flag given (for `configure --show`).
     pub fn upload_defaults(&self, args: Option<&UploadArgs>) -> UploadDefaults {
         let own = &self.own;
-        let flag = |v: Option<u32>, n| v.map(|v| (v, Origin::Flag(n)));
-        let jobs = flag(args.and_then(|a| a.jobs), "--jobs")
-            .or_else(|| own.pick(|l| l.jobs))
-            .unwrap_or((DEFAULT_JOBS, Origin::BuiltIn));
-        let retries = flag(args.and_then(|a| a.retries), "--retries")
-            .or_else(|| own.pick(|l| l.retries))
-            .unwrap_or((DEFAULT_RETRIES, Origin::BuiltIn));
-        let sleep = args
-            .and_then(|a| a.sleep)
-            .map(|v| (v, Origin::Flag("--sleep")))
-            .or_else(|| own.pick(|l| l.sleep))
-            .unwrap_or((DEFAULT_SLEEP, Origin::BuiltIn));
+        let t = self.transfer_values(args.map(|a| &a.transfer));
         let journal = args
             .and_then(|a| a.journal.clone())
             .map(|p| (p, Origin::Flag("--journal")))
@@ -434,9 +454,11 @@ impl Settings {
             }
         }
         UploadDefaults {
-            jobs,
-            retries,
-            sleep,
+            jobs: t.jobs,
+            retries: t.retries,
+            sleep: t.sleep,
+            timeout: t.timeout,
+            stall_timeout: t.stall_timeout,
             journal,
             metadata,
         }
@@ -447,15 +469,86 @@ impl Settings {
     pub fn upload_args(&self, args: &UploadArgs) -> UploadArgs {
         let d = self.upload_defaults(Some(args));
         let mut out = args.clone();
-        out.jobs = Some(d.jobs.0);
-        out.retries = Some(d.retries.0);
-        out.sleep = Some(d.sleep.0);
+        out.transfer.jobs = Some(d.jobs.0);
+        out.transfer.retries = Some(d.retries.0);
+        out.transfer.sleep = Some(d.sleep.0);
+        out.transfer.timeout = Some(d.timeout.0);
+        out.transfer.stall_timeout = Some(d.stall_timeout.0);
         if !args.no_journal {
             out.journal = d.journal.map(|j| j.0);
         }
         out.metadata = d.metadata.into_iter().map(|m| m.0).collect();
         out.metadata.extend(args.metadata.iter().cloned());
         out
+    }
+
+    /// Each transfer value and where it came from: flag, then profile, then `[defaults]`, then
+    /// built-in.
+    fn transfer_values(&self, args: Option<&TransferArgs>) -> TransferValues {
+        let own = &self.own;
+        fn pick<T>(
+            flag: Option<T>,
+            name: &'static str,
+            layer: Option<(T, Origin)>,
+            builtin: T,
+        ) -> (T, Origin) {
+            flag.map(|v| (v, Origin::Flag(name)))
+                .or(layer)
+                .unwrap_or((builtin, Origin::BuiltIn))
+        }
+        TransferValues {
+            jobs: pick(
+                args.and_then(|a| a.jobs),
+                "--jobs",
+                own.pick(|l| l.jobs),
+                DEFAULT_JOBS,
+            ),
+            retries: pick(
+                args.and_then(|a| a.retries),
+                "--retries",
+                own.pick(|l| l.retries),
+                DEFAULT_RETRIES,
+            ),
+            sleep: pick(
+                args.and_then(|a| a.sleep),
+                "--sleep",
+                own.pick(|l| l.sleep),
+                DEFAULT_SLEEP,
+            ),
+            timeout: pick(
+                args.and_then(|a| a.timeout),
+                "--timeout",
+                None,
+                DEFAULT_TIMEOUT,
+            ),
+            stall_timeout: pick(
+                args.and_then(|a| a.stall_timeout),
+                "--stall-timeout",
+                None,
+                DEFAULT_STALL_TIMEOUT,
+            ),
+        }
+    }
+
+    /// A command's transfer options, resolved and checked.
+    pub fn transfer(&self, args: &TransferArgs) -> Result<Transfer, SettingsError> {
+        let v = self.transfer_values(Some(args));
+        let seconds = |flag: &'static str, value: f64| {
+            Duration::try_from_secs_f64(value)
+                .map_err(|_| SettingsError::BadSeconds { flag, value })
+        };
+        Ok(Transfer {
+            jobs: v.jobs.0 as usize,
+            policy: RetryPolicy {
+                retries: v.retries.0,
+                base: seconds("--sleep", v.sleep.0)?,
+                ..RetryPolicy::default()
+            },
+            answer_timeout: seconds("--timeout", v.timeout.0)?,
+            stall_timeout: seconds("--stall-timeout", v.stall_timeout.0)?,
+            quiet: args.quiet,
+            no_progress: args.no_progress,
+        })
     }
 
     /// The S3 keys, or an error telling how to get them.
@@ -467,6 +560,11 @@ impl Settings {
 
     /// A human-readable dump with every secret redacted.
     pub fn show(&self) -> String {
+        self.show_with(None)
+    }
+
+    /// [`Settings::show`] with a command's own flags applied (`iaup upload --show-settings -j 8`).
+    pub fn show_with(&self, transfer: Option<&TransferArgs>) -> String {
         let src = match self.credentials_source {
             Some(Source::Environment) => "environment (IA_ACCESS_KEY_ID)",
             Some(Source::ConfigFile) => "config file",
@@ -501,12 +599,18 @@ impl Settings {
             self.s3_url, self.s3_url_origin, self.archive_url, self.archive_url_origin
         ));
         let d = self.upload_defaults(None);
-        s.push_str(&format!("\nupload jobs: {} ({})", d.jobs.0, d.jobs.1));
+        let t = self.transfer_values(transfer);
+        s.push_str(&format!("\nupload jobs: {} ({})", t.jobs.0, t.jobs.1));
         s.push_str(&format!(
             "\nupload retries: {} ({})",
-            d.retries.0, d.retries.1
+            t.retries.0, t.retries.1
         ));
-        s.push_str(&format!("\nupload sleep: {} ({})", d.sleep.0, d.sleep.1));
+        s.push_str(&format!("\nupload sleep: {} ({})", t.sleep.0, t.sleep.1));
+        s.push_str(&format!("\ntimeout: {} ({})", t.timeout.0, t.timeout.1));
+        s.push_str(&format!(
+            "\nstall timeout: {} ({})",
+            t.stall_timeout.0, t.stall_timeout.1
+        ));
         match &d.journal {
             Some((p, o)) => s.push_str(&format!("\nupload journal: {} ({o})", p.display())),
             None => s.push_str("\nupload journal: $XDG_STATE_HOME/iaup/journal.sqlite (built-in)"),
@@ -593,9 +697,9 @@ mod tests {
         };
         let s = Settings::resolve(&cli.global, &env).unwrap();
         let a = s.upload_args(up);
-        assert_eq!(a.retries, Some(1));
-        assert_eq!(a.jobs, Some(7));
-        assert_eq!(a.sleep, Some(DEFAULT_SLEEP));
+        assert_eq!(a.transfer.retries, Some(1));
+        assert_eq!(a.transfer.jobs, Some(7));
+        assert_eq!(a.transfer.sleep, Some(DEFAULT_SLEEP));
         assert_eq!(a.journal, Some(t.path().join("j.sqlite")));
         assert_eq!(a.metadata, ["contributor:P", "subject:flag"]);
         let d = s.upload_defaults(None);

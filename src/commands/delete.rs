@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::Value;
 
-use super::metadata::{problems_error, retry_policy};
+use super::metadata::problems_error;
 use crate::api;
 use crate::cli::{DeleteArgs, GlobalArgs};
 use crate::error::{msg, AppError, EXIT_FAILED, EXIT_OK};
@@ -54,7 +54,8 @@ impl Selector<'_> {
 
 pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8, AppError> {
     let settings = Settings::resolve(global, env)?;
-    let policy = retry_policy(args.retries, args.sleep)?;
+    let transfer = settings.transfer(&args.transfer)?;
+    let policy = transfer.policy;
     let id = args.identifier.as_str();
     if args.files.is_empty() && args.glob.is_empty() && args.format.is_empty() && !args.all {
         return Err(AppError::usage(msg(format!(
@@ -88,8 +89,8 @@ pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8
         return Err(problems_error(problems));
     }
     let creds = super::credentials(&settings)?;
-    let client = http::client(args.jobs as usize);
-    let quiet = args.quiet;
+    let client = http::client(transfer.jobs);
+    let quiet = transfer.quiet;
     let on_retry = move |attempt: u32, delay: Duration, reason: &str| {
         if !quiet {
             output::note(&format!(
@@ -154,7 +155,7 @@ pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8
         keep_old_version: !args.no_backup,
         quiet,
     };
-    delete_all(&ctx, id, keys, args.jobs as usize).await
+    delete_all(&ctx, id, keys, transfer.jobs).await
 }
 
 /// Lists what would go, with the derivatives `--cascade` would take along (or leave), and

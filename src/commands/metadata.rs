@@ -20,32 +20,18 @@ use serde_json::Value;
 
 use crate::api;
 use crate::cli::{GlobalArgs, MetadataArgs};
-use crate::error::{msg, AppError, EXIT_FAILED, EXIT_OK};
+use crate::error::{AppError, EXIT_FAILED, EXIT_OK};
 use crate::http::RetryPolicy;
 use crate::metadata_api::{self, Posted, DEFAULT_PRIORITY};
 use crate::output;
 use crate::plan::{self, parse_key_value, validate_identifier, Problem};
 use crate::secret::Credentials;
-use crate::settings::{Env, Settings};
+use crate::settings::{Env, Settings, Transfer};
 
 use expect::Expectation;
 use patch::Change;
 
 pub(crate) use super::problems_error;
-
-/// `--retries` and `--sleep` as a policy (the cap is the upload engine's).
-pub(crate) fn retry_policy(retries: u32, sleep: f64) -> Result<RetryPolicy, AppError> {
-    let base = Duration::try_from_secs_f64(sleep).map_err(|_| {
-        AppError::usage(msg(format!(
-            "--sleep must be a number of seconds >= 0, not {sleep}"
-        )))
-    })?;
-    Ok(RetryPolicy {
-        retries,
-        base,
-        ..RetryPolicy::default()
-    })
-}
 
 /// JSON for stdout: pretty for a person at a terminal, one line for a pipe.
 pub(crate) fn json_text(v: &impl serde::Serialize) -> String {
@@ -66,7 +52,8 @@ pub(crate) fn invalid_identifier(id: &str, why: &str) -> Problem {
 
 pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<u8, AppError> {
     let settings = Settings::resolve(global, env)?;
-    let policy = retry_policy(args.retries, args.sleep)?;
+    let transfer = settings.transfer(&args.transfer)?;
+    let policy = transfer.policy;
     let mut problems: Vec<Problem> = args
         .identifiers
         .iter()
@@ -103,7 +90,7 @@ pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<
         if !problems.is_empty() {
             return Err(problems_error(problems));
         }
-        return read(&settings, args, &policy).await;
+        return read(&settings, args, &transfer).await;
     }
 
     let (flag_changes, more) = patch::parse_flags(patch::Flags {
@@ -169,7 +156,7 @@ pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<
         return Err(problems_error(problems));
     }
     let creds = super::credentials(&settings)?;
-    let client = crate::http::client(args.jobs as usize);
+    let client = crate::http::client(transfer.jobs);
     if !args.dry_run {
         api::check_keys_before_writing(&client, &settings.archive_url, None, &creds).await?;
     }
@@ -183,9 +170,9 @@ pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<
         expectations,
         headers,
         dry_run: args.dry_run,
-        quiet: args.quiet,
+        quiet: transfer.quiet,
     };
-    write_all(&ctx, jobs, args.jobs as usize).await
+    write_all(&ctx, jobs, transfer.jobs).await
 }
 
 /// Headers the write request sets itself, which `--header` cannot give.
@@ -490,10 +477,11 @@ async fn explain_refusal(
 async fn read(
     settings: &Settings,
     args: &MetadataArgs,
-    policy: &RetryPolicy,
+    transfer: &Transfer,
 ) -> Result<u8, AppError> {
-    let client = crate::http::client(args.jobs as usize);
-    let quiet = args.quiet;
+    let client = crate::http::client(transfer.jobs);
+    let quiet = transfer.quiet;
+    let policy = &transfer.policy;
     let on_retry = move |attempt: u32, delay: Duration, reason: &str| {
         if !quiet {
             output::note(&format!(
@@ -509,7 +497,7 @@ async fn read(
             let r = api::item_metadata(client, &settings.archive_url, id, policy, on_retry).await;
             (id, r)
         })
-        .buffered(args.jobs as usize);
+        .buffered(transfer.jobs);
     let several = args.identifiers.len() > 1;
     let mut ok = true;
     while let Some((id, result)) = results.next().await {

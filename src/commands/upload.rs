@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{GlobalArgs, UploadArgs};
 use crate::engine::{Engine, ItemWork, UploadOptions};
 use crate::error::{msg, AppError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
-use crate::http::{self, RetryPolicy};
+use crate::http;
 use crate::ias3;
 use crate::journal::{self, Journal, Op};
 use crate::output;
@@ -27,14 +27,6 @@ use checks::{
 
 /// How long files in flight may finish after the first Ctrl-C.
 const GRACE: Duration = Duration::from_secs(10);
-
-fn seconds(flag: &str, v: f64) -> Result<Duration, AppError> {
-    Duration::try_from_secs_f64(v).map_err(|_| {
-        AppError::usage(msg(format!(
-            "{flag} must be a number of seconds >= 0, not {v}"
-        )))
-    })
-}
 
 /// `iaup upload ID - --remote-name NAME`: stdin copied to a temporary file in the state
 /// folder (IAS3 needs the length before the body), removed when the returned handle drops.
@@ -62,7 +54,7 @@ fn spool_stdin(args: &UploadArgs) -> Result<Option<tempfile::NamedTempFile>, App
     let n = std::io::copy(&mut std::io::stdin().lock(), spool.as_file_mut()).map_err(|e| {
         AppError::usage(msg(format!("cannot spool stdin in {}: {e}", dir.display())))
     })?;
-    if !args.quiet {
+    if !args.transfer.quiet {
         output::note(&format!("read {} from stdin", indicatif::HumanBytes(n)));
     }
     Ok(Some(spool))
@@ -166,7 +158,7 @@ pub fn build_plan(
     }
 }
 
-fn options(args: &UploadArgs) -> Result<UploadOptions, AppError> {
+fn options(args: &UploadArgs, transfer: &settings::Transfer) -> Result<UploadOptions, AppError> {
     let mut extra_headers = Vec::new();
     let mut errs = Vec::new();
     for h in &args.headers {
@@ -229,14 +221,10 @@ fn options(args: &UploadArgs) -> Result<UploadOptions, AppError> {
         keep_old_version: !args.no_backup,
         verify: args.verify,
         status_check: args.status_check,
-        policy: RetryPolicy {
-            retries: args.retries.unwrap_or(settings::DEFAULT_RETRIES),
-            base: seconds("--sleep", args.sleep.unwrap_or(settings::DEFAULT_SLEEP))?,
-            cap: Duration::from_secs(120),
-        },
-        jobs: args.jobs.unwrap_or(settings::DEFAULT_JOBS) as usize,
-        answer_timeout: seconds("--timeout", args.timeout)?,
-        stall_timeout: seconds("--stall-timeout", args.stall_timeout)?,
+        policy: transfer.policy,
+        jobs: transfer.jobs,
+        answer_timeout: transfer.answer_timeout,
+        stall_timeout: transfer.stall_timeout,
         extra_headers,
         checksum: args.checksum,
         delete_local: args.delete,
@@ -256,7 +244,8 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     ) {
         return status_check_only(&settings, id).await;
     }
-    let mut opts = options(args)?;
+    let transfer = settings.transfer(&args.transfer)?;
+    let mut opts = options(args, &transfer)?;
     opts.archive_url = settings.archive_url.clone();
     let report_format = args
         .report
@@ -294,7 +283,7 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     if !problems.is_empty() {
         return Err(super::problems_error(problems));
     }
-    if !args.quiet {
+    if !args.transfer.quiet {
         for note in &plan.notes {
             output::note(note);
         }
@@ -308,9 +297,9 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     opts.journal_deletes = journal.is_some();
 
     let plan = Arc::new(plan);
-    let mode = if args.quiet {
+    let mode = if args.transfer.quiet {
         Mode::Quiet
-    } else if std::io::stderr().is_terminal() && !args.no_progress {
+    } else if std::io::stderr().is_terminal() && !args.transfer.no_progress {
         Mode::Bars
     } else {
         Mode::Plain
