@@ -23,8 +23,8 @@ use crate::cli::{GlobalArgs, MetadataArgs};
 use crate::error::{msg, AppError, EXIT_FAILED, EXIT_OK};
 use crate::http::RetryPolicy;
 use crate::metadata_api::{self, Posted, DEFAULT_PRIORITY};
-use crate::output;
 use crate::plan::{self, parse_key_value, validate_identifier, Problem};
+use crate::printer::Printer;
 use crate::secret::Credentials;
 use crate::settings::{Env, Settings};
 
@@ -66,6 +66,8 @@ pub(crate) fn invalid_identifier(id: &str, why: &str) -> Problem {
 
 pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<u8, AppError> {
     let settings = Settings::resolve(global, env)?;
+    // No bars: one line per item.
+    let printer = Printer::new(args.quiet, true);
     let policy = retry_policy(args.retries, args.sleep)?;
     let mut problems: Vec<Problem> = args
         .identifiers
@@ -103,7 +105,7 @@ pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<
         if !problems.is_empty() {
             return Err(problems_error(problems));
         }
-        return read(&settings, args, &policy).await;
+        return read(&settings, args, &policy, &printer).await;
     }
 
     let (flag_changes, more) = patch::parse_flags(patch::Flags {
@@ -183,7 +185,7 @@ pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<
         expectations,
         headers,
         dry_run: args.dry_run,
-        quiet: args.quiet,
+        printer,
     };
     write_all(&ctx, jobs, args.jobs as usize).await
 }
@@ -247,7 +249,7 @@ struct WriteCtx {
     expectations: Vec<Expectation>,
     headers: Vec<(String, String)>,
     dry_run: bool,
-    quiet: bool,
+    printer: Printer,
 }
 
 /// What `--dry-run` prints for one item, fields in this order.
@@ -285,20 +287,16 @@ async fn write_all(ctx: &WriteCtx, jobs: Vec<Job>, parallel: usize) -> Result<u8
         match outcome {
             Outcome::Updated { task_id, earlier } => {
                 updated += 1;
-                if !ctx.quiet {
-                    let how = match (task_id, earlier) {
-                        (Some(t), _) => format!("task {t}"),
-                        (None, true) => "applied by an earlier attempt".to_owned(),
-                        (None, false) => "no task id".to_owned(),
-                    };
-                    output::data(&format!("{id}: updated ({how})"));
-                }
+                let how = match (task_id, earlier) {
+                    (Some(t), _) => format!("task {t}"),
+                    (None, true) => "applied by an earlier attempt".to_owned(),
+                    (None, false) => "no task id".to_owned(),
+                };
+                ctx.printer.result(&format!("{id}: updated ({how})"));
             }
             Outcome::Unchanged => {
                 unchanged += 1;
-                if !ctx.quiet {
-                    output::data(&format!("{id}: no changes"));
-                }
+                ctx.printer.result(&format!("{id}: no changes"));
             }
             Outcome::DryRun(p) => {
                 if p.0.is_empty() {
@@ -306,14 +304,14 @@ async fn write_all(ctx: &WriteCtx, jobs: Vec<Job>, parallel: usize) -> Result<u8
                 } else {
                     with_changes += 1;
                 }
-                output::data(&json_text(&DryRunLine {
+                ctx.printer.data(&json_text(&DryRunLine {
                     identifier: &id,
                     target: &ctx.target,
                     patch: &p,
                 }));
             }
             Outcome::Failed(reason) => {
-                output::data(&format!("{id}: failed: {reason}"));
+                ctx.printer.data(&format!("{id}: failed: {reason}"));
                 failed.push((id, reason));
             }
         }
@@ -339,7 +337,7 @@ async fn write_all(ctx: &WriteCtx, jobs: Vec<Job>, parallel: usize) -> Result<u8
             summary.push_str(&format!("\n  {id}: {reason}"));
         }
     }
-    output::note(&summary);
+    ctx.printer.always(&summary);
     Ok(if failed.is_empty() {
         EXIT_OK
     } else {
@@ -351,14 +349,11 @@ async fn write_all(ctx: &WriteCtx, jobs: Vec<Job>, parallel: usize) -> Result<u8
 /// refused, or the retry budget is spent.
 async fn write_item(ctx: &WriteCtx, job: &Job) -> Outcome {
     let id = job.identifier.as_str();
-    let quiet = ctx.quiet;
-    let on_retry = move |attempt: u32, delay: Duration, reason: &str| {
-        if !quiet {
-            output::note(&format!(
-                "retry: {id} attempt {attempt} failed ({reason}); retrying in {:.1}s",
-                delay.as_secs_f64()
-            ));
-        }
+    let on_retry = |attempt: u32, delay: Duration, reason: &str| {
+        ctx.printer.note(&format!(
+            "retry: {id} attempt {attempt} failed ({reason}); retrying in {:.1}s",
+            delay.as_secs_f64()
+        ));
     };
     let mut assignments: Option<Vec<patch::Assignment>> = None;
     let mut ambiguous = false;
@@ -491,16 +486,14 @@ async fn read(
     settings: &Settings,
     args: &MetadataArgs,
     policy: &RetryPolicy,
+    printer: &Printer,
 ) -> Result<u8, AppError> {
     let client = crate::http::client(args.jobs as usize);
-    let quiet = args.quiet;
     let on_retry = move |attempt: u32, delay: Duration, reason: &str| {
-        if !quiet {
-            output::note(&format!(
-                "retry: reading attempt {attempt} failed ({reason}); retrying in {:.1}s",
-                delay.as_secs_f64()
-            ));
-        }
+        printer.note(&format!(
+            "retry: reading attempt {attempt} failed ({reason}); retrying in {:.1}s",
+            delay.as_secs_f64()
+        ));
     };
     let on_retry = &on_retry;
     let client = &client;
@@ -516,38 +509,36 @@ async fn read(
         let doc = match result {
             Ok(doc) => doc,
             Err(e) => {
-                output::note(&format!("error: {e}"));
+                printer.always(&format!("error: {e}"));
                 ok = false;
                 continue;
             }
         };
         if args.exists {
-            if !quiet {
-                let is = if doc.is_some() {
-                    "exists"
-                } else {
-                    "does not exist"
-                };
-                output::note(&format!("{id} {is}"));
-            }
+            let is = if doc.is_some() {
+                "exists"
+            } else {
+                "does not exist"
+            };
+            printer.note(&format!("{id} {is}"));
             ok &= doc.is_some();
             continue;
         }
         let Some(doc) = doc else {
-            output::note(&format!("error: {id}: no such item"));
+            printer.always(&format!("error: {id}: no such item"));
             ok = false;
             continue;
         };
         if args.formats {
             for format in formats(&doc) {
                 if several {
-                    output::data(&format!("{id}\t{format}"));
+                    printer.data(&format!("{id}\t{format}"));
                 } else {
-                    output::data(&format);
+                    printer.data(&format);
                 }
             }
         } else {
-            output::data(&json_text(&doc));
+            printer.data(&json_text(&doc));
         }
     }
     Ok(if ok { EXIT_OK } else { EXIT_FAILED })

@@ -245,13 +245,14 @@ fn options(args: &UploadArgs) -> Result<UploadOptions, AppError> {
 pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8, AppError> {
     let settings = Settings::resolve(global, env)?;
     let args = &settings.upload_args(args); // config.toml's profile and [defaults] filled in
+    let printer = Printer::new(args.quiet, args.no_progress);
     if let (true, Some(id), true, None) = (
         args.status_check,
         &args.identifier,
         args.files.is_empty(),
         &args.spreadsheet,
     ) {
-        return status_check_only(&settings, id).await;
+        return status_check_only(&settings, id, &printer).await;
     }
     let mut opts = options(args)?;
     opts.archive_url = settings.archive_url.clone();
@@ -274,7 +275,6 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         (Some(j), true) => Some(plan::UploadedPaths(j.uploaded_paths(&settings.s3_url)?)),
         _ => None,
     };
-    let printer = Printer::new(args.quiet, args.no_progress);
     let stdin = spool_stdin(args, &printer)?;
     let plan = build_plan(args, uploaded_paths, stdin.as_ref().map(|s| s.path()))?;
     let report_file = match (&args.report, report_format, args.dry_run) {
@@ -300,7 +300,7 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     }
     if args.dry_run {
         // Needs no keys: a sheet can be checked before `iaup configure`.
-        print_dry_run(&plan, &settings, &opts);
+        print_dry_run(&printer, &plan, &settings, &opts);
         return Ok(EXIT_OK);
     }
     let creds = super::credentials(&settings)?;
@@ -385,7 +385,14 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         )
         .await?;
         if !args.no_collection_check {
-            check_collections(&client, &settings, &plan, args.spreadsheet.as_deref()).await?;
+            check_collections(
+                &client,
+                &settings,
+                &plan,
+                args.spreadsheet.as_deref(),
+                &printer,
+            )
+            .await?;
         }
     }
     let mut claims = None;
@@ -494,7 +501,7 @@ fn spawn_interrupt_handler(stop: CancellationToken, abort: CancellationToken, pr
     });
 }
 
-fn print_dry_run(plan: &Plan, settings: &Settings, opts: &UploadOptions) {
+fn print_dry_run(printer: &Printer, plan: &Plan, settings: &Settings, opts: &UploadOptions) {
     let placeholder = crate::secret::Credentials {
         access: "(no keys configured)".into(),
         secret: crate::secret::Secret::new(""),
@@ -513,18 +520,18 @@ fn print_dry_run(plan: &Plan, settings: &Settings, opts: &UploadOptions) {
                     opts.verify.then_some("(md5 of the file)"),
                 ),
             );
-            output::data(&format!("# {}", f.local.display()));
-            output::data(spec.render().trim_end());
+            printer.data(&format!("# {}", f.local.display()));
+            printer.data(spec.render().trim_end());
         }
     }
-    output::note(&format!(
+    printer.always(&format!(
         "dry run: {}, {}, {}; nothing was sent",
         reporter::plural(plan.items.len(), "item", "items"),
         reporter::plural(plan.file_count(), "file", "files"),
         reporter::plural(plan.total_bytes() as usize, "byte", "bytes")
     ));
     if settings.credentials.is_none() {
-        output::note(
+        printer.always(
             "no S3 keys are configured: a real run would stop here (exit 2); \
              run `iaup configure`, or set IA_ACCESS_KEY_ID and IA_SECRET_ACCESS_KEY",
         );
