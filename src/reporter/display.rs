@@ -206,3 +206,71 @@ impl Display {
         self.printer.bars_done();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::printer::Captured;
+    use std::sync::Mutex;
+
+    fn display(mode: Mode) -> (Display, Arc<Mutex<Captured>>, RunRecord) {
+        let plan = Arc::new(super::super::test_plan(&[(
+            "an-item",
+            &[("a.txt", 10), ("b.txt", 20)],
+        )]));
+        let (printer, got) = Printer::captured(mode);
+        let record = RunRecord::new(&plan);
+        (Display::new(printer, plan, 0, Duration::ZERO), got, record)
+    }
+
+    fn retry(file: usize, attempt: u32) -> Event {
+        Event::Retry {
+            file: FileRef { item: 0, file },
+            attempt,
+            delay: Duration::from_millis(500),
+            reason: "500 InternalError".into(),
+            slowdown: false,
+        }
+    }
+
+    fn failed() -> Event {
+        Event::Failed {
+            file: FileRef { item: 0, file: 1 },
+            reason: "PUT: 403 AccessDenied".into(),
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn quiet_shows_errors_only() {
+        let (mut d, got, record) = display(Mode::Quiet);
+        d.show(&Event::Notice("a note".into()));
+        d.show(&retry(0, 1));
+        d.show(&failed());
+        d.tick(0, &record);
+        let got = got.lock().unwrap();
+        assert_eq!(got.stderr, ["error: an-item/b.txt: PUT: 403 AccessDenied"]);
+        assert!(got.stdout.is_empty());
+    }
+
+    #[test]
+    fn plain_prints_one_retry_line_a_second_and_the_rest_in_the_progress_line() {
+        let (mut d, got, mut record) = display(Mode::Plain);
+        d.show(&Event::Notice("a note".into()));
+        for ev in [retry(0, 1), retry(0, 2)] {
+            record.apply(&ev, &d.plan.clone());
+            d.show(&ev);
+        }
+        d.tick(0, &record);
+        let got = got.lock().unwrap();
+        assert_eq!(
+            got.stderr,
+            [
+                "note: a note",
+                "retry: an-item/a.txt attempt 1 failed (500 InternalError); retrying in 0.5s",
+                "progress: 0/2 files, 0 B/30 B, 0 B/s, 2 retries (last: an-item/a.txt attempt 2 \
+                 failed (500 InternalError); retrying in 0.5s)",
+            ]
+        );
+    }
+}

@@ -180,3 +180,33 @@ fn journal_op(ev: &Event, plan: &Plan) -> Option<Op> {
         Event::NotStarted { .. } | Event::Notice(_) | Event::SlowDown => return None,
     })
 }
+
+/// A plan of `(identifier, [(key, size)])` items for the tests; local paths are `/l/KEY`.
+#[cfg(test)]
+fn test_plan(items: &[(&str, &[(&str, u64)])]) -> Plan {
+    use crate::plan::{FilePlan, ItemPlan};
+    Plan {
+        items: items
+            .iter()
+            .map(|(identifier, files)| ItemPlan {
+                identifier: (*identifier).to_owned(),
+                metadata: Default::default(),
+                total_bytes: files.iter().map(|f| f.1).sum(),
+                files: files
+                    .iter()
+                    .map(|(key, size)| FilePlan {
+                        local: format!("/l/{key}").into(),
+                        key: (*key).to_owned(),
+                        size: *size,
+                        mtime_ns: 0,
+                        row: None,
+                        identity: Default::default(),
+                        file_metadata: Default::default(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        gone: Vec::new(),
+        notes: Vec::new(),
+    }
+}

@@ -231,6 +231,81 @@ impl RunRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::FileRef;
+
+    fn at(item: usize, file: usize) -> FileRef {
+        FileRef { item, file }
+    }
+
+    #[test]
+    fn summary_names_each_count_then_the_failed_and_interrupted_files() {
+        let plan = super::super::test_plan(&[
+            ("a-item", &[("x.txt", 1000), ("y.txt", 24)]),
+            ("b-item", &[("z.txt", 1), ("w.txt", 2)]),
+        ]);
+        let mut record = RunRecord::new(&plan);
+        let events = [
+            Event::Retry {
+                file: at(0, 0),
+                attempt: 1,
+                delay: Duration::ZERO,
+                reason: "500".into(),
+                slowdown: false,
+            },
+            Event::Confirmed {
+                file: at(0, 0),
+                md5: "m".into(),
+                attempts: 2,
+            },
+            Event::Failed {
+                file: at(0, 1),
+                reason: "PUT: 403 AccessDenied".into(),
+                attempts: 1,
+            },
+            Event::Interrupted {
+                file: at(1, 0),
+                attempts: 1,
+            },
+            Event::SlowDown,
+        ];
+        for ev in &events {
+            record.apply(ev, &plan);
+        }
+        record.elapsed = Duration::from_secs(2);
+        assert_eq!(
+            (record.confirmed(), record.failed(), record.interrupted()),
+            (1, 1, 1)
+        );
+        assert_eq!((record.not_done(), record.finished()), (1, 3));
+        assert_eq!(
+            record.summary(&plan, true),
+            "interrupted: 2 items, 4 files: 1 uploaded, 0 skipped, 1 failed, 1 interrupted, \
+             1 not started; 1000 B in 2.0s (500 B/s); 1 retry (1 SlowDown)\n\
+             failed files:\n  a-item/y.txt (/l/y.txt): PUT: 403 AccessDenied\n\
+             interrupted files (a rerun sends them):\n  b-item/z.txt (/l/z.txt)"
+        );
+    }
+
+    #[test]
+    fn a_clean_run_is_one_line_in_the_singular() {
+        let plan = super::super::test_plan(&[("one-item", &[("a.txt", 3)])]);
+        let mut record = RunRecord::new(&plan);
+        record.apply(
+            &Event::Skipped {
+                file: at(0, 0),
+                reason: "same MD5".into(),
+                md5: "m".into(),
+            },
+            &plan,
+        );
+        record.elapsed = Duration::from_millis(500);
+        assert_eq!(
+            record.summary(&plan, false),
+            "done: 1 item, 1 file: 0 uploaded, 1 skipped, 0 failed; 0 B in 0.5s (0 B/s); \
+             0 retries (0 SlowDown)"
+        );
+        assert_eq!(record.counts().skipped, 1);
+    }
 
     #[test]
     fn counts_are_said_with_the_right_plural() {
