@@ -2,8 +2,10 @@
 //!
 //! The binary is a thin shell around [`run`]; the parts are described in DESIGN.md: `cli`
 //! (clap types), `settings`/`config` (flags + env + ia.ini), `plan` (validated input),
-//! `ias3` (pure wire format), `engine` (scheduling, retries, streaming), `report` (display and
-//! summary), `api` (archive.org metadata, login, check_limit), and one module per command.
+//! `ias3` (pure wire format), `engine` (scheduling, retries, streaming), `events` (what a transfer
+//! tells the run's owner), `reporter` (display, summary and report file), `printer` (the one way
+//! a command prints, -q honoured), `api` (archive.org metadata, login, check_limit), and one
+//! module per command.
 
 pub mod api;
 pub mod cli;
@@ -12,6 +14,7 @@ pub mod compare;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod ias3;
 pub mod item_doc;
@@ -19,7 +22,8 @@ pub mod journal;
 pub mod metadata_api;
 pub mod output;
 pub mod plan;
-pub mod report;
+pub mod printer;
+pub mod reporter;
 pub mod secret;
 pub mod select;
 pub mod settings;

@@ -1,22 +1,24 @@
 //! `iaup configure`: log in (or take keys) and write `ia.ini` where `ia` would; `--show` and
 //! `--check` read it back.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 
 use crate::api::{self, LoginError};
 use crate::cli::{ConfigureArgs, GlobalArgs};
 use crate::config::{self, ConfigUpdate};
 use crate::error::{msg, AppError, EXIT_OK};
 use crate::output;
+use crate::printer::Printer;
 use crate::secret::{Credentials, Secret};
 use crate::settings::{Env, Settings};
 
 pub async fn run(global: &GlobalArgs, args: &ConfigureArgs, env: &Env) -> Result<u8, AppError> {
+    let printer = Printer::plain();
     if args.show {
         let settings = Settings::resolve(global, env)?;
-        output::data(&settings.show());
+        printer.data(&settings.show());
         if let Some(name) = &settings.file.screenname {
-            output::data(&format!("screenname: {name}"));
+            printer.data(&format!("screenname: {name}"));
         }
         return Ok(EXIT_OK);
     }
@@ -29,7 +31,7 @@ pub async fn run(global: &GlobalArgs, args: &ConfigureArgs, env: &Env) -> Result
         let who = api::whoami(&client, &settings.archive_url, creds)
             .await
             .map_err(AppError::failed)?;
-        output::note(&format!(
+        printer.always(&format!(
             "The keys of access key {} work: they belong to {who}.",
             creds.access
         ));
@@ -55,7 +57,7 @@ pub async fn run(global: &GlobalArgs, args: &ConfigureArgs, env: &Env) -> Result
         let email = match &args.username {
             Some(u) => u.clone(),
             None => {
-                output::note("Enter your archive.org credentials below to configure 'iaup'.\n");
+                printer.note("Enter your archive.org credentials below to configure 'iaup'.\n");
                 prompt_line("Email address: ")?
             }
         };
@@ -90,14 +92,12 @@ pub async fn run(global: &GlobalArgs, args: &ConfigureArgs, env: &Env) -> Result
         }
     };
     config::write(&target, &update)?;
-    output::note(&format!("Config saved to: {}", target.display()));
+    printer.always(&format!("Config saved to: {}", target.display()));
     Ok(EXIT_OK)
 }
 
 fn prompt_line(prompt: &str) -> Result<String, AppError> {
-    let mut err = std::io::stderr();
-    let _ = write!(err, "{prompt}");
-    let _ = err.flush();
+    output::prompt(prompt);
     let mut line = String::new();
     std::io::stdin()
         .lock()

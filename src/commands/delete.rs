@@ -18,8 +18,8 @@ use crate::cli::{DeleteArgs, GlobalArgs};
 use crate::error::{msg, AppError, EXIT_FAILED, EXIT_OK};
 use crate::http::{self, RetryPolicy};
 use crate::ias3;
-use crate::output;
 use crate::plan::{validate_identifier, validate_key, Problem};
+use crate::printer::Printer;
 use crate::secret::Credentials;
 use crate::select::Patterns;
 use crate::settings::{Env, Settings};
@@ -90,14 +90,13 @@ pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8
     }
     let creds = super::credentials(&settings)?;
     let client = http::client(transfer.jobs);
-    let quiet = transfer.quiet;
-    let on_retry = move |attempt: u32, delay: Duration, reason: &str| {
-        if !quiet {
-            output::note(&format!(
-                "retry: reading {id} attempt {attempt} failed ({reason}); retrying in {:.1}s",
-                delay.as_secs_f64()
-            ));
-        }
+    // No bars: one line per file.
+    let printer = Printer::new(transfer.quiet, true);
+    let on_retry = |attempt: u32, delay: Duration, reason: &str| {
+        printer.note(&format!(
+            "retry: reading {id} attempt {attempt} failed ({reason}); retrying in {:.1}s",
+            delay.as_secs_f64()
+        ));
     };
 
     if !args.dry_run {
@@ -137,14 +136,14 @@ pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8
         }
     }
     if keys.is_empty() {
-        output::note(&format!(
+        printer.always(&format!(
             "nothing to delete: no original file of {id} matches (derivatives are selected only \
              through their originals, with --cascade)"
         ));
         return Ok(EXIT_OK);
     }
     if args.dry_run {
-        return Ok(dry_run(id, &keys, &listing, args.cascade));
+        return Ok(dry_run(&printer, id, &keys, &listing, args.cascade));
     }
     let ctx = DeleteCtx {
         client,
@@ -153,7 +152,7 @@ pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8
         policy,
         cascade: args.cascade,
         keep_old_version: !args.no_backup,
-        quiet,
+        printer: printer.clone(),
     };
     delete_all(&ctx, id, keys, transfer.jobs).await
 }
@@ -161,7 +160,7 @@ pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8
 /// Lists what would go, with the derivatives `--cascade` would take along (or leave), and
 /// returns the exit code the real run would give: a named file the item's file list does not
 /// have would be "not found" (exit 1), so it is named and not counted.
-fn dry_run(id: &str, keys: &[String], listing: &[Value], cascade: bool) -> u8 {
+fn dry_run(printer: &Printer, id: &str, keys: &[String], listing: &[Value], cascade: bool) -> u8 {
     let derivatives_of = |key: &str| -> Vec<String> {
         listing
             .iter()
@@ -174,11 +173,11 @@ fn dry_run(id: &str, keys: &[String], listing: &[Value], cascade: bool) -> u8 {
         .iter()
         .partition(|key| listing.iter().any(|f| f["name"].as_str() == Some(key)));
     for key in &present {
-        output::data(&format!("{id}/{key}"));
+        printer.data(&format!("{id}/{key}"));
         for d in derivatives_of(key) {
             derived += 1;
             if cascade {
-                output::data(&format!("{id}/{d} (derivative of {key})"));
+                printer.data(&format!("{id}/{d} (derivative of {key})"));
             }
         }
     }
@@ -213,7 +212,7 @@ fn dry_run(id: &str, keys: &[String], listing: &[Value], cascade: bool) -> u8 {
             s.push_str(&format!("\n  {id}/{key}"));
         }
     }
-    output::note(&s);
+    printer.always(&s);
     if missing.is_empty() {
         EXIT_OK
     } else {
@@ -228,7 +227,7 @@ struct DeleteCtx {
     policy: RetryPolicy,
     cascade: bool,
     keep_old_version: bool,
-    quiet: bool,
+    printer: Printer,
 }
 
 #[derive(Debug)]
@@ -260,32 +259,28 @@ async fn delete_all(
     let mut failed: Vec<(String, String)> = Vec::new();
     let with = if ctx.cascade { " (cascade)" } else { "" };
     while let Some((key, outcome)) = results.next().await {
-        let line = match outcome {
-            Outcome::Deleted | Outcome::GoneOnRetry => {
+        match outcome {
+            Outcome::Deleted => {
                 deleted += 1;
-                if ctx.quiet {
-                    continue;
-                }
-                match outcome {
-                    Outcome::GoneOnRetry => format!(
-                        "{id}/{key}: gone (not found on retry: an earlier attempt that \
-                         reported an error may have deleted it)"
-                    ),
-                    _ => format!("{id}/{key}: deleted{with}"),
-                }
+                ctx.printer.result(&format!("{id}/{key}: deleted{with}"));
+            }
+            Outcome::GoneOnRetry => {
+                deleted += 1;
+                ctx.printer.result(&format!(
+                    "{id}/{key}: gone (not found on retry: an earlier attempt that reported an \
+                     error may have deleted it)"
+                ));
             }
             Outcome::NotFound => {
                 not_found += 1;
-                failed.push((key.clone(), "not found".to_owned()));
-                format!("{id}/{key}: not found")
+                ctx.printer.data(&format!("{id}/{key}: not found"));
+                failed.push((key, "not found".to_owned()));
             }
             Outcome::Failed(reason) => {
-                let line = format!("{id}/{key}: failed: {reason}");
+                ctx.printer.data(&format!("{id}/{key}: failed: {reason}"));
                 failed.push((key, reason));
-                line
             }
-        };
-        output::data(&line);
+        }
     }
     let mut summary = format!(
         "done: {total} file{} of {id}: {deleted} deleted, {not_found} not found, {} failed",
@@ -298,7 +293,7 @@ async fn delete_all(
             summary.push_str(&format!("\n  {id}/{key}: {reason}"));
         }
     }
-    output::note(&summary);
+    ctx.printer.always(&summary);
     Ok(if failed.is_empty() {
         EXIT_OK
     } else {
@@ -318,15 +313,12 @@ async fn delete_one(ctx: &DeleteCtx, id: &str, key: &str) -> Outcome {
     );
     let headers = spec.headers_with_auth(&ctx.creds);
     let retries = AtomicU32::new(0);
-    let quiet = ctx.quiet;
     let on_retry = |attempt: u32, delay: Duration, reason: &str| {
         retries.fetch_add(1, Ordering::Relaxed);
-        if !quiet {
-            output::note(&format!(
-                "retry: {id}/{key} attempt {attempt} failed ({reason}); retrying in {:.1}s",
-                delay.as_secs_f64()
-            ));
-        }
+        ctx.printer.note(&format!(
+            "retry: {id}/{key} attempt {attempt} failed ({reason}); retrying in {:.1}s",
+            delay.as_secs_f64()
+        ));
     };
     let build = || {
         headers

@@ -23,8 +23,8 @@ use crate::cli::{GlobalArgs, MetadataArgs};
 use crate::error::{AppError, EXIT_FAILED, EXIT_OK};
 use crate::http::RetryPolicy;
 use crate::metadata_api::{self, Posted, DEFAULT_PRIORITY};
-use crate::output;
 use crate::plan::{self, parse_key_value, validate_identifier, Problem};
+use crate::printer::Printer;
 use crate::secret::Credentials;
 use crate::settings::{Env, Settings, Transfer};
 
@@ -54,6 +54,8 @@ pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<
     let settings = Settings::resolve(global, env)?;
     let transfer = settings.transfer(&args.transfer)?;
     let policy = transfer.policy;
+    // No bars: one line per item.
+    let printer = Printer::new(transfer.quiet, true);
     let mut problems: Vec<Problem> = args
         .identifiers
         .iter()
@@ -90,7 +92,7 @@ pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<
         if !problems.is_empty() {
             return Err(problems_error(problems));
         }
-        return read(&settings, args, &transfer).await;
+        return read(&settings, args, &transfer, &printer).await;
     }
 
     let (flag_changes, more) = patch::parse_flags(patch::Flags {
@@ -170,7 +172,7 @@ pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<
         expectations,
         headers,
         dry_run: args.dry_run,
-        quiet: transfer.quiet,
+        printer,
     };
     write_all(&ctx, jobs, transfer.jobs).await
 }
@@ -234,7 +236,7 @@ struct WriteCtx {
     expectations: Vec<Expectation>,
     headers: Vec<(String, String)>,
     dry_run: bool,
-    quiet: bool,
+    printer: Printer,
 }
 
 /// What `--dry-run` prints for one item, fields in this order.
@@ -272,20 +274,16 @@ async fn write_all(ctx: &WriteCtx, jobs: Vec<Job>, parallel: usize) -> Result<u8
         match outcome {
             Outcome::Updated { task_id, earlier } => {
                 updated += 1;
-                if !ctx.quiet {
-                    let how = match (task_id, earlier) {
-                        (Some(t), _) => format!("task {t}"),
-                        (None, true) => "applied by an earlier attempt".to_owned(),
-                        (None, false) => "no task id".to_owned(),
-                    };
-                    output::data(&format!("{id}: updated ({how})"));
-                }
+                let how = match (task_id, earlier) {
+                    (Some(t), _) => format!("task {t}"),
+                    (None, true) => "applied by an earlier attempt".to_owned(),
+                    (None, false) => "no task id".to_owned(),
+                };
+                ctx.printer.result(&format!("{id}: updated ({how})"));
             }
             Outcome::Unchanged => {
                 unchanged += 1;
-                if !ctx.quiet {
-                    output::data(&format!("{id}: no changes"));
-                }
+                ctx.printer.result(&format!("{id}: no changes"));
             }
             Outcome::DryRun(p) => {
                 if p.0.is_empty() {
@@ -293,14 +291,14 @@ async fn write_all(ctx: &WriteCtx, jobs: Vec<Job>, parallel: usize) -> Result<u8
                 } else {
                     with_changes += 1;
                 }
-                output::data(&json_text(&DryRunLine {
+                ctx.printer.data(&json_text(&DryRunLine {
                     identifier: &id,
                     target: &ctx.target,
                     patch: &p,
                 }));
             }
             Outcome::Failed(reason) => {
-                output::data(&format!("{id}: failed: {reason}"));
+                ctx.printer.data(&format!("{id}: failed: {reason}"));
                 failed.push((id, reason));
             }
         }
@@ -326,7 +324,7 @@ async fn write_all(ctx: &WriteCtx, jobs: Vec<Job>, parallel: usize) -> Result<u8
             summary.push_str(&format!("\n  {id}: {reason}"));
         }
     }
-    output::note(&summary);
+    ctx.printer.always(&summary);
     Ok(if failed.is_empty() {
         EXIT_OK
     } else {
@@ -338,14 +336,11 @@ async fn write_all(ctx: &WriteCtx, jobs: Vec<Job>, parallel: usize) -> Result<u8
 /// refused, or the retry budget is spent.
 async fn write_item(ctx: &WriteCtx, job: &Job) -> Outcome {
     let id = job.identifier.as_str();
-    let quiet = ctx.quiet;
-    let on_retry = move |attempt: u32, delay: Duration, reason: &str| {
-        if !quiet {
-            output::note(&format!(
-                "retry: {id} attempt {attempt} failed ({reason}); retrying in {:.1}s",
-                delay.as_secs_f64()
-            ));
-        }
+    let on_retry = |attempt: u32, delay: Duration, reason: &str| {
+        ctx.printer.note(&format!(
+            "retry: {id} attempt {attempt} failed ({reason}); retrying in {:.1}s",
+            delay.as_secs_f64()
+        ));
     };
     let mut assignments: Option<Vec<patch::Assignment>> = None;
     let mut ambiguous = false;
@@ -478,17 +473,15 @@ async fn read(
     settings: &Settings,
     args: &MetadataArgs,
     transfer: &Transfer,
+    printer: &Printer,
 ) -> Result<u8, AppError> {
     let client = crate::http::client(transfer.jobs);
-    let quiet = transfer.quiet;
     let policy = &transfer.policy;
     let on_retry = move |attempt: u32, delay: Duration, reason: &str| {
-        if !quiet {
-            output::note(&format!(
-                "retry: reading attempt {attempt} failed ({reason}); retrying in {:.1}s",
-                delay.as_secs_f64()
-            ));
-        }
+        printer.note(&format!(
+            "retry: reading attempt {attempt} failed ({reason}); retrying in {:.1}s",
+            delay.as_secs_f64()
+        ));
     };
     let on_retry = &on_retry;
     let client = &client;
@@ -504,38 +497,36 @@ async fn read(
         let doc = match result {
             Ok(doc) => doc,
             Err(e) => {
-                output::note(&format!("error: {e}"));
+                printer.always(&format!("error: {e}"));
                 ok = false;
                 continue;
             }
         };
         if args.exists {
-            if !quiet {
-                let is = if doc.is_some() {
-                    "exists"
-                } else {
-                    "does not exist"
-                };
-                output::note(&format!("{id} {is}"));
-            }
+            let is = if doc.is_some() {
+                "exists"
+            } else {
+                "does not exist"
+            };
+            printer.note(&format!("{id} {is}"));
             ok &= doc.is_some();
             continue;
         }
         let Some(doc) = doc else {
-            output::note(&format!("error: {id}: no such item"));
+            printer.always(&format!("error: {id}: no such item"));
             ok = false;
             continue;
         };
         if args.formats {
             for format in formats(&doc) {
                 if several {
-                    output::data(&format!("{id}\t{format}"));
+                    printer.data(&format!("{id}\t{format}"));
                 } else {
-                    output::data(&format);
+                    printer.data(&format);
                 }
             }
         } else {
-            output::data(&json_text(&doc));
+            printer.data(&json_text(&doc));
         }
     }
     Ok(if ok { EXIT_OK } else { EXIT_FAILED })

@@ -7,7 +7,7 @@ use crate::cli::{GlobalArgs, StatusArgs};
 use crate::error::{AppError, EXIT_FAILED, EXIT_OK};
 use crate::journal::{self, Journal, RunInfo};
 use crate::output;
-use crate::report::plural;
+use crate::reporter::plural;
 use crate::settings::Env;
 
 fn when(unix: i64) -> String {

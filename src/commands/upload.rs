@@ -1,6 +1,5 @@
 //! `iaup upload`: build and validate the whole plan, then run the engine and report.
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +14,8 @@ use crate::ias3;
 use crate::journal::{self, Journal, Op};
 use crate::output;
 use crate::plan::{self, Plan, PlanOptions, Problem};
-use crate::report::{self, FileStatus, Live, Mode, ReportFormat, RunRecord};
+use crate::printer::Printer;
+use crate::reporter::{self, FileStatus, ReportFile, ReportFormat, Reporter, RunRecord};
 use crate::settings::{self, Env, Settings};
 
 mod checks;
@@ -30,7 +30,10 @@ const GRACE: Duration = Duration::from_secs(10);
 
 /// `iaup upload ID - --remote-name NAME`: stdin copied to a temporary file in the state
 /// folder (IAS3 needs the length before the body), removed when the returned handle drops.
-fn spool_stdin(args: &UploadArgs) -> Result<Option<tempfile::NamedTempFile>, AppError> {
+fn spool_stdin(
+    args: &UploadArgs,
+    printer: &Printer,
+) -> Result<Option<tempfile::NamedTempFile>, AppError> {
     if !args.files.iter().any(|f| f.as_os_str() == "-") {
         return Ok(None);
     }
@@ -54,9 +57,7 @@ fn spool_stdin(args: &UploadArgs) -> Result<Option<tempfile::NamedTempFile>, App
     let n = std::io::copy(&mut std::io::stdin().lock(), spool.as_file_mut()).map_err(|e| {
         AppError::usage(msg(format!("cannot spool stdin in {}: {e}", dir.display())))
     })?;
-    if !args.transfer.quiet {
-        output::note(&format!("read {} from stdin", indicatif::HumanBytes(n)));
-    }
+    printer.note(&format!("read {} from stdin", indicatif::HumanBytes(n)));
     Ok(Some(spool))
 }
 
@@ -236,13 +237,14 @@ fn options(args: &UploadArgs, transfer: &settings::Transfer) -> Result<UploadOpt
 pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8, AppError> {
     let settings = Settings::resolve(global, env)?;
     let args = &settings.upload_args(args); // config.toml's profile and [defaults] filled in
+    let printer = Printer::new(args.transfer.quiet, args.transfer.no_progress);
     if let (true, Some(id), true, None) = (
         args.status_check,
         &args.identifier,
         args.files.is_empty(),
         &args.spreadsheet,
     ) {
-        return status_check_only(&settings, id).await;
+        return status_check_only(&settings, id, &printer).await;
     }
     let transfer = settings.transfer(&args.transfer)?;
     let mut opts = options(args, &transfer)?;
@@ -266,12 +268,15 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         (Some(j), true) => Some(plan::UploadedPaths(j.uploaded_paths(&settings.s3_url)?)),
         _ => None,
     };
-    let stdin = spool_stdin(args)?;
+    let stdin = spool_stdin(args, &printer)?;
     let plan = build_plan(args, uploaded_paths, stdin.as_ref().map(|s| s.path()))?;
-    let report_file = match (&args.report, args.dry_run) {
-        (Some(path), false) => Some(report::create_report(path).map_err(|e| {
-            AppError::usage(e).hint("nothing was sent; give --report a path that can be written")
-        })?),
+    let report_file = match (&args.report, report_format, args.dry_run) {
+        (Some(path), Some(format), false) => {
+            Some(ReportFile::create(path, format).map_err(|e| {
+                AppError::usage(e)
+                    .hint("nothing was sent; give --report a path that can be written")
+            })?)
+        }
         _ => None,
     };
     let mut problems = header_problems(&plan, &opts, args.spreadsheet.as_deref());
@@ -283,27 +288,18 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     if !problems.is_empty() {
         return Err(super::problems_error(problems));
     }
-    if !args.transfer.quiet {
-        for note in &plan.notes {
-            output::note(note);
-        }
+    for note in &plan.notes {
+        printer.note(note);
     }
     if args.dry_run {
         // Needs no keys: a sheet can be checked before `iaup configure`.
-        print_dry_run(&plan, &settings, &opts);
+        print_dry_run(&printer, &plan, &settings, &opts);
         return Ok(EXIT_OK);
     }
     let creds = super::credentials(&settings)?;
     opts.journal_deletes = journal.is_some();
 
     let plan = Arc::new(plan);
-    let mode = if args.transfer.quiet {
-        Mode::Quiet
-    } else if std::io::stderr().is_terminal() && !args.transfer.no_progress {
-        Mode::Bars
-    } else {
-        Mode::Plain
-    };
     let mut record = RunRecord::new(&plan);
     // Files the journal saw confirmed, unchanged since (same size, mtime and identity): not
     // even read. With --checksum the server's file list decides, never the journal alone.
@@ -355,10 +351,10 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
             output::note(&format!("--delete: could not remove {}: {e}", p.display()));
         }
     }
-    if !plan.gone.is_empty() && mode != Mode::Quiet {
-        output::note(&format!(
+    if !plan.gone.is_empty() {
+        printer.note(&format!(
             "--delete: {} gone, uploaded and removed by an earlier run (journal): {}",
-            report::plural(plan.gone.len(), "given path is", "given paths are"),
+            reporter::plural(plan.gone.len(), "given path is", "given paths are"),
             plan.gone
                 .iter()
                 .take(5)
@@ -368,8 +364,8 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
                 + if plan.gone.len() > 5 { ", ..." } else { "" }
         ));
     }
-    if resumed > 0 && mode != Mode::Quiet {
-        output::note(&report::resume_note(resumed, plan.file_count()));
+    if resumed > 0 {
+        printer.note(&reporter::resume_note(resumed, plan.file_count()));
     }
     let client = http::client(opts.jobs);
     if !work.is_empty() {
@@ -382,7 +378,14 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         )
         .await?;
         if !args.no_collection_check {
-            check_collections(&client, &settings, &plan, args.spreadsheet.as_deref()).await?;
+            check_collections(
+                &client,
+                &settings,
+                &plan,
+                args.spreadsheet.as_deref(),
+                &printer,
+            )
+            .await?;
         }
     }
     let mut claims = None;
@@ -417,7 +420,7 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
 
     let stop = CancellationToken::new();
     let abort = CancellationToken::new();
-    spawn_interrupt_handler(stop.clone(), abort.clone(), mode != Mode::Quiet);
+    spawn_interrupt_handler(stop.clone(), abort.clone(), printer.clone());
 
     let (tx, rx) = mpsc::channel(1024);
     let mut engine = Engine::new(
@@ -432,27 +435,17 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     );
     engine.claims = claims;
     let engine = Arc::new(engine);
-    let live = Live {
-        plan: plan.clone(),
-        bytes_done: engine.bytes_done.clone(),
-    };
-    let owner = tokio::spawn(report::own_events(
-        rx,
-        live,
-        mode,
-        record,
-        Duration::from_secs(5),
-        writer,
-    ));
+    let reporter = Reporter::new(printer, plan.clone(), record, report_file);
+    let owner = tokio::spawn(reporter.own_events(rx, engine.bytes_done.clone(), writer));
     engine.run(work).await;
-    let (record, writer) = owner
+    let (mut reporter, writer) = owner
         .await
         .map_err(|e| AppError::failed(msg(format!("the report task failed: {e}"))))?;
     let interrupted = stop.is_cancelled();
     if let Some(w) = writer {
         let outcome = if interrupted {
             "interrupted"
-        } else if record.failed() > 0 {
+        } else if reporter.record().failed() > 0 {
             "partial"
         } else {
             "complete"
@@ -464,16 +457,8 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
             output::note(&format!("warning: the journal could not be completed: {e}"));
         }
     }
-    let mut report_failed = false;
-    if let (Some(path), Some(format), Some(file)) = (&args.report, report_format, report_file) {
-        if let Err(e) =
-            report::write_report(file, path, format, &plan, &record, &settings.archive_url)
-        {
-            output::note(&AppError::failed(e).render());
-            report_failed = true;
-        }
-    }
-    output::note(&record.summary(&plan, interrupted));
+    let report_failed = reporter.finish(interrupted, &settings.archive_url);
+    let record = reporter.record();
     Ok(if interrupted {
         EXIT_INTERRUPTED
     } else if record.failed() > 0 || record.not_done() > 0 || report_failed {
@@ -483,18 +468,16 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     })
 }
 
-fn spawn_interrupt_handler(stop: CancellationToken, abort: CancellationToken, verbose: bool) {
+fn spawn_interrupt_handler(stop: CancellationToken, abort: CancellationToken, printer: Printer) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
         }
         stop.cancel();
-        if verbose {
-            output::note(&format!(
-                "interrupted: letting files in flight finish (up to {}s); press Ctrl-C again to quit now",
-                GRACE.as_secs()
-            ));
-        }
+        printer.note(&format!(
+            "interrupted: letting files in flight finish (up to {}s); press Ctrl-C again to quit now",
+            GRACE.as_secs()
+        ));
         let grace = abort.clone();
         tokio::spawn(async move {
             tokio::time::sleep(GRACE).await;
@@ -504,16 +487,14 @@ fn spawn_interrupt_handler(stop: CancellationToken, abort: CancellationToken, ve
             // Abort what is in flight now, but let the journal record what the server
             // already confirmed; quit hard only if that takes long.
             abort.cancel();
-            if verbose {
-                output::note("stopping now");
-            }
+            printer.note("stopping now");
             tokio::time::sleep(Duration::from_secs(5)).await;
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
     });
 }
 
-fn print_dry_run(plan: &Plan, settings: &Settings, opts: &UploadOptions) {
+fn print_dry_run(printer: &Printer, plan: &Plan, settings: &Settings, opts: &UploadOptions) {
     let placeholder = crate::secret::Credentials {
         access: "(no keys configured)".into(),
         secret: crate::secret::Secret::new(""),
@@ -532,18 +513,18 @@ fn print_dry_run(plan: &Plan, settings: &Settings, opts: &UploadOptions) {
                     opts.verify.then_some("(md5 of the file)"),
                 ),
             );
-            output::data(&format!("# {}", f.local.display()));
-            output::data(spec.render().trim_end());
+            printer.data(&format!("# {}", f.local.display()));
+            printer.data(spec.render().trim_end());
         }
     }
-    output::note(&format!(
+    printer.always(&format!(
         "dry run: {}, {}, {}; nothing was sent",
-        report::plural(plan.items.len(), "item", "items"),
-        report::plural(plan.file_count(), "file", "files"),
-        report::plural(plan.total_bytes() as usize, "byte", "bytes")
+        reporter::plural(plan.items.len(), "item", "items"),
+        reporter::plural(plan.file_count(), "file", "files"),
+        reporter::plural(plan.total_bytes() as usize, "byte", "bytes")
     ));
     if settings.credentials.is_none() {
-        output::note(
+        printer.always(
             "no S3 keys are configured: a real run would stop here (exit 2); \
              run `iaup configure`, or set IA_ACCESS_KEY_ID and IA_SECRET_ACCESS_KEY",
         );

@@ -22,10 +22,7 @@ const CHUNK: usize = 256 * 1024;
 const DEPTH: usize = 4;
 
 /// Bytes of the current attempt accepted by the HTTP stack, readable by the progress display.
-#[derive(Debug, Default)]
-pub struct Progress {
-    pub sent: AtomicU64,
-}
+pub use crate::events::Progress;
 
 #[derive(Debug)]
 pub enum AttemptResult {

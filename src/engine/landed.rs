@@ -110,7 +110,7 @@ impl Engine {
             item.identifier, fp.key
         )))
         .await;
-        self.emit(Event::Uploaded {
+        self.emit(Event::Confirmed {
             file,
             md5,
             attempts: 0,

@@ -18,11 +18,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::api;
+use crate::events::Progress;
 use crate::http::RetryPolicy;
 use crate::ias3::{self, Class, PutSpec, SlowDown};
 use crate::plan::{ItemPlan, Plan};
 use crate::secret::Credentials;
-use attempt::{AttemptResult, Progress, Watch};
+use attempt::{AttemptResult, Watch};
 use limiter::{Gate, Limiter};
 
 /// How to upload, resolved from flags.
@@ -105,56 +106,7 @@ fn redirect_allowed(from: &str, to: &str) -> bool {
     }
 }
 
-/// A file by its place in the plan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FileRef {
-    pub item: usize,
-    pub file: usize,
-}
-
-/// What the engine tells the run's owner task.
-#[derive(Debug)]
-pub enum Event {
-    Started {
-        file: FileRef,
-        attempt: u32,
-        progress: Arc<Progress>,
-    },
-    Retry {
-        file: FileRef,
-        attempt: u32,
-        delay: Duration,
-        reason: String,
-        slowdown: bool,
-    },
-    Uploaded {
-        file: FileRef,
-        md5: String,
-        attempts: u32,
-    },
-    Failed {
-        file: FileRef,
-        reason: String,
-        attempts: u32,
-    },
-    /// Cut off by Ctrl-C while being sent (neither failed nor confirmed).
-    Interrupted { file: FileRef, attempts: u32 },
-    /// Not sent: already on the server with the same MD5 (`--checksum`).
-    Skipped {
-        file: FileRef,
-        reason: String,
-        md5: String,
-    },
-    /// Not attempted because the run was interrupted.
-    NotStarted { file: FileRef },
-    /// Something a person should know about the run as a whole.
-    Notice(String),
-    /// One `503 SlowDown` answer, of any kind (counted in the summary).
-    SlowDown,
-    /// `--delete` with a journal: remove this local file once the journal has committed the
-    /// confirmation sent just before (a kill in between must not lose an unrecorded file).
-    DeleteLocal(std::path::PathBuf),
-}
+pub use crate::events::{Event, FileRef};
 
 /// Everything one run shares.
 pub struct Engine {
@@ -364,7 +316,7 @@ impl Engine {
             self.emit(Event::Notice(format!(
                 "--checksum: {} has {}; files not listed yet cannot be compared and will be sent",
                 item.identifier,
-                crate::report::plural(tasks.len(), "pending task", "pending tasks")
+                crate::reporter::plural(tasks.len(), "pending task", "pending tasks")
             )))
             .await;
         }
@@ -593,7 +545,7 @@ impl Engine {
                 AttemptResult::Stored { md5 } => {
                     self.limiter.on_success();
                     self.bytes_done.fetch_add(fp.size, Ordering::Relaxed);
-                    self.emit(Event::Uploaded {
+                    self.emit(Event::Confirmed {
                         file,
                         md5,
                         attempts,
@@ -646,7 +598,7 @@ impl Engine {
                         item.identifier, fp.key, err.reason
                     )))
                     .await;
-                    self.emit(Event::Uploaded {
+                    self.emit(Event::Confirmed {
                         file,
                         md5: md5.clone(),
                         attempts,
@@ -733,7 +685,11 @@ impl Engine {
                                 format!(
                                     "{} (gave up after {})",
                                     err.reason,
-                                    crate::report::plural(attempts as usize, "attempt", "attempts")
+                                    crate::reporter::plural(
+                                        attempts as usize,
+                                        "attempt",
+                                        "attempts"
+                                    )
                                 ),
                                 damaged_on_server,
                             ),

@@ -259,6 +259,32 @@ fn slowdown_and_server_errors_are_retried() {
         .all(|n| n.ends_with("_derived.txt")));
 }
 
+// -q means failures and the summary only: a run that succeeds after retries prints no result
+// line on stdout and nothing but its summary on stderr (no retry lines).
+#[test]
+fn quiet_success_prints_only_the_summary() {
+    let bed = Bed::new();
+    let files: Vec<String> = (0..8).map(|i| format!("q{i}.bin")).collect();
+    let refs: Vec<&str> = files.iter().map(String::as_str).collect();
+    make_item(&bed, "quiet-del-item", &refs);
+    bed.emu.set_faults(Faults {
+        slowdown_rate: 0.3,
+        error_rate: 0.3,
+        ..Faults::default()
+    });
+    let o = delete(&bed, &["quiet-del-item", "--all", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        deletes(&bed).iter().any(|r| r.status >= 500),
+        "faults did not fire"
+    );
+    assert_eq!(stdout(&o), "");
+    assert_eq!(
+        stderr(&o),
+        "done: 8 files of quiet-del-item: 8 deleted, 0 not found, 0 failed\n"
+    );
+}
+
 #[test]
 fn exhausted_retries_fail_with_exit_1() {
     let bed = Bed::new();

@@ -458,6 +458,39 @@ fn metadata_errors_are_retried_and_each_change_applies_once() {
     assert!(stderr(&o).contains("retry: "), "{}", stderr(&o));
 }
 
+// -q means failures and the summary only: writes that succeed after retries print no result
+// line on stdout and nothing but the summary on stderr; a read prints its data and nothing else.
+#[test]
+fn quiet_success_prints_only_the_summary() {
+    let bed = Bed::new();
+    let ids: Vec<String> = (0..6).map(|i| format!("quiet-item-{i}")).collect();
+    for id in &ids {
+        make_item(&bed, id, &["a.txt"], &["description:base"]);
+    }
+    bed.emu.set_faults(Faults {
+        metadata_error_rate: 0.4,
+        ..Faults::default()
+    });
+    let mut args: Vec<&str> = ids.iter().map(String::as_str).collect();
+    args.extend(["--append", "description:more", "-q"]);
+    let o = metadata(&bed, &args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        count(&bed, "GET", 500) + count(&bed, "POST", 500) > 0,
+        "the fault never fired"
+    );
+    assert_eq!(stdout(&o), "");
+    assert_eq!(
+        stderr(&o),
+        "done: 6 items: 6 updated, 0 unchanged, 0 failed\n"
+    );
+
+    let o = metadata(&bed, &["quiet-item-0", "quiet-item-1", "--formats", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("quiet-item-0\tText"), "{}", stdout(&o));
+    assert_eq!(stderr(&o), "");
+}
+
 #[test]
 fn exhausted_retries_fail_the_item_with_exit_1() {
     let bed = Bed::new();

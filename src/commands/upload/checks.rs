@@ -10,8 +10,8 @@ use crate::engine::UploadOptions;
 use crate::error::{AppError, EXIT_FAILED, EXIT_OK};
 use crate::http::{self, RetryPolicy};
 use crate::ias3;
-use crate::output;
 use crate::plan::{Plan, Problem};
+use crate::printer::Printer;
 use crate::settings::{Env, Settings};
 
 /// Headers iaup owns, with what to do instead: a second value would contradict iaup's own
@@ -220,18 +220,22 @@ fn holds_s3_secret(path: &std::path::Path, size: u64) -> bool {
 }
 
 /// `iaup upload ID --status-check` without files: only the check, as `ia`.
-pub(super) async fn status_check_only(settings: &Settings, id: &str) -> Result<u8, AppError> {
+pub(super) async fn status_check_only(
+    settings: &Settings,
+    id: &str,
+    printer: &Printer,
+) -> Result<u8, AppError> {
     let creds = super::super::credentials(settings)?;
     let client = http::client(1);
     let policy = RetryPolicy::CHECK;
     let noop = |_: u32, _: Duration, _: &str| {};
     match crate::api::over_limit(&client, &settings.s3_url, &creds, id, &policy, &noop).await {
         Ok(false) => {
-            output::note(&format!("success: {id} is accepting requests."));
+            printer.always(&format!("success: {id} is accepting requests."));
             Ok(EXIT_OK)
         }
         Ok(true) => {
-            output::note(&format!(
+            printer.always(&format!(
                 "warning: {id} is over limit, and not accepting requests. Expect 503 SlowDown \
                  errors."
             ));
@@ -249,6 +253,7 @@ pub(super) async fn check_collections(
     settings: &Settings,
     plan: &Plan,
     sheet: Option<&std::path::Path>,
+    printer: &Printer,
 ) -> Result<(), AppError> {
     let mut seen = std::collections::HashSet::new();
     let mut problems = Vec::new();
@@ -278,7 +283,7 @@ pub(super) async fn check_collections(
                     }
                     problems.push(p);
                 }
-                Err(e) => output::note(&format!("could not check the collection `{c}`: {e}")),
+                Err(e) => printer.always(&format!("could not check the collection `{c}`: {e}")),
             }
         }
     }

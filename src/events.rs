@@ -1,0 +1,78 @@
+//! What a transfer tells the run's owner task, in either direction: the engine (upload today,
+//! download later) sends [`Event`]s naming files by their place in the plan ([`FileRef`]), and
+//! the owner (`reporter`) turns them into the display, the run's record and the journal.
+//!
+//! Nothing here prints or decides; it is the vocabulary both sides share, so the display never
+//! reaches into the engine's internals.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A file by its place in the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileRef {
+    pub item: usize,
+    pub file: usize,
+}
+
+/// Bytes of the current attempt that went over the wire (sent for an upload, received for a
+/// download), readable by the progress display while the attempt runs.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub sent: AtomicU64,
+}
+
+impl Progress {
+    /// The bytes moved so far by this attempt.
+    pub fn bytes(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+}
+
+/// What a transfer tells the run's owner task.
+#[derive(Debug)]
+pub enum Event {
+    Started {
+        file: FileRef,
+        attempt: u32,
+        progress: Arc<Progress>,
+    },
+    Retry {
+        file: FileRef,
+        attempt: u32,
+        delay: Duration,
+        reason: String,
+        slowdown: bool,
+    },
+    /// The transfer is confirmed: the server's ETag matched the MD5 of what was sent (upload),
+    /// or the bytes received hash to the published MD5 (download). `attempts: 0` means nothing
+    /// was transferred because the file was found already there.
+    Confirmed {
+        file: FileRef,
+        md5: String,
+        attempts: u32,
+    },
+    Failed {
+        file: FileRef,
+        reason: String,
+        attempts: u32,
+    },
+    /// Cut off by Ctrl-C while being transferred (neither failed nor confirmed).
+    Interrupted { file: FileRef, attempts: u32 },
+    /// Not transferred: already there with the same MD5 (`--checksum`).
+    Skipped {
+        file: FileRef,
+        reason: String,
+        md5: String,
+    },
+    /// Not attempted because the run was interrupted.
+    NotStarted { file: FileRef },
+    /// Something a person should know about the run as a whole.
+    Notice(String),
+    /// One `503 SlowDown` answer, of any kind (counted in the summary).
+    SlowDown,
+    /// `--delete` with a journal: remove this local file once the journal has committed the
+    /// confirmation sent just before (a kill in between must not lose an unrecorded file).
+    DeleteLocal(std::path::PathBuf),
+}

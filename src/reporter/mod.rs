@@ -1,0 +1,212 @@
+//! The run's owner task and what it feeds: it receives every transfer [`Event`], shows it
+//! (`display`), records it (`summary`'s [`RunRecord`]) and passes it to the journal when there
+//! is one; after the run it writes the `--report` file (`report_file`) and prints the summary.
+//! [`Reporter`] bundles the three for one run. It decides nothing: the engine does.
+//!
+//! Every line goes through the run's [`Printer`], so `-q` and the bars are honoured in one place.
+
+mod display;
+mod report_file;
+mod summary;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::error::AppError;
+use crate::events::{Event, FileRef};
+use crate::journal::{self, Op};
+use crate::plan::Plan;
+use crate::printer::Printer;
+
+use display::Display;
+pub use report_file::{ReportError, ReportFile, ReportFormat};
+pub use summary::{plural, resume_note, FileStatus, RunRecord};
+
+/// How often plain mode prints its `progress:` line.
+const PLAIN_EVERY: Duration = Duration::from_secs(5);
+
+/// The display, the record and the report file of one run.
+pub struct Reporter {
+    printer: Printer,
+    plan: Arc<Plan>,
+    record: RunRecord,
+    report: Option<ReportFile>,
+}
+
+impl Reporter {
+    /// `record` may already hold files skipped before the run (journal); `report` is the
+    /// `--report` file created before the run, if any.
+    pub fn new(
+        printer: Printer,
+        plan: Arc<Plan>,
+        record: RunRecord,
+        report: Option<ReportFile>,
+    ) -> Reporter {
+        Reporter {
+            printer,
+            plan,
+            record,
+            report,
+        }
+    }
+
+    pub fn record(&self) -> &RunRecord {
+        &self.record
+    }
+
+    /// Consumes events until the engine is done (the channel closes), recording each change in
+    /// the journal (when there is one) as it happens. `bytes_done` counts the bytes of files
+    /// whose transfer is over. Returns the reporter, its record complete, and the journal
+    /// writer.
+    pub async fn own_events(
+        mut self,
+        mut rx: mpsc::Receiver<Event>,
+        bytes_done: Arc<AtomicU64>,
+        journal: Option<journal::Writer>,
+    ) -> (Reporter, Option<journal::Writer>) {
+        let plan = self.plan.clone();
+        let start = Instant::now();
+        let skipped_bytes: u64 = plan
+            .items
+            .iter()
+            .zip(&self.record.status)
+            .flat_map(|(it, st)| it.files.iter().zip(st))
+            .filter(|(_, st)| matches!(st, FileStatus::Skipped { .. }))
+            .map(|(fp, _)| fp.size)
+            .sum();
+        let mut display = Display::new(
+            self.printer.clone(),
+            plan.clone(),
+            skipped_bytes,
+            PLAIN_EVERY,
+        );
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                ev = rx.recv() => {
+                    let Some(ev) = ev else { break };
+                    if let Some(j) = &journal {
+                        if let Some(op) = journal_op(&ev, &plan) {
+                            j.send(op);
+                        }
+                    }
+                    self.record.apply(&ev, &plan);
+                    display.show(&ev);
+                }
+                _ = tick.tick() => {}
+            }
+            display.tick(bytes_done.load(Ordering::Relaxed), &self.record);
+        }
+        display.finish();
+        self.record.elapsed = start.elapsed();
+        if let Some(j) = &journal {
+            j.send(Op::Counts(self.record.counts()));
+        }
+        (self, journal)
+    }
+
+    /// Writes the `--report` file (a failure to is printed, and returned as `true`), then
+    /// prints the summary.
+    pub fn finish(&mut self, interrupted: bool, archive_url: &str) -> bool {
+        let mut report_failed = false;
+        if let Some(file) = self.report.take() {
+            if let Err(e) = file.write(&self.plan, &self.record, archive_url) {
+                self.printer.always(&AppError::failed(e).render());
+                report_failed = true;
+            }
+        }
+        self.printer
+            .always(&self.record.summary(&self.plan, interrupted));
+        report_failed
+    }
+}
+
+/// The journal's view of an event.
+fn journal_op(ev: &Event, plan: &Plan) -> Option<Op> {
+    let ids = |f: &FileRef| {
+        let it = &plan.items[f.item];
+        (it.identifier.clone(), it.files[f.file].key.clone())
+    };
+    Some(match ev {
+        Event::Started { file, .. } => {
+            let (identifier, key) = ids(file);
+            Op::InFlight { identifier, key }
+        }
+        Event::Retry { file, reason, .. } => {
+            let (identifier, key) = ids(file);
+            Op::Retry {
+                identifier,
+                key,
+                error: reason.clone(),
+            }
+        }
+        Event::Confirmed { file, md5, .. } => {
+            let (identifier, key) = ids(file);
+            Op::Uploaded {
+                identifier,
+                key,
+                md5: md5.clone(),
+            }
+        }
+        Event::Skipped { file, md5, .. } => {
+            let (identifier, key) = ids(file);
+            let fp = &plan.items[file.item].files[file.file];
+            Op::Verified {
+                identifier,
+                key,
+                local_path: fp.local.display().to_string(),
+                size: fp.size,
+                mtime_ns: fp.mtime_ns,
+                identity: fp.identity.clone(),
+                md5: md5.clone(),
+            }
+        }
+        Event::Failed { file, reason, .. } => {
+            let (identifier, key) = ids(file);
+            Op::Failed {
+                identifier,
+                key,
+                error: reason.clone(),
+            }
+        }
+        Event::Interrupted { file, .. } => {
+            let (identifier, key) = ids(file);
+            Op::Interrupted { identifier, key }
+        }
+        Event::DeleteLocal(path) => Op::DeleteLocal(path.clone()),
+        Event::NotStarted { .. } | Event::Notice(_) | Event::SlowDown => return None,
+    })
+}
+
+/// A plan of `(identifier, [(key, size)])` items for the tests; local paths are `/l/KEY`.
+#[cfg(test)]
+fn test_plan(items: &[(&str, &[(&str, u64)])]) -> Plan {
+    use crate::plan::{FilePlan, ItemPlan};
+    Plan {
+        items: items
+            .iter()
+            .map(|(identifier, files)| ItemPlan {
+                identifier: (*identifier).to_owned(),
+                metadata: Default::default(),
+                total_bytes: files.iter().map(|f| f.1).sum(),
+                files: files
+                    .iter()
+                    .map(|(key, size)| FilePlan {
+                        local: format!("/l/{key}").into(),
+                        key: (*key).to_owned(),
+                        size: *size,
+                        mtime_ns: 0,
+                        row: None,
+                        identity: Default::default(),
+                        file_metadata: Default::default(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        gone: Vec::new(),
+        notes: Vec::new(),
+    }
+}
