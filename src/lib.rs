@@ -24,6 +24,7 @@ pub mod output;
 pub mod plan;
 pub mod printer;
 pub mod reporter;
+pub mod run;
 pub mod secret;
 pub mod select;
 pub mod settings;
