@@ -2,24 +2,27 @@
 //!
 //! The binary is a thin shell around [`run`]; the parts are described in DESIGN.md: `cli`
 //! (clap types), `settings`/`config` (flags + env + ia.ini), `plan` (validated input),
-//! `ias3` (pure wire format), `engine` (scheduling, retries, streaming), `report` (display and
-//! summary), `api` (archive.org metadata, login, check_limit), and one module per command.
+//! `transport` (the HTTP client, the one retry loop and its decision table, error
+//! classification, timeouts, the AIMD limiter), the API faces `ias3` (S3: wire format, error
+//! classes, check_limit) and `archive` (metadata read and write, login, key checks), `hash`
+//! (MD5 helpers, the hashing upload body, the download `.part` sink), `engine` (upload
+//! scheduling), `journal`, `report` (display and summary), and one module per command.
 
-pub mod api;
+pub mod archive;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod error;
-pub mod http;
+pub mod hash;
 pub mod ias3;
 pub mod journal;
-pub mod metadata_api;
 pub mod output;
 pub mod plan;
 pub mod report;
 pub mod secret;
 pub mod settings;
+pub mod transport;
 
 use error::{AppError, EXIT_OK};
 
