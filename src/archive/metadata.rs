@@ -128,19 +128,9 @@ pub fn write_request(
         .form(&form)
 }
 
-/// Sends one write and classifies the answer.
-pub async fn post_patch(
-    client: &reqwest::Client,
-    archive_url: &str,
-    creds: &Credentials,
-    identifier: &str,
-    fields: &[(&'static str, String)],
-    headers: &[(String, String)],
-) -> Posted {
-    let sent = write_request(client, archive_url, creds, identifier, fields, headers)
-        .send()
-        .await;
-    let resp = match sent {
+/// Sends one write (a [`write_request`]) and classifies the answer.
+pub async fn post_patch(request: reqwest::RequestBuilder) -> Posted {
+    let resp = match request.send().await {
         Ok(resp) => resp,
         Err(e) => return transport_failure(&e),
     };

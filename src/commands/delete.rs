@@ -14,7 +14,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde_json::Value;
 
 use super::metadata::{problems_error, retry_policy};
-use crate::archive as api;
+use crate::archive;
 use crate::cli::{DeleteArgs, GlobalArgs};
 use crate::error::{msg, AppError, EXIT_FAILED, EXIT_OK};
 use crate::ias3;
@@ -122,7 +122,7 @@ pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8
     };
 
     if !args.dry_run {
-        api::check_keys_before_writing(
+        archive::check_keys_before_writing(
             &client,
             &settings.archive_url,
             Some(&settings.s3_url),
@@ -133,7 +133,7 @@ pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8
 
     let selecting = args.all || !args.glob.is_empty() || !args.format.is_empty();
     let listing: Vec<Value> = if selecting || args.dry_run {
-        match api::item_metadata(&client, &settings.archive_url, id, &policy, &on_retry).await {
+        match archive::item_metadata(&client, &settings.archive_url, id, &policy, &on_retry).await {
             Ok(Some(doc)) => doc["files"].as_array().cloned().unwrap_or_default(),
             Ok(None) => return Err(AppError::failed(msg(format!("{id}: no such item")))),
             Err(e) => return Err(AppError::failed(e)),

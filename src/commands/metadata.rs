@@ -18,8 +18,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::Value;
 
-use crate::archive::metadata::{self as metadata_api, Posted, DEFAULT_PRIORITY};
-use crate::archive::{self as api};
+use crate::archive;
+use crate::archive::metadata::{self, Posted, DEFAULT_PRIORITY};
 use crate::cli::{GlobalArgs, MetadataArgs};
 use crate::error::{msg, AppError, EXIT_FAILED, EXIT_OK};
 use crate::output;
@@ -172,7 +172,7 @@ pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<
     let creds = super::credentials(&settings)?;
     let client = crate::transport::client(args.jobs as usize);
     if !args.dry_run {
-        api::check_keys_before_writing(&client, &settings.archive_url, None, &creds).await?;
+        archive::check_keys_before_writing(&client, &settings.archive_url, None, &creds).await?;
     }
     let ctx = WriteCtx {
         client,
@@ -415,13 +415,14 @@ async fn write_attempt(
 ) -> Tried<Outcome> {
     let id = job.identifier.as_str();
     let failed = |reason: String| Tried::Done(Outcome::Failed(reason));
-    let doc =
-        match api::item_metadata(&ctx.client, &ctx.archive_url, id, &ctx.policy, on_retry).await {
-            Ok(Some(doc)) => doc,
-            Ok(None) => return failed("no such item".to_owned()),
-            Err(e) => return failed(e.to_string()),
-        };
-    let current = match metadata_api::target_doc(&doc, &ctx.target) {
+    let doc = match archive::item_metadata(&ctx.client, &ctx.archive_url, id, &ctx.policy, on_retry)
+        .await
+    {
+        Ok(Some(doc)) => doc,
+        Ok(None) => return failed("no such item".to_owned()),
+        Err(e) => return failed(e.to_string()),
+    };
+    let current = match metadata::target_doc(&doc, &ctx.target) {
         Ok(c) => c,
         Err(e) => return failed(e),
     };
@@ -469,15 +470,15 @@ async fn write_attempt(
     if ctx.dry_run {
         return Tried::Done(Outcome::DryRun(p));
     }
-    let fields = metadata_api::form_fields(&ctx.target, &p, ctx.priority);
-    let posted = metadata_api::post_patch(
+    let fields = metadata::form_fields(&ctx.target, &p, ctx.priority);
+    let posted = metadata::post_patch(metadata::write_request(
         &ctx.client,
         &ctx.archive_url,
         &ctx.creds,
         id,
         &fields,
         &ctx.headers,
-    )
+    ))
     .await;
     Tried::Done(match posted {
         Posted::Applied { task_id } => Outcome::Updated {
@@ -513,9 +514,10 @@ async fn explain_refusal(
     if ctx.expectations.is_empty() {
         return reason;
     }
-    let reread = api::item_metadata(&ctx.client, &ctx.archive_url, id, &ctx.policy, on_retry).await;
+    let reread =
+        archive::item_metadata(&ctx.client, &ctx.archive_url, id, &ctx.policy, on_retry).await;
     let current = match reread {
-        Ok(Some(doc)) => metadata_api::target_doc(&doc, &ctx.target),
+        Ok(Some(doc)) => metadata::target_doc(&doc, &ctx.target),
         _ => return reason,
     };
     match current.map(|c| expect::check(&ctx.expectations, &c)) {
@@ -544,7 +546,8 @@ async fn read(
     let client = &client;
     let mut results = futures::stream::iter(&args.identifiers)
         .map(|id| async move {
-            let r = api::item_metadata(client, &settings.archive_url, id, policy, on_retry).await;
+            let r =
+                archive::item_metadata(client, &settings.archive_url, id, policy, on_retry).await;
             (id, r)
         })
         .buffered(args.jobs as usize);
