@@ -1,14 +1,20 @@
-//! The IAS3 wire format, as `ia` speaks it: URL quoting, `x-archive-meta` header encoding, the
-//! upload request builder, S3 XML error parsing and the classification of failures.
+//! The S3 face (IAS3) and its wire format, as `ia` speaks it: URL quoting, `x-archive-meta`
+//! header encoding, the upload request builder, S3 XML error parsing and the classification
+//! of answers ([`S3`], the [`Face`] the transport is given for S3 requests). IAS3's own
+//! check_limit and the run-wide gate it drives are [`check_limit`].
 //!
-//! Everything here is pure: a plan entry goes in, a method, URL and header list come out; a
-//! status and body go in, an error class comes out. No I/O, so every byte of the wire format is
-//! unit-tested without a server.
+//! Everything in this file is pure: a plan entry goes in, a method, URL and header list come
+//! out; a status and body go in, an error class comes out. No I/O, so every byte of the wire
+//! format is unit-tested without a server.
+
+pub mod check_limit;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::plan::Metadata;
 use crate::secret::Credentials;
+pub use crate::transport::Class;
+use crate::transport::{Answer, Face};
 
 /// Python's `urllib.parse.quote(s)` (safe `/`): everything but `A-Za-z0-9_.-~/` is escaped.
 const PY_QUOTE: &AsciiSet = &NON_ALPHANUMERIC
@@ -233,26 +239,26 @@ impl SlowDown {
             SlowDown::Overload
         }
     }
+
+    pub fn class(self) -> Class {
+        match self {
+            SlowDown::Overload => Class::Overload,
+            SlowDown::GlobalLimit => Class::Pause,
+            SlowDown::Spam => Class::FatalForGroup,
+        }
+    }
 }
 
-/// What to do about one HTTP answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Class {
-    Success,
-    /// Worth another attempt after a backoff: 5xx, 408, 429.
-    Transient,
-    SlowDown(SlowDown),
-    /// Any other 4xx: the same request will fail again.
-    Fatal,
-}
-
+/// What an S3 answer means. Every `503` is a SlowDown (plain overload when IA says no more),
+/// and only a SlowDown classes as [`Class::Overload`], [`Class::Pause`] or
+/// [`Class::FatalForGroup`] (see [`is_slowdown`]).
 pub fn classify(status: u16, s3: Option<&S3Error>) -> Class {
     if let Some(e) = s3.filter(|e| e.code == "SlowDown") {
-        return Class::SlowDown(SlowDown::from_message(&e.text()));
+        return SlowDown::from_message(&e.text()).class();
     }
     match status {
         200..=299 => Class::Success,
-        503 => Class::SlowDown(SlowDown::Overload),
+        503 => Class::Overload,
         408 | 429 | 500..=599 => Class::Transient,
         // IA answers RequestTimeout with 400 when the socket stalled, and BadDigest when the
         // bytes that arrived do not match Content-MD5 (damage in transit, the same damage an
@@ -264,19 +270,39 @@ pub fn classify(status: u16, s3: Option<&S3Error>) -> Class {
     }
 }
 
+/// Whether an S3 answer of this class was a `503 SlowDown` (counted in the summary).
+pub fn is_slowdown(class: Class) -> bool {
+    matches!(class, Class::Overload | Class::Pause | Class::FatalForGroup)
+}
+
 /// A short human reason for a failed answer: `403 AccessDenied: Access Denied`.
 pub fn describe(status: u16, s3: Option<&S3Error>, body: &str) -> String {
     match s3 {
         Some(e) if e.text().is_empty() => format!("{status} {}", e.code),
         Some(e) => format!("{status} {}: {}", e.code, e.text()),
-        None => {
-            let snippet: String = body.trim().chars().take(200).collect();
-            if snippet.is_empty() {
-                format!("HTTP {status}")
-            } else {
-                format!("HTTP {status}: {snippet}")
-            }
+        None => Answer {
+            status,
+            headers: Default::default(),
+            body: body.to_owned(),
         }
+        .describe_plain(),
+    }
+}
+
+/// The S3 face: answers read as S3 XML errors.
+pub struct S3;
+
+impl Face for S3 {
+    fn classify(&self, answer: &Answer) -> Class {
+        classify(answer.status, S3Error::parse(&answer.body).as_ref())
+    }
+
+    fn describe(&self, answer: &Answer) -> String {
+        describe(
+            answer.status,
+            S3Error::parse(&answer.body).as_ref(),
+            &answer.body,
+        )
     }
 }
 
@@ -387,13 +413,13 @@ mod tests {
         let body = "<?xml version='1.0' encoding='UTF-8'?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><Resource>/a/b</Resource></Error>";
         let e = S3Error::parse(body).unwrap();
         assert_eq!(e.code, "SlowDown");
-        assert_eq!(classify(503, Some(&e)), Class::SlowDown(SlowDown::Overload));
+        assert_eq!(classify(503, Some(&e)), Class::Overload);
         let spam = S3Error {
             code: "SlowDown".into(),
             message: "Please reduce your request rate.".into(),
             resource: "Your upload of x from username y appears to be spam.".into(),
         };
-        assert_eq!(classify(503, Some(&spam)), Class::SlowDown(SlowDown::Spam));
+        assert_eq!(classify(503, Some(&spam)), Class::FatalForGroup);
         let global = S3Error {
             code: "SlowDown".into(),
             message: "Please reduce your request rate.".into(),
@@ -408,10 +434,7 @@ mod tests {
             "Please reduce your request rate.",
             "a path is not a reason"
         );
-        assert_eq!(
-            classify(503, Some(&global)),
-            Class::SlowDown(SlowDown::GlobalLimit)
-        );
+        assert_eq!(classify(503, Some(&global)), Class::Pause);
         assert_eq!(classify(500, None), Class::Transient);
         assert_eq!(classify(429, None), Class::Transient);
         assert_eq!(classify(408, None), Class::Transient);
@@ -436,5 +459,76 @@ mod tests {
             ),
             "403 AccessDenied: Access Denied"
         );
+    }
+
+    // The transient/fatal table of S3 answers, and the step the transport takes for each with
+    // budget left and without (the transport errors' half is in `transport::classify`).
+    #[test]
+    fn the_decision_table_of_s3_answers() {
+        use crate::transport::retry::{next_step, Budget, GiveUp, RetryPolicy, Step};
+        let err = |code: &str, resource: &str| S3Error {
+            code: code.into(),
+            message: "m".into(),
+            resource: resource.into(),
+        };
+        let slow = |r: &str| err("SlowDown", r);
+        let spam = slow("Your upload appears to be spam.");
+        let global = slow("total_tasks_queued exceeds global_limit");
+        let plain = slow("/item/key");
+        let bad_digest = err("BadDigest", "");
+        let other_400 = err("InvalidArgument", "");
+        let policy = RetryPolicy {
+            retries: 1,
+            ..RetryPolicy::default()
+        };
+        let fresh = Budget::with_pauses(policy, 1);
+        let mut spent = fresh.clone();
+        spent.spend(&Step::Retry {
+            delay: Default::default(),
+        });
+        spent.spend(&Step::Pause);
+        use Class::*;
+        #[rustfmt::skip]
+        let table: [(u16, Option<&S3Error>, Class, &str, &str); 17] = [
+            // status, S3 error, class, step with budget left, step with none
+            (200, None, Success, "done", "done"),
+            // A 307 with a Location is followed before it is classified; without one, fatal.
+            (307, None, Fatal, "fatal", "fatal"),
+            (400, Some(&bad_digest), Transient, "retry", "exhausted"),
+            (400, Some(&other_400), Fatal, "fatal", "fatal"),
+            (400, None, Fatal, "fatal", "fatal"),
+            (403, None, Fatal, "fatal", "fatal"),
+            (404, None, Fatal, "fatal", "fatal"),
+            (408, None, Transient, "retry", "exhausted"),
+            (409, None, Fatal, "fatal", "fatal"),
+            (429, None, Transient, "retry", "exhausted"),
+            (500, None, Transient, "retry", "exhausted"),
+            (502, None, Transient, "retry", "exhausted"),
+            (503, Some(&plain), Overload, "retry", "exhausted"),
+            (503, Some(&global), Pause, "pause", "paused out"),
+            (503, Some(&spam), FatalForGroup, "item fatal", "item fatal"),
+            (503, None, Overload, "retry", "exhausted"),
+            (504, None, Transient, "retry", "exhausted"),
+        ];
+        let name = |s: Step| match s {
+            Step::Done => "done",
+            Step::Retry { .. } => "retry",
+            Step::Pause => "pause",
+            Step::GiveUp(GiveUp::Fatal) => "fatal",
+            Step::GiveUp(GiveUp::FatalForGroup) => "item fatal",
+            Step::GiveUp(GiveUp::Exhausted) => "exhausted",
+            Step::GiveUp(GiveUp::TooManyPauses) => "paused out",
+        };
+        for (status, s3, class, left, none) in table {
+            let got = classify(status, s3);
+            assert_eq!(got, class, "{status} {s3:?}");
+            assert_eq!(name(next_step(got, &fresh, None)), left, "{status} {s3:?}");
+            assert_eq!(name(next_step(got, &spent, None)), none, "{status} {s3:?}");
+            assert_eq!(
+                is_slowdown(got),
+                s3.is_some_and(|e| e.code == "SlowDown") || (status == 503),
+                "{status} {s3:?}"
+            );
+        }
     }
 }

@@ -2,12 +2,15 @@
 //!
 //! The binary is a thin shell around [`run`]; the parts are described in DESIGN.md: `cli`
 //! (clap types), `settings`/`config` (flags + env + ia.ini), `plan` (validated input),
-//! `ias3` (pure wire format), `engine` (scheduling, retries, streaming), `events` (what a transfer
-//! tells the run's owner), `reporter` (display, summary and report file), `printer` (the one way
-//! a command prints, -q honoured), `api` (archive.org metadata, login, check_limit), and one
+//! `transport` (the HTTP client, the one retry loop and its decision table, error
+//! classification, timeouts, the AIMD limiter), the API faces `ias3` (S3: wire format, error
+//! classes, check_limit) and `archive` (metadata read and write, login, key checks), `hash`
+//! (MD5 helpers, the hashing upload body, the download `.part` sink), `engine` (upload
+//! scheduling), `events` (what a transfer tells the run's owner), `reporter` (display, summary
+//! and report file), `printer` (the one way a command prints, -q honoured), `journal`, and one
 //! module per command.
 
-pub mod api;
+pub mod archive;
 pub mod cli;
 pub mod commands;
 pub mod compare;
@@ -15,11 +18,10 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod events;
-pub mod http;
+pub mod hash;
 pub mod ias3;
 pub mod item_doc;
 pub mod journal;
-pub mod metadata_api;
 pub mod output;
 pub mod plan;
 pub mod printer;
@@ -28,6 +30,7 @@ pub mod run;
 pub mod secret;
 pub mod select;
 pub mod settings;
+pub mod transport;
 
 use error::{AppError, EXIT_OK};
 

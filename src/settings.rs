@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use crate::cli::{GlobalArgs, TransferArgs, UploadArgs};
 use crate::config::{self, ConfigEnv, ConfigError, FileConfig};
-use crate::http::RetryPolicy;
 use crate::output;
 use crate::secret::{Credentials, Secret};
+use crate::transport::RetryPolicy;
 use profiles::{IaupConfig, Layer, TomlError};
 
 /// Built-in upload defaults, used when no flag, profile or `[defaults]` sets them.

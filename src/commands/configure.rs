@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, IsTerminal};
 
-use crate::api::{self, LoginError};
+use crate::archive::{self, LoginError};
 use crate::cli::{ConfigureArgs, GlobalArgs};
 use crate::config::{self, ConfigUpdate};
 use crate::error::{msg, AppError, EXIT_OK};
@@ -27,8 +27,8 @@ pub async fn run(global: &GlobalArgs, args: &ConfigureArgs, env: &Env) -> Result
         let creds = settings.require_credentials().map_err(|e| {
             AppError::usage(e).hint("run `iaup configure` to log in and store your keys")
         })?;
-        let client = crate::http::client(1);
-        let who = api::whoami(&client, &settings.archive_url, creds)
+        let client = crate::transport::client(1);
+        let who = archive::whoami(&client, &settings.archive_url, creds)
             .await
             .map_err(AppError::failed)?;
         printer.always(&format!(
@@ -70,8 +70,8 @@ pub async fn run(global: &GlobalArgs, args: &ConfigureArgs, env: &Env) -> Result
                 "an email address and a password are needed to log in",
             )));
         }
-        let client = crate::http::client(1);
-        let login = api::login(&client, &archive_url, &email, &password)
+        let client = crate::transport::client(1);
+        let login = archive::login(&client, &archive_url, &email, &password)
             .await
             .map_err(|e| {
                 let hint = match e {

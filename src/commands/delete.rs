@@ -4,7 +4,7 @@
 //! Unlike `ia`, nothing is deleted implicitly: `iaup delete ID` alone is refused (exit 2), the
 //! selection flags pick original files only (never IA's `_meta.xml`/`_files.xml`, never history
 //! copies), and derivatives go only with `--cascade`. The request itself is
-//! [`ias3::delete_request`]; retries are [`http::send_with_retry`]'s.
+//! [`ias3::delete_request`]; retries are [`transport::send`]'s, reading answers with the S3 face.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -13,16 +13,16 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use super::metadata::problems_error;
-use crate::api;
+use crate::archive;
 use crate::cli::{DeleteArgs, GlobalArgs};
 use crate::error::{msg, AppError, EXIT_FAILED, EXIT_OK};
-use crate::http::{self, RetryPolicy};
 use crate::ias3;
 use crate::plan::{validate_identifier, validate_key, Problem};
 use crate::printer::Printer;
 use crate::secret::Credentials;
 use crate::select::Patterns;
 use crate::settings::{Env, Settings};
+use crate::transport::{self, RetryPolicy};
 
 /// IA's own files of an item, which iaup never deletes.
 fn is_ia_record(id: &str, name: &str) -> bool {
@@ -89,7 +89,7 @@ pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8
         return Err(problems_error(problems));
     }
     let creds = super::credentials(&settings)?;
-    let client = http::client(transfer.jobs);
+    let client = transport::client(transfer.jobs);
     // No bars: one line per file.
     let printer = Printer::new(transfer.quiet, true);
     let on_retry = |attempt: u32, delay: Duration, reason: &str| {
@@ -100,7 +100,7 @@ pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8
     };
 
     if !args.dry_run {
-        api::check_keys_before_writing(
+        archive::check_keys_before_writing(
             &client,
             &settings.archive_url,
             Some(&settings.s3_url),
@@ -111,7 +111,7 @@ pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8
 
     let selecting = args.all || !args.glob.is_empty() || !args.format.is_empty();
     let listing: Vec<Value> = if selecting || args.dry_run {
-        match api::item_metadata(&client, &settings.archive_url, id, &policy, &on_retry).await {
+        match archive::item_metadata(&client, &settings.archive_url, id, &policy, &on_retry).await {
             Ok(Some(doc)) => doc["files"].as_array().cloned().unwrap_or_default(),
             Ok(None) => return Err(AppError::failed(msg(format!("{id}: no such item")))),
             Err(e) => return Err(AppError::failed(e)),
@@ -325,18 +325,18 @@ async fn delete_one(ctx: &DeleteCtx, id: &str, key: &str) -> Outcome {
             .iter()
             .fold(ctx.client.delete(&spec.url), |b, (k, v)| b.header(k, v))
     };
-    let answer = match http::send_with_retry("DELETE", &ctx.policy, build, &on_retry).await {
+    let answer = match transport::send("DELETE", &ctx.policy, &ias3::S3, build, &on_retry).await {
         Ok(a) => a,
         Err(e) => return Outcome::Failed(e.to_string()),
     };
     match answer.status {
         200..=299 => Outcome::Deleted,
-        404 => match answer.s3_error() {
+        404 => match ias3::S3Error::parse(&answer.body) {
             Some(e) if e.code == "NoSuchBucket" => Outcome::Failed("no such item".to_owned()),
             _ if retries.load(Ordering::Relaxed) > 0 => Outcome::GoneOnRetry,
             _ => Outcome::NotFound,
         },
-        _ => Outcome::Failed(answer.describe()),
+        _ => Outcome::Failed(transport::Face::describe(&ias3::S3, &answer)),
     }
 }
 

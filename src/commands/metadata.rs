@@ -7,7 +7,7 @@
 //! the `--expect`ations (`expect`), and sends the JSON Patch (`patch`) with their `test`s first;
 //! after a 429, 5xx or connection error it re-reads and re-diffs before trying again, so an
 //! attempt that was applied after all is not applied twice. The wire side of the write is
-//! `metadata_api`.
+//! `archive::metadata`; the retries are `transport::retry::run`'s.
 
 mod expect;
 mod patch;
@@ -18,15 +18,16 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::Value;
 
-use crate::api;
+use crate::archive;
+use crate::archive::metadata::{self, Posted, DEFAULT_PRIORITY};
 use crate::cli::{GlobalArgs, MetadataArgs};
 use crate::error::{AppError, EXIT_FAILED, EXIT_OK};
-use crate::http::RetryPolicy;
-use crate::metadata_api::{self, Posted, DEFAULT_PRIORITY};
 use crate::plan::{self, parse_key_value, validate_identifier, Problem};
 use crate::printer::Printer;
 use crate::secret::Credentials;
-use crate::settings::{Env, Settings, Transfer};
+use crate::settings::{Env, Settings};
+use crate::transport::retry::{self, Budget, Class, Failure, Step, Transfer, Tried};
+use crate::transport::RetryPolicy;
 
 use expect::Expectation;
 use patch::Change;
@@ -158,9 +159,9 @@ pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<
         return Err(problems_error(problems));
     }
     let creds = super::credentials(&settings)?;
-    let client = crate::http::client(transfer.jobs);
+    let client = crate::transport::client(transfer.jobs);
     if !args.dry_run {
-        api::check_keys_before_writing(&client, &settings.archive_url, None, &creds).await?;
+        archive::check_keys_before_writing(&client, &settings.archive_url, None, &creds).await?;
     }
     let ctx = WriteCtx {
         client,
@@ -342,108 +343,146 @@ async fn write_item(ctx: &WriteCtx, job: &Job) -> Outcome {
             delay.as_secs_f64()
         ));
     };
-    let mut assignments: Option<Vec<patch::Assignment>> = None;
-    let mut ambiguous = false;
-    let mut retry = 0u32;
-    loop {
-        let doc =
-            match api::item_metadata(&ctx.client, &ctx.archive_url, id, &ctx.policy, &on_retry)
-                .await
-            {
-                Ok(Some(doc)) => doc,
-                Ok(None) => return Outcome::Failed("no such item".to_owned()),
-                Err(e) => return Outcome::Failed(e.to_string()),
-            };
-        let current = match metadata_api::target_doc(&doc, &ctx.target) {
-            Ok(c) => c,
-            Err(e) => return Outcome::Failed(e),
-        };
-        let assigned = match &assignments {
-            Some(a) => a,
-            None => match patch::resolve(&job.changes, &current) {
-                Ok(a) => &*assignments.insert(a),
-                Err(e) => return Outcome::Failed(e),
-            },
-        };
-        let p = patch::diff(&current, assigned);
-        let done = || {
-            if ambiguous {
-                Outcome::Updated {
-                    task_id: None,
-                    earlier: true,
-                }
-            } else {
-                Outcome::Unchanged
-            }
-        };
-        if p.0.is_empty() && ambiguous {
-            // An earlier attempt landed; its expectations may no longer hold because of it.
-            return done();
-        }
-        if let Err(e) = expect::check(&ctx.expectations, &current) {
-            let when = if ambiguous {
-                " (changed after it was read)"
-            } else {
-                ""
-            };
-            return Outcome::Failed(format!("{e}{when}"));
-        }
-        // Nothing to change sends nothing; otherwise the tests go first, as in ia.
-        let unchanged = p.0.is_empty();
-        let p = if unchanged {
-            p
-        } else {
-            let mut ops = expect::tests(&ctx.expectations);
-            ops.extend(p.0);
-            json_patch::Patch(ops)
-        };
-        if ctx.dry_run {
-            return Outcome::DryRun(p);
-        }
-        if unchanged {
-            return done();
-        }
-        let fields = metadata_api::form_fields(&ctx.target, &p, ctx.priority);
-        let posted = metadata_api::post_patch(
-            &ctx.client,
-            &ctx.archive_url,
-            &ctx.creds,
-            id,
-            &fields,
-            &ctx.headers,
-        )
-        .await;
-        match posted {
-            Posted::Applied { task_id } => {
-                return Outcome::Updated {
-                    task_id,
-                    earlier: false,
-                }
-            }
-            Posted::NoChanges => return done(),
-            Posted::NoSuchItem => return Outcome::Failed("no such item".to_owned()),
-            Posted::Refused { reason } => {
-                return Outcome::Failed(explain_refusal(ctx, id, reason, &on_retry).await)
-            }
-            Posted::Transient {
-                reason,
-                retry_after,
-            } => {
-                if retry >= ctx.policy.retries {
-                    return Outcome::Failed(format!(
-                        "{reason} (gave up after {} attempts; the change may have been applied: \
-                         read the item to check)",
-                        retry + 1
-                    ));
-                }
-                ambiguous = true;
-                retry += 1;
-                let delay = ctx.policy.backoff(retry, retry_after);
-                on_retry(retry, delay, &reason);
-                tokio::time::sleep(delay).await;
-            }
+    let mut budget = Budget::new(ctx.policy);
+    let mut transfer = Write {
+        ctx,
+        job,
+        assignments: None,
+        on_retry: &on_retry,
+    };
+    match retry::run(&mut budget, &mut transfer).await {
+        retry::Outcome::Done(outcome) => outcome,
+        retry::Outcome::GaveUp { last, attempts, .. } => Outcome::Failed(format!(
+            "{} (gave up after {attempts} attempts; the change may have been applied: read the \
+             item to check)",
+            last.reason
+        )),
+        retry::Outcome::Stopped => unreachable!("a metadata write is never stopped"),
+    }
+}
+
+/// One item's write, attempt after attempt.
+struct Write<'a> {
+    ctx: &'a WriteCtx,
+    job: &'a Job,
+    /// The changes resolved against the item as first read; kept across attempts.
+    assignments: Option<Vec<patch::Assignment>>,
+    on_retry: crate::transport::OnRetry<'a>,
+}
+
+impl Transfer for Write<'_> {
+    type Output = Outcome;
+
+    // Every attempt after the first follows an ambiguous failure: it may have been applied.
+    async fn attempt(&mut self, attempt: u32) -> Tried<Outcome> {
+        let (ctx, job, on_retry) = (self.ctx, self.job, self.on_retry);
+        write_attempt(ctx, job, &mut self.assignments, attempt > 1, on_retry).await
+    }
+
+    async fn on_step(&mut self, step: &Step, failed: &Failure, attempt: u32) {
+        if let Step::Retry { delay } = step {
+            (self.on_retry)(attempt, *delay, &failed.reason);
         }
     }
+}
+
+/// One read, diff and post. `ambiguous`: an earlier attempt failed after it may have been
+/// applied.
+async fn write_attempt(
+    ctx: &WriteCtx,
+    job: &Job,
+    assignments: &mut Option<Vec<patch::Assignment>>,
+    ambiguous: bool,
+    on_retry: crate::transport::OnRetry<'_>,
+) -> Tried<Outcome> {
+    let id = job.identifier.as_str();
+    let failed = |reason: String| Tried::Done(Outcome::Failed(reason));
+    let doc = match archive::item_metadata(&ctx.client, &ctx.archive_url, id, &ctx.policy, on_retry)
+        .await
+    {
+        Ok(Some(doc)) => doc,
+        Ok(None) => return failed("no such item".to_owned()),
+        Err(e) => return failed(e.to_string()),
+    };
+    let current = match metadata::target_doc(&doc, &ctx.target) {
+        Ok(c) => c,
+        Err(e) => return failed(e),
+    };
+    let assigned = match assignments {
+        Some(a) => a,
+        None => match patch::resolve(&job.changes, &current) {
+            Ok(a) => &*assignments.insert(a),
+            Err(e) => return failed(e),
+        },
+    };
+    let p = patch::diff(&current, assigned);
+    let done = || {
+        Tried::Done(if ambiguous {
+            Outcome::Updated {
+                task_id: None,
+                earlier: true,
+            }
+        } else {
+            Outcome::Unchanged
+        })
+    };
+    if p.0.is_empty() && ambiguous {
+        // An earlier attempt landed; its expectations may no longer hold because of it.
+        return done();
+    }
+    if let Err(e) = expect::check(&ctx.expectations, &current) {
+        let when = if ambiguous {
+            " (changed after it was read)"
+        } else {
+            ""
+        };
+        return failed(format!("{e}{when}"));
+    }
+    // Nothing to change sends nothing; otherwise the tests go first, as in ia.
+    if p.0.is_empty() {
+        return if ctx.dry_run {
+            Tried::Done(Outcome::DryRun(p))
+        } else {
+            done()
+        };
+    }
+    let mut ops = expect::tests(&ctx.expectations);
+    ops.extend(p.0);
+    let p = json_patch::Patch(ops);
+    if ctx.dry_run {
+        return Tried::Done(Outcome::DryRun(p));
+    }
+    let fields = metadata::form_fields(&ctx.target, &p, ctx.priority);
+    let posted = metadata::post_patch(metadata::write_request(
+        &ctx.client,
+        &ctx.archive_url,
+        &ctx.creds,
+        id,
+        &fields,
+        &ctx.headers,
+    ))
+    .await;
+    Tried::Done(match posted {
+        Posted::Applied { task_id } => Outcome::Updated {
+            task_id,
+            earlier: false,
+        },
+        Posted::NoChanges => return done(),
+        Posted::NoSuchItem => Outcome::Failed("no such item".to_owned()),
+        Posted::Refused { reason } => {
+            Outcome::Failed(explain_refusal(ctx, id, reason, on_retry).await)
+        }
+        Posted::Transient {
+            reason,
+            retry_after,
+        } => {
+            return Tried::Failed(Failure {
+                class: Class::Transient,
+                reason,
+                retry_after,
+            })
+        }
+    })
 }
 
 /// A refused write with `--expect`ations: when a re-read shows one no longer holds, that is
@@ -452,14 +491,15 @@ async fn explain_refusal(
     ctx: &WriteCtx,
     id: &str,
     reason: String,
-    on_retry: crate::http::OnRetry<'_>,
+    on_retry: crate::transport::OnRetry<'_>,
 ) -> String {
     if ctx.expectations.is_empty() {
         return reason;
     }
-    let reread = api::item_metadata(&ctx.client, &ctx.archive_url, id, &ctx.policy, on_retry).await;
+    let reread =
+        archive::item_metadata(&ctx.client, &ctx.archive_url, id, &ctx.policy, on_retry).await;
     let current = match reread {
-        Ok(Some(doc)) => metadata_api::target_doc(&doc, &ctx.target),
+        Ok(Some(doc)) => metadata::target_doc(&doc, &ctx.target),
         _ => return reason,
     };
     match current.map(|c| expect::check(&ctx.expectations, &c)) {
@@ -472,10 +512,10 @@ async fn explain_refusal(
 async fn read(
     settings: &Settings,
     args: &MetadataArgs,
-    transfer: &Transfer,
+    transfer: &crate::settings::Transfer,
     printer: &Printer,
 ) -> Result<u8, AppError> {
-    let client = crate::http::client(transfer.jobs);
+    let client = crate::transport::client(transfer.jobs);
     let policy = &transfer.policy;
     let on_retry = move |attempt: u32, delay: Duration, reason: &str| {
         printer.note(&format!(
@@ -487,7 +527,8 @@ async fn read(
     let client = &client;
     let mut results = futures::stream::iter(&args.identifiers)
         .map(|id| async move {
-            let r = api::item_metadata(client, &settings.archive_url, id, policy, on_retry).await;
+            let r =
+                archive::item_metadata(client, &settings.archive_url, id, policy, on_retry).await;
             (id, r)
         })
         .buffered(transfer.jobs);

@@ -9,7 +9,6 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{GlobalArgs, UploadArgs};
 use crate::engine::{Engine, ItemWork, UploadOptions};
 use crate::error::{msg, AppError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
-use crate::http;
 use crate::ias3;
 use crate::journal::{self, Journal, Op};
 use crate::output;
@@ -17,6 +16,7 @@ use crate::plan::{self, Plan, PlanOptions, Problem};
 use crate::printer::Printer;
 use crate::reporter::{self, FileStatus, ReportFile, ReportFormat, Reporter, RunRecord};
 use crate::settings::{self, Env, Settings};
+use crate::transport;
 
 mod checks;
 
@@ -367,10 +367,10 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     if resumed > 0 {
         printer.note(&reporter::resume_note(resumed, plan.file_count()));
     }
-    let client = http::client(opts.jobs);
+    let client = transport::client(opts.jobs);
     if !work.is_empty() {
         // Before the journal records a run: refused keys leave no trace of one.
-        crate::api::check_keys_before_writing(
+        crate::archive::check_keys_before_writing(
             &client,
             &settings.archive_url,
             Some(&settings.s3_url),

@@ -1,25 +1,21 @@
 //! One attempt at one PUT: the file is reopened, read on a blocking thread that hashes it while
-//! it streams (bounded channel, so memory stays constant for any size), sent with an exact
-//! `Content-Length`, and watched for stalls and a late answer. The result says whether the
-//! whole body went out, so the caller knows when a failure is ambiguous.
+//! it streams (`hash::read_hashing`: bounded channel, so memory stays constant for any size),
+//! sent with an exact `Content-Length`, and watched for stalls and a late answer
+//! (`transport::watch`). The result says whether the whole body went out, so the caller knows
+//! when a failure is ambiguous.
 
-use std::io::Read;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
-use md5::{Digest, Md5};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
-use crate::http::{self, error_chain};
+use crate::hash::{self, HashedChunks};
 use crate::ias3::{self, Class, RequestSpec, S3Error};
 use crate::secret::Credentials;
-
-const CHUNK: usize = 256 * 1024;
-/// Chunks buffered between the reader thread and the socket: 4 x 256 KiB per file in flight.
-const DEPTH: usize = 4;
+use crate::transport::watch::{counted_body, Marks, Watch};
+use crate::transport::{self, error_chain, Answer};
 
 /// Bytes of the current attempt accepted by the HTTP stack, readable by the progress display.
 pub use crate::events::Progress;
@@ -67,82 +63,6 @@ impl AttemptError {
     }
 }
 
-pub struct Watch {
-    pub stall: Duration,
-    pub answer_timeout: Duration,
-}
-
-/// `"abc"`, `W/"ABC"` -> `abc`: the form compared with our MD5.
-pub fn normalize_etag(v: &str) -> String {
-    v.trim()
-        .trim_start_matches("W/")
-        .trim_matches('"')
-        .to_ascii_lowercase()
-}
-
-/// Hashes a whole file (for `--verify`'s Content-MD5), on a blocking thread.
-pub async fn md5_file(path: &Path) -> std::io::Result<String> {
-    let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let mut f = std::fs::File::open(&path)?;
-        let mut h = Md5::new();
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-        }
-        Ok(hex::encode(h.finalize()))
-    })
-    .await
-    .unwrap_or_else(|e| Err(std::io::Error::other(e)))
-}
-
-/// Starts the reader thread: it sends exactly `size` bytes (or an error), then the MD5.
-fn spawn_reader(
-    file: std::fs::File,
-    size: u64,
-) -> (
-    mpsc::Receiver<Result<Bytes, std::io::Error>>,
-    oneshot::Receiver<String>,
-) {
-    let (tx, rx) = mpsc::channel(DEPTH);
-    let (md5_tx, md5_rx) = oneshot::channel();
-    tokio::task::spawn_blocking(move || {
-        let mut f = file.take(size);
-        let mut h = Md5::new();
-        let mut left = size;
-        while left > 0 {
-            let mut buf = vec![0u8; CHUNK.min(left as usize)];
-            let n = match f.read(&mut buf) {
-                Ok(0) => {
-                    let _ = tx.blocking_send(Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        format!("the file shrank while being sent ({left} bytes missing)"),
-                    )));
-                    return;
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-            };
-            buf.truncate(n);
-            h.update(&buf);
-            left -= n as u64;
-            if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-                return; // the attempt was dropped
-            }
-        }
-        let _ = md5_tx.send(hex::encode(h.finalize()));
-    });
-    (rx, md5_rx)
-}
-
 /// Sends one PUT and classifies the outcome. `progress` counts this attempt's bytes.
 pub async fn put(
     client: &reqwest::Client,
@@ -153,186 +73,214 @@ pub async fn put(
     watch: &Watch,
     progress: Arc<Progress>,
 ) -> AttemptResult {
-    let file = {
-        let path = local.to_path_buf();
-        match tokio::task::spawn_blocking(move || std::fs::File::open(path)).await {
-            Ok(Ok(f)) => f,
-            Ok(Err(e)) => {
-                return AttemptResult::Failed(AttemptError::new(
-                    Class::Fatal,
-                    format!("cannot open {}: {e}", local.display()),
-                ))
-            }
-            Err(e) => return AttemptResult::Failed(AttemptError::new(Class::Fatal, e.to_string())),
-        }
+    let file = match open_as_planned(local, size).await {
+        Ok(f) => f,
+        Err(e) => return AttemptResult::Failed(e),
     };
-    match file.metadata() {
-        Ok(m) if m.len() != size => {
-            return AttemptResult::Failed(AttemptError::new(
-                Class::Fatal,
-                format!(
-                    "{} changed size since the run was planned ({size} -> {} bytes); run again",
-                    local.display(),
-                    m.len()
-                ),
-            ))
-        }
-        _ => {}
-    }
-    let (chunks, md5_rx) = spawn_reader(file, size);
-    let last_progress = Arc::new(AtomicU64::new(0));
-    let body_done = Arc::new(AtomicBool::new(size == 0));
-    let start = Instant::now();
-    let stream = {
-        struct State {
-            chunks: mpsc::Receiver<Result<Bytes, std::io::Error>>,
-            progress: Arc<Progress>,
-            last_progress: Arc<AtomicU64>,
-            body_done: Arc<AtomicBool>,
-            sent: u64,
-        }
-        let state = State {
-            chunks,
-            progress: progress.clone(),
-            last_progress: last_progress.clone(),
-            body_done: body_done.clone(),
-            sent: 0,
-        };
-        futures::stream::unfold(state, move |mut st| async move {
-            let item = st.chunks.recv().await?;
-            if let Ok(b) = &item {
-                st.sent += b.len() as u64;
-                st.progress
-                    .sent
-                    .fetch_add(b.len() as u64, Ordering::Relaxed);
-                st.last_progress
-                    .store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
-                if st.sent >= size {
-                    st.body_done.store(true, Ordering::Relaxed);
-                }
-            }
-            Some((item, st))
-        })
-    };
+    let HashedChunks { chunks, md5 } = hash::read_hashing(file, size);
+    let marks = Marks::new(size);
+    let body = counted_body(chunks, size, marks.clone(), move |n| {
+        progress.sent.fetch_add(n, Ordering::Relaxed);
+    });
     let mut req = client.put(&spec.url);
     for (k, v) in spec.headers_with_auth(creds) {
         req = req.header(k, v);
     }
-    let req = req.body(reqwest::Body::wrap_stream(stream));
-
-    let watchdog = async {
-        loop {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let since =
-                start.elapsed() - Duration::from_millis(last_progress.load(Ordering::Relaxed));
-            if body_done.load(Ordering::Relaxed) {
-                if since > watch.answer_timeout {
-                    return format!(
-                        "no answer {}s after the last byte was sent",
-                        watch.answer_timeout.as_secs_f64()
-                    );
-                }
-            } else if since > watch.stall {
-                return format!(
-                    "stalled: no byte accepted for {}s",
-                    watch.stall.as_secs_f64()
-                );
-            }
-        }
-    };
-
     let outcome = tokio::select! {
-        r = async {
-            let resp = req.send().await?;
-            let status = resp.status().as_u16();
-            let headers = resp.headers().clone();
-            let body = resp.text().await?;
-            Ok::<_, reqwest::Error>((status, headers, body))
-        } => r,
-        stalled = watchdog => {
-            let mut e = AttemptError::new(Class::Transient, stalled);
-            e.abandoned = true;
-            if body_done.load(Ordering::Relaxed) {
-                e.sent_md5 = md5_rx.await.ok();
-            }
-            return AttemptResult::Failed(e);
-        }
+        r = transport::receive(req.body(body)) => r,
+        stalled = watch.watchdog(&marks) => return abandoned(stalled, &marks, md5).await,
     };
-    let sent_all = body_done.load(Ordering::Relaxed);
-    let md5 = if sent_all { md5_rx.await.ok() } else { None };
+    let md5 = if marks.body_done() {
+        md5.await.ok()
+    } else {
+        None
+    };
     match outcome {
         Err(e) => {
-            let class = if http::is_transient(&e) {
-                Class::Transient
-            } else {
-                Class::Fatal
-            };
-            let mut err = AttemptError::new(class, error_chain(&e));
+            let mut err = AttemptError::new(transport::classify_error(&e), error_chain(&e));
             err.sent_md5 = md5;
             AttemptResult::Failed(err)
         }
-        Ok((status, headers, body)) => {
-            if matches!(status, 301 | 302 | 303 | 307 | 308) {
-                let location = headers
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|l| url::Url::parse(&spec.url).ok()?.join(l).ok());
-                if let Some(location) = location {
-                    return AttemptResult::Redirect {
-                        location: location.to_string(),
-                        status,
-                    };
-                }
-            }
-            let s3 = S3Error::parse(&body);
-            match ias3::classify(status, s3.as_ref()) {
-                Class::Success => {
-                    let Some(md5) = md5 else {
-                        return AttemptResult::Failed(AttemptError::new(
-                            Class::Transient,
-                            format!("HTTP {status} before the whole body was sent"),
-                        ));
-                    };
-                    let etag = headers
-                        .get(reqwest::header::ETAG)
-                        .and_then(|v| v.to_str().ok())
-                        .map(|v| {
-                            v.trim()
-                                .trim_start_matches("W/")
-                                .trim_matches('"')
-                                .to_ascii_lowercase()
-                        });
-                    match etag {
-                        Some(etag) if etag == md5 => AttemptResult::Stored { md5 },
-                        Some(etag) => {
-                            let mut e = AttemptError::new(
-                                Class::Transient,
-                                format!("ETag {etag} does not match the MD5 sent ({md5}): the server stored other bytes"),
-                            );
-                            e.stored_damaged = true;
-                            AttemptResult::Failed(e)
-                        }
-                        None => {
-                            // Ask the server (HEAD) before sending it all again.
-                            let mut e = AttemptError::new(
-                                Class::Transient,
-                                format!("HTTP {status} without an ETag: cannot confirm the file arrived intact"),
-                            );
-                            e.sent_md5 = Some(md5);
-                            AttemptResult::Failed(e)
-                        }
-                    }
-                }
-                class => {
-                    let mut err =
-                        AttemptError::new(class, ias3::describe(status, s3.as_ref(), &body));
-                    err.retry_after = http::retry_after(&headers);
-                    if status >= 500 && s3.as_ref().is_none_or(|e| e.code != "SlowDown") {
-                        err.sent_md5 = md5;
-                    }
-                    AttemptResult::Failed(err)
-                }
-            }
+        Ok(answer) => judge(&spec.url, &answer, md5),
+    }
+}
+
+/// Opens the file, refusing one whose size is not the planned `size`.
+async fn open_as_planned(local: &Path, size: u64) -> Result<std::fs::File, AttemptError> {
+    let path = local.to_path_buf();
+    let file = match tokio::task::spawn_blocking(move || std::fs::File::open(path)).await {
+        Ok(Ok(f)) => f,
+        Ok(Err(e)) => {
+            return Err(AttemptError::new(
+                Class::Fatal,
+                format!("cannot open {}: {e}", local.display()),
+            ))
         }
+        Err(e) => return Err(AttemptError::new(Class::Fatal, e.to_string())),
+    };
+    match file.metadata() {
+        Ok(m) if m.len() != size => Err(AttemptError::new(
+            Class::Fatal,
+            format!(
+                "{} changed size since the run was planned ({size} -> {} bytes); run again",
+                local.display(),
+                m.len()
+            ),
+        )),
+        _ => Ok(file),
+    }
+}
+
+/// The watchdog gave up on the attempt: transient, and ambiguous once the whole body went out.
+async fn abandoned(reason: String, marks: &Marks, md5: oneshot::Receiver<String>) -> AttemptResult {
+    let mut e = AttemptError::new(Class::Transient, reason);
+    e.abandoned = true;
+    if marks.body_done() {
+        e.sent_md5 = md5.await.ok();
+    }
+    AttemptResult::Failed(e)
+}
+
+/// What an answer to a PUT to `url` means, given the MD5 of the body when all of it was sent.
+fn judge(url: &str, answer: &Answer, md5: Option<String>) -> AttemptResult {
+    let Answer {
+        status,
+        headers,
+        body,
+    } = answer;
+    let status = *status;
+    if matches!(status, 301 | 302 | 303 | 307 | 308) {
+        let location = headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| url::Url::parse(url).ok()?.join(l).ok());
+        if let Some(location) = location {
+            return AttemptResult::Redirect {
+                location: location.to_string(),
+                status,
+            };
+        }
+    }
+    let s3 = S3Error::parse(body);
+    match ias3::classify(status, s3.as_ref()) {
+        Class::Success => stored(status, headers, md5),
+        class => {
+            let mut err = AttemptError::new(class, ias3::describe(status, s3.as_ref(), body));
+            err.retry_after = transport::retry_after(headers);
+            if status >= 500 && s3.as_ref().is_none_or(|e| e.code != "SlowDown") {
+                err.sent_md5 = md5;
+            }
+            AttemptResult::Failed(err)
+        }
+    }
+}
+
+/// A success answer: stored when its ETag is the MD5 of what was sent.
+fn stored(status: u16, headers: &reqwest::header::HeaderMap, md5: Option<String>) -> AttemptResult {
+    let Some(md5) = md5 else {
+        return AttemptResult::Failed(AttemptError::new(
+            Class::Transient,
+            format!("HTTP {status} before the whole body was sent"),
+        ));
+    };
+    let etag = headers
+        .get(reqwest::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(hash::normalize_etag);
+    match etag {
+        Some(etag) if etag == md5 => AttemptResult::Stored { md5 },
+        Some(etag) => {
+            let mut e = AttemptError::new(
+                Class::Transient,
+                format!(
+                    "ETag {etag} does not match the MD5 sent ({md5}): the server stored other bytes"
+                ),
+            );
+            e.stored_damaged = true;
+            AttemptResult::Failed(e)
+        }
+        None => {
+            // Ask the server (HEAD) before sending it all again.
+            let mut e = AttemptError::new(
+                Class::Transient,
+                format!("HTTP {status} without an ETag: cannot confirm the file arrived intact"),
+            );
+            e.sent_md5 = Some(md5);
+            AttemptResult::Failed(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, headers: &[(&'static str, &str)], body: &str) -> Answer {
+        let mut h = reqwest::header::HeaderMap::new();
+        for (k, v) in headers {
+            h.insert(*k, v.parse().unwrap());
+        }
+        Answer {
+            status,
+            headers: h,
+            body: body.to_owned(),
+        }
+    }
+
+    // The upload's own rows of the decision table: what a PUT's answer becomes before the
+    // transport's table (`ias3` pins the statuses) decides the step.
+    #[test]
+    fn put_answers_are_judged() {
+        let md5 = || Some("abc".to_owned());
+        let url = "http://127.0.0.1:9/item/key";
+        assert!(matches!(
+            judge(url, &answer(200, &[("etag", "\"ABC\"")], ""), md5()),
+            AttemptResult::Stored { md5 } if md5 == "abc"
+        ));
+        let AttemptResult::Failed(mismatch) =
+            judge(url, &answer(200, &[("etag", "\"x\"")], ""), md5())
+        else {
+            panic!("an ETag mismatch is a failure")
+        };
+        assert_eq!(mismatch.class, Class::Transient);
+        assert!(mismatch.stored_damaged && mismatch.sent_md5.is_none());
+        let AttemptResult::Failed(no_etag) = judge(url, &answer(200, &[], ""), md5()) else {
+            panic!("no ETag is a failure")
+        };
+        assert_eq!(
+            (no_etag.class, no_etag.sent_md5.as_deref()),
+            (Class::Transient, Some("abc"))
+        );
+        let AttemptResult::Failed(early) = judge(url, &answer(200, &[], ""), None) else {
+            panic!("an early answer is a failure")
+        };
+        assert_eq!(early.class, Class::Transient);
+        assert!(matches!(
+            judge(url, &answer(307, &[("location", "/other/key")], ""), md5()),
+            AttemptResult::Redirect { location, status: 307 } if location == "http://127.0.0.1:9/other/key"
+        ));
+        let digest = "<Error><Code>BadDigest</Code><Message>m</Message></Error>";
+        let AttemptResult::Failed(bad) = judge(url, &answer(400, &[], digest), md5()) else {
+            panic!("BadDigest is a failure")
+        };
+        assert_eq!(bad.class, Class::Transient);
+        assert!(bad.sent_md5.is_none(), "a 4xx did not store the file");
+        let slow = "<Error><Code>SlowDown</Code><Message>m</Message></Error>";
+        let AttemptResult::Failed(sd) =
+            judge(url, &answer(503, &[("retry-after", "4")], slow), md5())
+        else {
+            panic!("SlowDown is a failure")
+        };
+        assert_eq!(sd.class, Class::Overload);
+        assert_eq!(sd.retry_after, Some(Duration::from_secs(4)));
+        assert!(sd.sent_md5.is_none(), "a SlowDown stored nothing");
+        let AttemptResult::Failed(e500) = judge(url, &answer(500, &[], ""), md5()) else {
+            panic!("a 500 is a failure")
+        };
+        assert_eq!(
+            e500.sent_md5.as_deref(),
+            Some("abc"),
+            "a 500 may have stored it"
+        );
     }
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::{attempt, Engine, Event, FileRef};
+use super::{Engine, Event, FileRef};
 use crate::ias3;
 use crate::journal::Claim;
 use crate::plan::ItemPlan;
@@ -95,7 +95,7 @@ impl Engine {
             }
             None => Duration::ZERO,
         };
-        let Ok(md5) = attempt::md5_file(&fp.local).await else {
+        let Ok(md5) = crate::hash::md5_file(&fp.local).await else {
             return false;
         };
         if !self
@@ -168,7 +168,7 @@ impl Engine {
             .headers()
             .get(reqwest::header::ETAG)
             .and_then(|v| v.to_str().ok())
-            .map(attempt::normalize_etag)?;
+            .map(crate::hash::normalize_etag)?;
         let size = r
             .headers()
             .get(reqwest::header::CONTENT_LENGTH)

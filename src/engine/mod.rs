@@ -7,24 +7,23 @@
 //! owns the display, the journal and the report.
 
 pub mod attempt;
+mod file;
 mod landed;
-pub mod limiter;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::api;
-use crate::events::Progress;
-use crate::http::RetryPolicy;
-use crate::ias3::{self, Class, PutSpec, SlowDown};
+use crate::archive;
+use crate::ias3::check_limit::{over_limit, Gate};
+use crate::ias3::PutSpec;
 use crate::plan::{ItemPlan, Plan};
 use crate::secret::Credentials;
-use attempt::{AttemptResult, Watch};
-use limiter::{Gate, Limiter};
+use crate::transport::limiter::Limiter;
+use crate::transport::RetryPolicy;
 
 /// How to upload, resolved from flags.
 #[derive(Clone, Debug)]
@@ -74,37 +73,11 @@ impl UploadOptions {
     }
 }
 
-/// Global-limit pauses one file may sit through before it is failed.
-const MAX_GLOBAL_PAUSES: u32 = 50;
 /// check_limit polls that may fail in a row before the gate reopens and per-file budgets decide.
 const MAX_POLL_ERRORS: u32 = 5;
 
 /// Items open at once per `--jobs` slot.
 const OPEN_ITEMS_PER_JOB: usize = 8;
-
-/// Redirects one file may follow.
-const MAX_REDIRECTS: u32 = 5;
-
-use landed::LANDING_WINDOW;
-
-/// A redirect keeps the `Authorization` header only to the same host or to archive.org hosts
-/// (IAS3 sends PUTs on to `ia8xxxxx.us.archive.org`), as curl's `--location-trusted` would
-/// without the risk.
-fn redirect_allowed(from: &str, to: &str) -> bool {
-    let (Ok(a), Ok(b)) = (url::Url::parse(from), url::Url::parse(to)) else {
-        return false;
-    };
-    if !matches!(b.scheme(), "http" | "https") || (a.scheme() == "https" && b.scheme() != "https") {
-        return false;
-    }
-    match (a.host_str(), b.host_str()) {
-        (Some(x), Some(y)) if x == y => {
-            a.port_or_known_default() == b.port_or_known_default() || y.ends_with(".archive.org")
-        }
-        (_, Some(y)) => y == "archive.org" || y.ends_with(".archive.org"),
-        _ => false,
-    }
-}
 
 pub use crate::events::{Event, FileRef};
 
@@ -292,7 +265,7 @@ impl Engine {
     /// the same key are skipped. Returns the files still to send.
     async fn skip_matching(&self, idx: usize, item: &ItemPlan, files: Vec<usize>) -> Vec<usize> {
         let noop = |_: u32, _: Duration, _: &str| {};
-        let remote = match api::item_metadata(
+        let remote = match archive::item_metadata(
             &self.client,
             &self.opts.archive_url,
             &item.identifier,
@@ -335,7 +308,7 @@ impl Engine {
                 keep.push(f);
                 continue;
             };
-            match attempt::md5_file(&fp.local).await {
+            match crate::hash::md5_file(&fp.local).await {
                 Ok(ours) if ours.eq_ignore_ascii_case(theirs) => {
                     self.emit(Event::Skipped {
                         file: FileRef { item: idx, file: f },
@@ -380,7 +353,7 @@ impl Engine {
 
     async fn check_limit_before(&self, item: &ItemPlan) {
         let noop = |_: u32, _: Duration, _: &str| {};
-        match api::over_limit(
+        match over_limit(
             &self.client,
             &self.s3_url,
             &self.creds,
@@ -421,7 +394,7 @@ impl Engine {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.stop.cancelled() => { self.gate.open(); return; }
             }
-            match api::over_limit(
+            match over_limit(
                 &self.client,
                 &self.s3_url,
                 &self.creds,
@@ -457,265 +430,6 @@ impl Engine {
             wait = (wait * 2).min(self.opts.policy.cap.max(Duration::from_secs(1)));
         }
     }
-
-    async fn upload_file(&self, item: &ItemPlan, file: FileRef, derive: bool) -> FileOutcome {
-        let fp = &item.files[file.file];
-        let content_md5 = if self.opts.verify {
-            match attempt::md5_file(&fp.local).await {
-                Ok(m) => Some(m),
-                Err(e) => {
-                    self.emit(Event::Failed {
-                        file,
-                        reason: format!("cannot read {}: {e}", fp.local.display()),
-                        attempts: 0,
-                    })
-                    .await;
-                    return FileOutcome::Failed;
-                }
-            }
-        } else {
-            None
-        };
-        let mut spec = ias3::put_request(
-            &self.s3_url,
-            &self.creds,
-            &self.opts.put_spec(item, fp, derive, content_md5.as_deref()),
-        );
-        let watch = Watch {
-            stall: self.opts.stall_timeout,
-            answer_timeout: self.opts.answer_timeout,
-        };
-        let mut attempts = 0u32;
-        let mut retries_used = 0u32;
-        let mut global_pauses = 0u32;
-        let mut redirects = 0u32;
-        // Set once the server stored damaged bytes under this name; only a success clears it.
-        let mut damaged_on_server = false;
-        let damaged = |reason: String, on_server: bool| {
-            if on_server {
-                format!(
-                    "{reason}; the server now holds a damaged copy of {id}/{key}: rerun to send \
-                     it again, or remove it with `iaup delete {id} {key}`",
-                    id = item.identifier,
-                    key = fp.key
-                )
-            } else {
-                reason
-            }
-        };
-        loop {
-            tokio::select! {
-                _ = self.gate.wait_open() => {}
-                _ = self.stop.cancelled() => {}
-            }
-            if self.stop.is_cancelled() {
-                self.emit(Event::NotStarted { file }).await;
-                return FileOutcome::Interrupted;
-            }
-            let permit = tokio::select! {
-                p = self.limiter.acquire() => p,
-                _ = self.stop.cancelled() => {
-                    self.emit(Event::NotStarted { file }).await;
-                    return FileOutcome::Interrupted;
-                }
-            };
-            if self.gate.is_paused() {
-                // The run paused (global task limit) while this file waited for a slot.
-                drop(permit);
-                continue;
-            }
-            attempts += 1;
-            let progress = Arc::new(Progress::default());
-            self.emit(Event::Started {
-                file,
-                attempt: attempts,
-                progress: progress.clone(),
-            })
-            .await;
-            let result = tokio::select! {
-                r = attempt::put(&self.client, &self.creds, &spec, &fp.local, fp.size, &watch, progress) => r,
-                _ = self.abort.cancelled() => {
-                    drop(permit);
-                    self.emit(Event::Interrupted { file, attempts }).await;
-                    return FileOutcome::Interrupted;
-                }
-            };
-            drop(permit);
-            let err = match result {
-                AttemptResult::Stored { md5 } => {
-                    self.limiter.on_success();
-                    self.bytes_done.fetch_add(fp.size, Ordering::Relaxed);
-                    self.emit(Event::Confirmed {
-                        file,
-                        md5,
-                        attempts,
-                    })
-                    .await;
-                    self.delete_local(item, file.file).await;
-                    return FileOutcome::Done;
-                }
-                AttemptResult::Redirect { location, status } => {
-                    redirects += 1;
-                    if redirects > MAX_REDIRECTS || !redirect_allowed(&spec.url, &location) {
-                        self.emit(Event::Failed {
-                            file,
-                            reason: format!(
-                                "HTTP {status} redirect to {location} not followed ({})",
-                                if redirects > MAX_REDIRECTS {
-                                    "too many redirects"
-                                } else {
-                                    "another site would receive your keys"
-                                }
-                            ),
-                            attempts,
-                        })
-                        .await;
-                        return FileOutcome::Failed;
-                    }
-                    // A redirect is not a failure: resend there at once, with the same keys.
-                    spec.url = location;
-                    continue;
-                }
-                AttemptResult::Failed(e) => e,
-            };
-            damaged_on_server |= err.stored_damaged;
-            // Ambiguous: every byte went out, then the answer failed. Look before resending.
-            if let (Some(md5), Class::Transient) = (&err.sent_md5, &err.class) {
-                // An attempt iaup abandoned may still be stored: give the server time.
-                let window = if err.abandoned {
-                    LANDING_WINDOW
-                } else {
-                    Duration::ZERO
-                };
-                if self
-                    .landed(&item.identifier, &fp.key, md5, None, window)
-                    .await
-                {
-                    self.limiter.on_success();
-                    self.bytes_done.fetch_add(fp.size, Ordering::Relaxed);
-                    self.emit(Event::Notice(format!(
-                        "{}/{}: the answer was lost ({}) but the file is there with the right MD5",
-                        item.identifier, fp.key, err.reason
-                    )))
-                    .await;
-                    self.emit(Event::Confirmed {
-                        file,
-                        md5: md5.clone(),
-                        attempts,
-                    })
-                    .await;
-                    self.delete_local(item, file.file).await;
-                    return FileOutcome::Done;
-                }
-            }
-            let slowdown = matches!(err.class, Class::SlowDown(_));
-            if slowdown {
-                self.emit(Event::SlowDown).await;
-            }
-            match err.class {
-                Class::Success => unreachable!("a stored file is not an error"),
-                Class::Fatal => {
-                    self.emit(Event::Failed {
-                        file,
-                        reason: damaged(err.reason, damaged_on_server),
-                        attempts,
-                    })
-                    .await;
-                    return FileOutcome::Failed;
-                }
-                Class::SlowDown(SlowDown::Spam) => {
-                    let reason = format!(
-                        "IA refused the item as spam, retrying will not help: {}",
-                        err.reason
-                    );
-                    self.emit(Event::Failed {
-                        file,
-                        reason: reason.clone(),
-                        attempts,
-                    })
-                    .await;
-                    return FileOutcome::ItemFatal(reason);
-                }
-                Class::SlowDown(SlowDown::GlobalLimit) => {
-                    // Not this file's fault: no budget spent; hold everyone until it clears.
-                    // A queue that never drains still ends the file, after a long while.
-                    global_pauses += 1;
-                    if global_pauses > MAX_GLOBAL_PAUSES {
-                        self.emit(Event::Failed {
-                            file,
-                            reason: format!(
-                                "{} (still refused after {MAX_GLOBAL_PAUSES} pauses)",
-                                err.reason
-                            ),
-                            attempts,
-                        })
-                        .await;
-                        return FileOutcome::Failed;
-                    }
-                    self.emit(Event::Retry {
-                        file,
-                        attempt: attempts,
-                        delay: Duration::ZERO,
-                        reason: err.reason.clone(),
-                        slowdown: true,
-                    })
-                    .await;
-                    if self.gate.pause() {
-                        self.emit(Event::Notice(
-                            "IAS3's global task queue is full: pausing new uploads until check_limit clears".into(),
-                        ))
-                        .await;
-                        self.poll_until_clear(&item.identifier).await;
-                    }
-                    continue;
-                }
-                Class::SlowDown(SlowDown::Overload) | Class::Transient => {
-                    if slowdown {
-                        if let Some(n) = self.limiter.on_overload() {
-                            self.emit(Event::Notice(format!(
-                                "SlowDown: lowering concurrency to {n}"
-                            )))
-                            .await;
-                        }
-                    }
-                    if retries_used >= self.opts.policy.retries {
-                        self.emit(Event::Failed {
-                            file,
-                            reason: damaged(
-                                format!(
-                                    "{} (gave up after {})",
-                                    err.reason,
-                                    crate::reporter::plural(
-                                        attempts as usize,
-                                        "attempt",
-                                        "attempts"
-                                    )
-                                ),
-                                damaged_on_server,
-                            ),
-                            attempts,
-                        })
-                        .await;
-                        return FileOutcome::Failed;
-                    }
-                    retries_used += 1;
-                    let delay = self.opts.policy.backoff(retries_used, err.retry_after);
-                    self.emit(Event::Retry {
-                        file,
-                        attempt: attempts,
-                        delay,
-                        reason: err.reason,
-                        slowdown,
-                    })
-                    .await;
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = self.stop.cancelled() => {}
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// Local paths used by more than one file of the plan.
@@ -728,40 +442,4 @@ pub fn shared_local_paths(plan: &Plan) -> std::collections::HashSet<std::path::P
         }
     }
     shared
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redirect_allowed;
-
-    #[test]
-    fn redirects_keep_keys_only_on_the_same_host_or_archive_org() {
-        assert!(redirect_allowed(
-            "https://s3.us.archive.org/a/b",
-            "https://ia800100.us.archive.org/a/b"
-        ));
-        assert!(redirect_allowed(
-            "http://127.0.0.1:9/a/b",
-            "http://127.0.0.1:9/a/b?redirected=1"
-        ));
-        assert!(!redirect_allowed(
-            "http://127.0.0.1:9/a",
-            "http://127.0.0.1:10/a"
-        ));
-        assert!(!redirect_allowed(
-            "https://s3.us.archive.org/a/b",
-            "https://evil.example/a/b"
-        ));
-        assert!(
-            !redirect_allowed(
-                "https://s3.us.archive.org/a/b",
-                "http://ia800100.us.archive.org/a/b"
-            ),
-            "no downgrade to plain http"
-        );
-        assert!(!redirect_allowed(
-            "https://s3.us.archive.org/a/b",
-            "https://archive.org.evil.example/a"
-        ));
-    }
 }

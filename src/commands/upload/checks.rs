@@ -2,17 +2,17 @@
 //! sent: request headers that servers would refuse (too long, or owned by iaup), files that
 //! must never be uploaded (any ia.ini, the journal), collections that do not exist; and
 //! `--status-check` alone. The key and endpoint check is shared with metadata and delete
-//! (`api::check_keys_before_writing`).
+//! (`archive::check_keys_before_writing`).
 
 use std::time::Duration;
 
 use crate::engine::UploadOptions;
 use crate::error::{AppError, EXIT_FAILED, EXIT_OK};
-use crate::http::{self, RetryPolicy};
 use crate::ias3;
 use crate::plan::{Plan, Problem};
 use crate::printer::Printer;
 use crate::settings::{Env, Settings};
+use crate::transport::{self, RetryPolicy};
 
 /// Headers iaup owns, with what to do instead: a second value would contradict iaup's own
 /// (a wrong length, a body framing the server cannot read, another host).
@@ -226,10 +226,19 @@ pub(super) async fn status_check_only(
     printer: &Printer,
 ) -> Result<u8, AppError> {
     let creds = super::super::credentials(settings)?;
-    let client = http::client(1);
+    let client = transport::client(1);
     let policy = RetryPolicy::CHECK;
     let noop = |_: u32, _: Duration, _: &str| {};
-    match crate::api::over_limit(&client, &settings.s3_url, &creds, id, &policy, &noop).await {
+    match crate::ias3::check_limit::over_limit(
+        &client,
+        &settings.s3_url,
+        &creds,
+        id,
+        &policy,
+        &noop,
+    )
+    .await
+    {
         Ok(false) => {
             printer.always(&format!("success: {id} is accepting requests."));
             Ok(EXIT_OK)
@@ -264,7 +273,8 @@ pub(super) async fn check_collections(
             if !seen.insert(c.clone()) {
                 continue;
             }
-            match crate::api::item_metadata(client, &settings.archive_url, c, &policy, &noop).await
+            match crate::archive::item_metadata(client, &settings.archive_url, c, &policy, &noop)
+                .await
             {
                 Ok(Some(_)) => {}
                 Ok(None) => {

@@ -1,18 +1,53 @@
-//! archive.org's Metadata Write API (IAS3-NOTES §3): one `POST {archive}/metadata/{id}` with a
-//! form body (`-target`, `-patch`, `priority`, `access`, `secret`), and what its answer means.
+//! archive.org's metadata API: the read (`GET {archive}/metadata/{id}`, [`item_metadata`]) and
+//! the Metadata Write API (IAS3-NOTES §3): one `POST {archive}/metadata/{id}` with a form body
+//! (`-target`, `-patch`, `priority`, `access`, `secret`), and what its answer means.
 //!
-//! This module sends one attempt and classifies it; it does not retry. A write that failed with
+//! A write here is one attempt, classified; it is not retried here. A write that failed with
 //! a 5xx may still have been applied, so the caller re-reads the metadata and re-computes the
-//! patch before each retry (see `commands::metadata`), which a blind resend could not do. The
-//! read side (`GET /metadata/{id}`) is [`crate::api::item_metadata`].
+//! patch before each retry (see `commands::metadata`, which runs its attempts through
+//! `transport::retry::run`), which a blind resend could not do.
 
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::http;
-use crate::ias3::{self, Class};
+use super::{ApiError, ARCHIVE};
+use crate::ias3;
 use crate::secret::Credentials;
+use crate::transport::{self, classify_status, Class, Face, OnRetry, RetryPolicy};
+
+/// `GET {archive}/metadata/{id}`: `None` when the item does not exist (`{}`).
+pub async fn item_metadata(
+    client: &reqwest::Client,
+    archive_url: &str,
+    identifier: &str,
+    policy: &RetryPolicy,
+    on_retry: OnRetry<'_>,
+) -> Result<Option<Value>, ApiError> {
+    let url = ias3::join(
+        archive_url,
+        &format!("metadata/{}", ias3::quote(identifier)),
+    );
+    let what = format!("reading the metadata of {identifier}");
+    let answer = transport::send(&what, policy, &ARCHIVE, || client.get(&url), on_retry).await?;
+    if answer.status == 404 {
+        return Ok(None);
+    }
+    if answer.status != 200 {
+        return Err(ApiError::Refused {
+            what,
+            reason: ARCHIVE.describe(&answer),
+        });
+    }
+    let v: Value = serde_json::from_str(&answer.body).map_err(|e| ApiError::BadAnswer {
+        what: what.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(match &v {
+        Value::Object(m) if m.is_empty() => None,
+        _ => Some(v),
+    })
+}
 
 /// `ia`'s default priority for metadata tasks.
 pub const DEFAULT_PRIORITY: i32 = -5;
@@ -93,38 +128,27 @@ pub fn write_request(
         .form(&form)
 }
 
-/// Sends one write and classifies the answer.
-pub async fn post_patch(
-    client: &reqwest::Client,
-    archive_url: &str,
-    creds: &Credentials,
-    identifier: &str,
-    fields: &[(&'static str, String)],
-    headers: &[(String, String)],
-) -> Posted {
-    let sent = write_request(client, archive_url, creds, identifier, fields, headers)
-        .send()
-        .await;
-    let resp = match sent {
+/// Sends one write (a [`write_request`]) and classifies the answer.
+pub async fn post_patch(request: reqwest::RequestBuilder) -> Posted {
+    let resp = match request.send().await {
         Ok(resp) => resp,
-        Err(e) if http::is_transient(&e) => {
-            return Posted::Transient {
-                reason: http::error_chain(&e),
-                retry_after: None,
-            }
-        }
-        Err(e) => {
-            return Posted::Refused {
-                reason: http::error_chain(&e),
-            }
-        }
+        Err(e) => return transport_failure(&e),
     };
     let status = resp.status().as_u16();
-    let retry_after = http::retry_after(resp.headers());
+    let retry_after = transport::retry_after(resp.headers());
     match resp.text().await {
         Ok(body) => classify(status, &body, retry_after),
-        Err(e) => Posted::Transient {
-            reason: http::error_chain(&e),
+        Err(e) => transport_failure(&e),
+    }
+}
+
+/// A write that got no (whole) answer: transient or refused, as the transport classes it.
+fn transport_failure(e: &reqwest::Error) -> Posted {
+    let reason = transport::error_chain(e);
+    match transport::classify_error(e) {
+        Class::Fatal => Posted::Refused { reason },
+        _ => Posted::Transient {
+            reason,
             retry_after: None,
         },
     }
@@ -143,25 +167,33 @@ pub fn classify(status: u16, body: &str, retry_after: Option<Duration>) -> Poste
     }
     let reason = || match &error {
         Some(e) => format!("HTTP {status}: {e}"),
-        None => ias3::describe(status, None, body),
+        None => plain(status, body),
     };
-    match ias3::classify(status, None) {
+    match classify_status(status) {
         Class::Success if v["success"].as_bool() == Some(true) => Posted::Applied {
             task_id: v["task_id"].as_u64(),
         },
         Class::Success => Posted::Refused {
             reason: match error {
                 Some(e) => e,
-                None => format!("unexpected answer: {}", ias3::describe(status, None, body)),
+                None => format!("unexpected answer: {}", plain(status, body)),
             },
         },
-        Class::Transient | Class::SlowDown(_) => Posted::Transient {
+        Class::Transient | Class::Overload | Class::Pause => Posted::Transient {
             reason: reason(),
             retry_after,
         },
-        Class::Fatal if status == 404 => Posted::NoSuchItem,
-        Class::Fatal => Posted::Refused { reason: reason() },
+        Class::Fatal | Class::FatalForGroup if status == 404 => Posted::NoSuchItem,
+        Class::Fatal | Class::FatalForGroup => Posted::Refused { reason: reason() },
     }
+}
+
+fn plain(status: u16, body: &str) -> String {
+    ARCHIVE.describe(&transport::Answer {
+        status,
+        headers: Default::default(),
+        body: body.to_owned(),
+    })
 }
 
 #[cfg(test)]

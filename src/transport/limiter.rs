@@ -1,11 +1,11 @@
-//! Run-wide flow control: an AIMD concurrency limit (halve on overload SlowDown, climb back by
-//! about one slot per window of successes) and a gate that holds every new PUT while IAS3
-//! reports its global task queue full.
+//! Run-wide flow control: an AIMD concurrency limit (halve on sustained overload, climb back
+//! by about one slot per window of successes). The S3 face's pause while IAS3's global queue
+//! is full is `ias3::check_limit::Gate`.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 
 pub struct Limiter {
     max: f64,
@@ -131,43 +131,6 @@ impl Limiter {
     }
 }
 
-/// Open or paused. While paused no new PUT starts; one task polls check_limit to reopen it.
-pub struct Gate {
-    tx: watch::Sender<bool>,
-}
-
-impl Default for Gate {
-    fn default() -> Self {
-        Gate {
-            tx: watch::Sender::new(false),
-        }
-    }
-}
-
-impl Gate {
-    pub async fn wait_open(&self) {
-        let mut rx = self.tx.subscribe();
-        let _ = rx.wait_for(|paused| !paused).await;
-    }
-
-    /// Pauses; `true` when this call closed an open gate (the caller then owns the polling).
-    pub fn pause(&self) -> bool {
-        self.tx.send_if_modified(|p| {
-            let was_open = !*p;
-            *p = true;
-            was_open
-        })
-    }
-
-    pub fn open(&self) {
-        self.tx.send_replace(false);
-    }
-
-    pub fn is_paused(&self) -> bool {
-        *self.tx.borrow()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,21 +172,5 @@ mod tests {
         drop(p);
         let again = tokio::time::timeout(Duration::from_millis(50), l.acquire()).await;
         assert!(again.is_ok());
-    }
-
-    #[tokio::test]
-    async fn gate_pauses_and_opens() {
-        let g = std::sync::Arc::new(Gate::default());
-        assert!(g.pause());
-        assert!(!g.pause(), "second pause does not own the polling");
-        let g2 = g.clone();
-        let waiter = tokio::spawn(async move { g2.wait_open().await });
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(!waiter.is_finished());
-        g.open();
-        tokio::time::timeout(Duration::from_secs(1), waiter)
-            .await
-            .unwrap()
-            .unwrap();
     }
 }
