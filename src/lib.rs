@@ -14,6 +14,7 @@ pub mod error;
 pub mod http;
 pub mod ias3;
 pub mod journal;
+pub mod local_delete;
 pub mod metadata_api;
 pub mod output;
 pub mod plan;

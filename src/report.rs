@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use crate::engine::attempt::Progress;
 use crate::engine::{Event, FileRef};
 use crate::journal::{self, Op};
+use crate::local_delete::LocalDeletes;
 use crate::output;
 use crate::plan::Plan;
 
@@ -112,7 +113,7 @@ impl RunRecord {
     /// The counts the journal keeps for the run.
     pub fn counts(&self) -> journal::RunCounts {
         journal::RunCounts {
-            uploaded: self.uploaded() as i64,
+            confirmed: self.uploaded() as i64,
             skipped: self.skipped() as i64,
             failed: self.failed() as i64,
             interrupted: self.interrupted() as i64,
@@ -240,7 +241,8 @@ pub struct Live {
 }
 
 /// Consumes events until the engine is done (the channel closes), recording each change in
-/// the journal (when there is one) as it happens. Returns the record and the journal writer.
+/// the journal (when there is one) as it happens, and with `--delete` (`deletes`) removing each
+/// confirmed file once its confirmation is committed. Returns the record and the journal writer.
 pub async fn own_events(
     mut rx: mpsc::Receiver<Event>,
     live: Live,
@@ -248,6 +250,7 @@ pub async fn own_events(
     mut record: RunRecord,
     plain_every: Duration,
     journal: Option<journal::Writer>,
+    deletes: Option<LocalDeletes>,
 ) -> (RunRecord, Option<journal::Writer>) {
     let plan = live.plan.clone();
     let start = Instant::now();
@@ -278,12 +281,23 @@ pub async fn own_events(
                 }
                 if let Some(j) = &journal {
                     if let Some(op) = journal_op(&ev, &plan) {
-                        j.send(op);
+                        j.send(op).await;
+                    }
+                }
+                // --delete without a journal: the confirmation event is all there is to wait for.
+                if let (Event::DeleteLocal(path), None, Some(d)) = (&ev, &journal, &deletes) {
+                    if let Some(line) = d.remove(path).line(display.mode == Mode::Quiet) {
+                        display.line(&line);
                     }
                 }
                 handle(ev, &plan, &mut record, &mut display, &mut in_flight);
             }
             _ = tick.tick() => {}
+        }
+        // The journal writer's warnings, and the files whose confirmation it committed.
+        let notes = journal.as_ref().map(journal::Writer::notes).unwrap_or_default();
+        for line in LocalDeletes::after_notes(deletes.as_ref(), notes, display.mode == Mode::Quiet) {
+            display.line(&line);
         }
         let sent_now: u64 = live.bytes_done.load(Ordering::Relaxed)
             + skipped_bytes
@@ -331,7 +345,11 @@ pub async fn own_events(
     }
     record.elapsed = start.elapsed();
     if let Some(j) = &journal {
-        j.send(Op::Counts(record.counts()));
+        j.send(Op::Counts(record.counts())).await;
+        let notes = j.flush().await;
+        for line in LocalDeletes::after_notes(deletes.as_ref(), notes, display.mode == Mode::Quiet) {
+            output::note(&line);
+        }
     }
     (record, journal)
 }
@@ -357,7 +375,7 @@ fn journal_op(ev: &Event, plan: &Plan) -> Option<Op> {
         }
         Event::Uploaded { file, md5, .. } => {
             let (identifier, key) = ids(file);
-            Op::Uploaded {
+            Op::Confirmed {
                 identifier,
                 key,
                 md5: md5.clone(),
@@ -366,7 +384,7 @@ fn journal_op(ev: &Event, plan: &Plan) -> Option<Op> {
         Event::Skipped { file, md5, .. } => {
             let (identifier, key) = ids(file);
             let fp = &plan.items[file.item].files[file.file];
-            Op::Verified {
+            Op::SameOnServer {
                 identifier,
                 key,
                 local_path: fp.local.display().to_string(),
@@ -388,7 +406,7 @@ fn journal_op(ev: &Event, plan: &Plan) -> Option<Op> {
             let (identifier, key) = ids(file);
             Op::Interrupted { identifier, key }
         }
-        Event::DeleteLocal(path) => Op::DeleteLocal(path.clone()),
+        Event::DeleteLocal(path) => Op::AfterCommit(path.clone()),
         Event::NotStarted { .. } | Event::Notice(_) | Event::SlowDown => return None,
     })
 }
