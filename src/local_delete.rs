@@ -82,9 +82,7 @@ impl LocalDeletes {
             .into_iter()
             .filter_map(|note| match note {
                 journal::Note::Warning(w) => Some(w),
-                journal::Note::Committed(path) => {
-                    deletes.and_then(|d| d.remove(&path).line(quiet))
-                }
+                journal::Note::Committed(path) => deletes.and_then(|d| d.remove(&path).line(quiet)),
             })
             .collect()
     }
@@ -149,7 +147,10 @@ mod tests {
         assert!(!one.exists());
         let kept = d.remove(&shared);
         assert!(shared.exists(), "two rows send it: kept");
-        assert!(kept.line(false).unwrap().contains("other rows upload it too"));
+        assert!(kept
+            .line(false)
+            .unwrap()
+            .contains("other rows upload it too"));
         assert_eq!(d.remove(&shared).line(true), None, "-q hides the note");
         assert_eq!(d.remove(&spool), Removal::Kept(None));
         assert!(spool.exists(), "the stdin spool is its handle's to remove");

@@ -295,8 +295,9 @@ pub async fn own_events(
             _ = tick.tick() => {}
         }
         // The journal writer's warnings, and the files whose confirmation it committed.
-        let notes = journal.as_ref().map(journal::Writer::notes).unwrap_or_default();
-        for line in LocalDeletes::after_notes(deletes.as_ref(), notes, display.mode == Mode::Quiet) {
+        let notes = journal.iter().flat_map(journal::Writer::notes).collect();
+        let quiet = display.mode == Mode::Quiet;
+        for line in LocalDeletes::after_notes(deletes.as_ref(), notes, quiet) {
             display.line(&line);
         }
         let sent_now: u64 = live.bytes_done.load(Ordering::Relaxed)
@@ -346,8 +347,8 @@ pub async fn own_events(
     record.elapsed = start.elapsed();
     if let Some(j) = &journal {
         j.send(Op::Counts(record.counts())).await;
-        let notes = j.flush().await;
-        for line in LocalDeletes::after_notes(deletes.as_ref(), notes, display.mode == Mode::Quiet) {
+        let quiet = display.mode == Mode::Quiet;
+        for line in LocalDeletes::after_notes(deletes.as_ref(), j.flush().await, quiet) {
             output::note(&line);
         }
     }

@@ -212,12 +212,10 @@ CREATE INDEX IF NOT EXISTS files_run ON files(run_id, state);
 fn migrate_3_to_4() -> String {
     let cols = V3_FILE_COLUMNS;
     let new_cols = cols.replace("endpoint, ", "endpoint, direction, ");
-    let select = cols
-        .replace("endpoint, ", "endpoint, 'upload', ")
-        .replace(
-            "state,",
-            "CASE state WHEN 'uploaded' THEN 'confirmed' ELSE state END,",
-        );
+    let select = cols.replace("endpoint, ", "endpoint, 'upload', ").replace(
+        "state,",
+        "CASE state WHEN 'uploaded' THEN 'confirmed' ELSE state END,",
+    );
     format!(
         "ALTER TABLE runs RENAME COLUMN n_uploaded TO n_confirmed;
 {}

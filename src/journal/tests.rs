@@ -70,7 +70,10 @@ fn records_and_resumes() {
             }),
         }
     );
-    assert!(j.confirmed("http://other", Direction::Upload).unwrap().is_empty());
+    assert!(j
+        .confirmed("http://other", Direction::Upload)
+        .unwrap()
+        .is_empty());
     let runs = j.runs().unwrap();
     assert_eq!(runs.len(), 1);
     // Counted as each file's last word arrived: the run's own, whatever later runs do.

@@ -86,6 +86,12 @@ fn a_v3_journal_is_migrated_keeping_its_records_runs_and_claims() {
         )
         .unwrap();
     }
+    // `status` reads it as it is, before any run migrated it.
+    let old = Journal::open_read(&p).unwrap();
+    let run = old.runs().unwrap().into_iter().find(|r| r.id == 1).unwrap();
+    assert_eq!((run.counts.confirmed, run.counts.failed), (1, 1));
+    assert_eq!(old.problems().unwrap().len(), 1);
+    drop(old);
     let j = Journal::open(&p).unwrap();
     let up = j.confirmed("e", Direction::Upload).unwrap();
     assert_eq!(up.len(), 1);
@@ -139,8 +145,13 @@ fn an_upload_and_a_download_of_one_key_never_stand_for_each_other() {
     let down_run = down.begin_run("e", &start).unwrap();
     // Both claim the same identifier and key: each in its own direction.
     let up_claims = up.claims("e", Direction::Upload, up_run, true).unwrap();
-    let down_claims = down.claims("e", Direction::Download, down_run, true).unwrap();
-    assert_eq!(up_claims.claim("item", &plan_file("a")).unwrap(), Claim::Mine);
+    let down_claims = down
+        .claims("e", Direction::Download, down_run, true)
+        .unwrap();
+    assert_eq!(
+        up_claims.claim("item", &plan_file("a")).unwrap(),
+        Claim::Mine
+    );
     assert_eq!(
         down_claims.claim("item", &plan_file("a")).unwrap(),
         Claim::Mine
@@ -171,10 +182,7 @@ fn an_upload_and_a_download_of_one_key_never_stand_for_each_other() {
         "a failed download leaves the upload's record alone"
     );
     assert!(j.confirmed("e", Direction::Download).unwrap().is_empty());
-    assert_eq!(
-        j.confirmed_paths("e", Direction::Upload).unwrap().len(),
-        1
-    );
+    assert_eq!(j.confirmed_paths("e", Direction::Upload).unwrap().len(), 1);
     assert!(j
         .confirmed_paths("e", Direction::Download)
         .unwrap()
@@ -225,7 +233,11 @@ fn multipart_uploads_and_their_parts_round_trip() {
     assert_eq!(ups.len(), 1);
     let up = &ups[0];
     assert_eq!(
-        (up.identifier.as_str(), up.key.as_str(), up.upload_id.as_str()),
+        (
+            up.identifier.as_str(),
+            up.key.as_str(),
+            up.upload_id.as_str()
+        ),
         ("item", "big", "up-1")
     );
     assert_eq!(up.part_size, 4);

@@ -124,7 +124,9 @@ pub enum Op {
         etag: Option<String>,
     },
     /// A multipart upload was completed or aborted: it and its parts are forgotten.
-    MultipartEnded { upload_id: String },
+    MultipartEnded {
+        upload_id: String,
+    },
     /// The run's counts as its owner has them at the end (they replace the running ones).
     Counts(RunCounts),
     Finish {
@@ -305,7 +307,13 @@ fn apply(c: &Connection, to: Scope<'_>, op: Op) -> rusqlite::Result<()> {
             "DELETE FROM claims WHERE endpoint = ?1 AND direction = ?2 AND identifier = ?3
                AND key = ?4 AND run_id = ?5",
         )?
-        .execute(params![to.endpoint, to.direction, identifier, key, to.run_id])?;
+        .execute(params![
+            to.endpoint,
+            to.direction,
+            identifier,
+            key,
+            to.run_id
+        ])?;
     }
     apply_op(c, to, op)
 }
