@@ -1,41 +1,71 @@
-//! The resume journal: an embedded SQLite database (WAL) that records every run and, per file,
-//! what the server confirmed. A rerun skips a file, without reading it, only when the same
-//! source was confirmed under the same key: (endpoint, identifier, key), size, mtime, and the
-//! file's identity (canonical path, inode, ctime). Files that were sent but never confirmed
-//! (in flight at a kill) are checked against the server before they are sent again.
+//! The resume journal: an embedded SQLite database (WAL) that records every run and, per file
+//! and direction (upload or download), what the server confirmed. A rerun skips a file, without
+//! reading it, only when the same source was confirmed under the same key in the same
+//! direction: (endpoint, direction, identifier, key), size, mtime, and the file's identity
+//! (canonical path, inode, ctime). Files that were sent but never confirmed (in flight at a
+//! kill) are checked against the server before they are sent again.
 //!
 //! One thread owns the connection while a run writes ([`Writer`]); it batches what arrives into
 //! one transaction, so a `kill -9` at any instant leaves a consistent database that lost at
 //! most the last few milliseconds of state (files then count as in flight and are re-sent).
+//! The journal touches no local file and prints nothing: the run's owner task hears from the
+//! writer ([`Note`]) what to say and which confirmations are on disk (so `--delete` may act).
 //! Several runs may share a journal (two uploads at the same time on the default one): each
-//! claims a file before sending it, so no file is sent by both ([`claims`]). The writer is in
-//! [`writer`]; what `iaup status` reads back (runs, unconfirmed files) in [`runs`].
+//! claims a file before sending it, so no file is sent by both ([`claims`]). The tables and
+//! their migrations are in [`schema`], the writer in [`writer`], multipart uploads and their
+//! parts in [`parts`]; what `iaup status` reads back (runs, unconfirmed files) in [`runs`].
 
 mod claims;
+mod parts;
 mod runs;
+mod schema;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod v4_tests;
 mod writer;
 
 pub use claims::{run_alive, Claim, Claims};
+pub use parts::{MultipartUpload, Part};
 pub use runs::{mask_args, shell_words, FileProblem, RunCounts, RunInfo, RunStart};
-pub use writer::{Op, Writer};
+pub use writer::{Note, Op, Writer, OP_QUEUE};
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{params, Connection, OpenFlags};
 
 use crate::plan::{FileIdentity, FilePlan};
 
 /// `PRAGMA application_id`: "iaup" in ASCII, so a foreign SQLite file is recognised.
 const APP_ID: i64 = 0x6961_7570;
-/// 2 added the files' identity (canonical path, inode, ctime); 3 the runs' command line,
-/// directory, spreadsheet and counts, and the files' `interrupted` state. Older journals are
-/// migrated when a run opens them.
-const SCHEMA_VERSION: i64 = 3;
+use schema::SCHEMA_VERSION;
+
+/// Which way a file goes. An upload and a download of the same identifier and key are two
+/// records that never stand for each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    Upload,
+    Download,
+}
+
+impl Direction {
+    /// As the journal stores it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Upload => "upload",
+            Direction::Download => "download",
+        }
+    }
+}
+
+impl rusqlite::ToSql for Direction {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -122,9 +152,9 @@ pub struct Journal {
     run_lock: Option<File>,
 }
 
-/// What the journal says about one uploaded file.
+/// What the journal says about one confirmed file (uploaded, or downloaded and verified).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Uploaded {
+pub struct Confirmed {
     pub size: u64,
     pub mtime_ns: i64,
     pub md5: Option<String>,
@@ -134,15 +164,15 @@ pub struct Uploaded {
     pub identity: Option<FileIdentity>,
 }
 
-/// The columns [`Uploaded::from_row`] reads, in its order.
-pub(crate) const UPLOADED_COLUMNS: &str =
+/// The columns [`Confirmed::from_row`] reads, in its order.
+pub(crate) const CONFIRMED_COLUMNS: &str =
     "size, mtime_ns, md5, local_path, canonical_path, inode, ctime_ns";
 
-impl Uploaded {
-    /// An uploaded record from [`UPLOADED_COLUMNS`], starting at column `at`.
-    pub(crate) fn from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Uploaded> {
+impl Confirmed {
+    /// A confirmed record from [`CONFIRMED_COLUMNS`], starting at column `at`.
+    pub(crate) fn from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Confirmed> {
         let canonical: Option<String> = r.get(at + 4)?;
-        Ok(Uploaded {
+        Ok(Confirmed {
             size: r.get::<_, i64>(at)? as u64,
             mtime_ns: r.get(at + 1)?,
             md5: r.get(at + 2)?,
@@ -175,92 +205,6 @@ fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> JournalError + '_ {
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// The files table of schema 3, as `CREATE TABLE {name}`.
-fn files_table(name: &str) -> String {
-    format!(
-        "CREATE TABLE IF NOT EXISTS {name} (
-    endpoint TEXT NOT NULL,
-    identifier TEXT NOT NULL,
-    key TEXT NOT NULL,
-    local_path TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    md5 TEXT,
-    state TEXT NOT NULL
-      CHECK (state IN ('pending', 'in_flight', 'uploaded', 'failed', 'interrupted')),
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    etag TEXT,
-    run_id INTEGER REFERENCES runs(id),
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL,
-    canonical_path TEXT,
-    inode INTEGER,
-    ctime_ns INTEGER,
-    PRIMARY KEY (endpoint, identifier, key)
-);"
-    )
-}
-
-/// The current schema. A run's `n_*` counts start when it begins and follow each file's last
-/// word, so they stay as they were when the run stopped, however it stopped.
-fn schema() -> String {
-    format!(
-        "CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY,
-    started_at INTEGER NOT NULL,
-    finished_at INTEGER,
-    endpoint TEXT NOT NULL,
-    command TEXT NOT NULL,
-    outcome TEXT,
-    command_line TEXT,
-    cwd TEXT,
-    spreadsheet TEXT,
-    n_uploaded INTEGER,
-    n_skipped INTEGER,
-    n_failed INTEGER,
-    n_interrupted INTEGER,
-    n_not_started INTEGER
-);
-{}
-CREATE INDEX IF NOT EXISTS files_run ON files(run_id, state);",
-        files_table("files")
-    )
-}
-
-/// From schema 1 to 2: the identity columns (NULL for old records).
-const MIGRATE_1_TO_2: &str = "
-ALTER TABLE files ADD COLUMN canonical_path TEXT;
-ALTER TABLE files ADD COLUMN inode INTEGER;
-ALTER TABLE files ADD COLUMN ctime_ns INTEGER;
-";
-
-/// From schema 2 to 3: the runs' new columns (NULL for old runs: their counts are not known),
-/// and the files table rebuilt for its new `interrupted` state (SQLite cannot alter a CHECK).
-/// A file an old run recorded as failed because it was interrupted becomes interrupted.
-fn migrate_2_to_3() -> String {
-    let cols = "endpoint, identifier, key, local_path, size, mtime_ns, md5, state, attempts, \
-                last_error, etag, run_id, created_at, updated_at, canonical_path, inode, ctime_ns";
-    format!(
-        "ALTER TABLE runs ADD COLUMN command_line TEXT;
-ALTER TABLE runs ADD COLUMN cwd TEXT;
-ALTER TABLE runs ADD COLUMN spreadsheet TEXT;
-ALTER TABLE runs ADD COLUMN n_uploaded INTEGER;
-ALTER TABLE runs ADD COLUMN n_skipped INTEGER;
-ALTER TABLE runs ADD COLUMN n_failed INTEGER;
-ALTER TABLE runs ADD COLUMN n_interrupted INTEGER;
-ALTER TABLE runs ADD COLUMN n_not_started INTEGER;
-{}
-INSERT INTO files_v3 ({cols}) SELECT {cols} FROM files;
-UPDATE files_v3 SET state = 'interrupted'
-  WHERE state = 'failed' AND last_error LIKE 'interrupted%';
-DROP TABLE files;
-ALTER TABLE files_v3 RENAME TO files;
-CREATE INDEX IF NOT EXISTS files_run ON files(run_id, state);",
-        files_table("files_v3")
-    )
 }
 
 impl Journal {
@@ -308,14 +252,15 @@ impl Journal {
     }
 
     /// This run's claims, on a connection of their own (see [`claims`]). With
-    /// `trust_uploaded` false (`--checksum`), a file another run confirmed is not skipped.
+    /// `trust_confirmed` false (`--checksum`), a file another run confirmed is not skipped.
     pub fn claims(
         &self,
         endpoint: &str,
+        direction: Direction,
         run_id: i64,
-        trust_uploaded: bool,
+        trust_confirmed: bool,
     ) -> Result<Claims, JournalError> {
-        Claims::open(&self.path, endpoint, run_id, trust_uploaded)
+        Claims::open(&self.path, endpoint, direction, run_id, trust_confirmed)
     }
 
     /// True while a run holds the journal's lock.
@@ -395,26 +340,21 @@ impl Journal {
             let version: i64 = c
                 .query_row("PRAGMA user_version", [], |r| r.get(0))
                 .map_err(sql_or_access(&path))?;
-            if app_id == 0 {
-                c.execute_batch(&schema()).map_err(sql_or_access(&path))?;
-                c.pragma_update(None, "application_id", APP_ID)
-                    .map_err(sql_or_access(&path))?;
-                c.pragma_update(None, "user_version", SCHEMA_VERSION)
-                    .map_err(sql_or_access(&path))?;
+            let ready = if app_id == 0 {
+                c.execute_batch(&schema::schema())
+                    .and_then(|()| c.pragma_update(None, "application_id", APP_ID))
+                    .and_then(|()| c.pragma_update(None, "user_version", SCHEMA_VERSION))
+            } else if version < SCHEMA_VERSION {
+                c.execute_batch(&schema::migration(version))
             } else {
-                if version == 1 {
-                    c.execute_batch(&format!("{MIGRATE_1_TO_2} PRAGMA user_version = 2;"))
-                        .map_err(sql_or_access(&path))?;
-                }
-                if version <= 2 {
-                    c.execute_batch(&format!("{} PRAGMA user_version = 3;", migrate_2_to_3()))
-                        .map_err(sql_or_access(&path))?;
-                }
+                Ok(())
+            };
+            if let Err(e) = ready {
+                let _ = c.execute_batch("ROLLBACK");
+                return Err(sql_or_access(&path)(e));
             }
             c.execute_batch("COMMIT").map_err(sql_or_access(&path))?;
             self.version = SCHEMA_VERSION;
-            c.execute_batch(claims::CLAIMS_SCHEMA)
-                .map_err(sql_or_access(&path))?;
             // Runs that never finished and hold no lock were killed: say so, and their
             // in-flight files are unconfirmed. A run still holding its lock is alive.
             let open_runs: Vec<i64> = {
@@ -460,30 +400,31 @@ impl Journal {
         &self.path
     }
 
-    /// Every uploaded file of `endpoint`, by (identifier, key).
-    pub fn uploaded(
+    /// Every confirmed file of `endpoint` in `direction`, by (identifier, key).
+    pub fn confirmed(
         &self,
         endpoint: &str,
-    ) -> Result<HashMap<(String, String), Uploaded>, JournalError> {
+        direction: Direction,
+    ) -> Result<HashMap<(String, String), Confirmed>, JournalError> {
         let mut stmt = self
             .conn
             .prepare(&format!(
-                "SELECT identifier, key, {UPLOADED_COLUMNS}
-                 FROM files WHERE endpoint = ?1 AND state = 'uploaded'"
+                "SELECT identifier, key, {CONFIRMED_COLUMNS} FROM files
+                 WHERE endpoint = ?1 AND direction = ?2 AND state = 'confirmed'"
             ))
             .map_err(sql(&self.path))?;
         let rows = stmt
-            .query_map([endpoint], |r| {
+            .query_map(params![endpoint, direction], |r| {
                 Ok((
                     (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
-                    Uploaded::from_row(r, 2)?,
+                    Confirmed::from_row(r, 2)?,
                 ))
             })
             .map_err(sql(&self.path))?;
         rows.collect::<Result<_, _>>().map_err(sql(&self.path))
     }
 
-    /// Files of `endpoint` that were sent at least once and never confirmed: in flight at a
+    /// Uploads to `endpoint` that were sent at least once and never confirmed: in flight at a
     /// kill, interrupted, or failed after their body went out. They may have landed, so a
     /// resume checks the server before sending them again.
     ///
@@ -504,7 +445,7 @@ impl Journal {
                    f.state = 'in_flight' OR coalesce(f.last_error LIKE 'interrupted%'
                      OR f.last_error LIKE 'no answer%' OR f.last_error LIKE 'stalled%', 0)
                  FROM files f
-                 WHERE f.endpoint = ?1 AND f.state != 'uploaded'
+                 WHERE f.endpoint = ?1 AND f.direction = 'upload' AND f.state != 'confirmed'
                    AND (f.attempts > 0 OR f.state = 'in_flight')",
             )
             .map_err(sql(&self.path))?;
@@ -520,17 +461,22 @@ impl Journal {
         rows.collect::<Result<_, _>>().map_err(sql(&self.path))
     }
 
-    /// The local paths of every uploaded file of `endpoint`, as they were given.
-    pub fn uploaded_paths(
+    /// The local paths of every confirmed file of `endpoint` in `direction`, as they were
+    /// given.
+    pub fn confirmed_paths(
         &self,
         endpoint: &str,
+        direction: Direction,
     ) -> Result<std::collections::HashSet<String>, JournalError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT local_path FROM files WHERE endpoint = ?1 AND state = 'uploaded'")
+            .prepare(
+                "SELECT local_path FROM files
+                 WHERE endpoint = ?1 AND direction = ?2 AND state = 'confirmed'",
+            )
             .map_err(sql(&self.path))?;
         let rows = stmt
-            .query_map([endpoint], |r| r.get::<_, String>(0))
+            .query_map(params![endpoint, direction], |r| r.get::<_, String>(0))
             .map_err(sql(&self.path))?;
         rows.collect::<Result<_, _>>().map_err(sql(&self.path))
     }

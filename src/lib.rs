@@ -22,6 +22,7 @@ pub mod hash;
 pub mod ias3;
 pub mod item_doc;
 pub mod journal;
+pub mod local_delete;
 pub mod output;
 pub mod plan;
 pub mod printer;

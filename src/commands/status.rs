@@ -21,7 +21,7 @@ fn counts(r: &RunInfo) -> String {
     let n = &r.counts;
     let mut s = format!(
         "{} uploaded, {} skipped, {} failed",
-        n.uploaded, n.skipped, n.failed
+        n.confirmed, n.skipped, n.failed
     );
     if n.interrupted > 0 {
         s.push_str(&format!(", {} interrupted", n.interrupted));

@@ -10,7 +10,8 @@ use crate::cli::{GlobalArgs, UploadArgs};
 use crate::engine::{Engine, ItemWork, UploadOptions};
 use crate::error::{msg, AppError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::ias3;
-use crate::journal::{self, Journal, Op};
+use crate::journal::{self, Direction, Journal, Op};
+use crate::local_delete::{LocalDeletes, Removal};
 use crate::output;
 use crate::plan::{self, Plan, PlanOptions, Problem};
 use crate::printer::Printer;
@@ -229,7 +230,6 @@ fn options(args: &UploadArgs, transfer: &settings::Transfer) -> Result<UploadOpt
         extra_headers,
         checksum: args.checksum,
         delete_local: args.delete,
-        journal_deletes: false,
         archive_url: String::new(),
     })
 }
@@ -265,7 +265,9 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     };
     // With --delete, what an earlier run uploaded and removed is missing now, and that is fine.
     let uploaded_paths = match (&journal, args.delete) {
-        (Some(j), true) => Some(plan::UploadedPaths(j.uploaded_paths(&settings.s3_url)?)),
+        (Some(j), true) => Some(plan::UploadedPaths(
+            j.confirmed_paths(&settings.s3_url, Direction::Upload)?,
+        )),
         _ => None,
     };
     let stdin = spool_stdin(args, &printer)?;
@@ -297,14 +299,16 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         return Ok(EXIT_OK);
     }
     let creds = super::credentials(&settings)?;
-    opts.journal_deletes = journal.is_some();
+    let deletes = args
+        .delete
+        .then(|| LocalDeletes::new(&plan, stdin.as_ref().map(|s| s.path())));
 
     let plan = Arc::new(plan);
     let mut record = RunRecord::new(&plan);
     // Files the journal saw confirmed, unchanged since (same size, mtime and identity): not
     // even read. With --checksum the server's file list decides, never the journal alone.
     let done = match &journal {
-        Some(j) if !args.checksum => j.uploaded(&settings.s3_url)?,
+        Some(j) if !args.checksum => j.confirmed(&settings.s3_url, Direction::Upload)?,
         _ => Default::default(),
     };
     // Sent by an earlier run and never confirmed: checked on the server before a resend.
@@ -315,7 +319,6 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     let mut work = Vec::new();
     let mut resumed = 0usize;
     let mut to_delete = Vec::new();
-    let shared = crate::engine::shared_local_paths(&plan);
     for (i, it) in plan.items.iter().enumerate() {
         let mut files = Vec::new();
         let mut check = std::collections::HashMap::new();
@@ -328,7 +331,7 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
                     reason: "already uploaded (journal)".into(),
                     md5: u.md5.clone(),
                 };
-                if args.delete && !shared.contains(&fp.local) {
+                if deletes.is_some() {
                     to_delete.push(fp.local.clone());
                 }
             } else {
@@ -346,9 +349,13 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
             });
         }
     }
-    for p in to_delete {
-        if let Err(e) = std::fs::remove_file(&p) {
-            output::note(&format!("--delete: could not remove {}: {e}", p.display()));
+    // Confirmed by an earlier run and committed then: these may go now (a shared path or the
+    // stdin spool stays, silently).
+    if let Some(d) = &deletes {
+        for p in &to_delete {
+            if let Removal::Failed(warning) = d.remove(p) {
+                output::note(&warning);
+            }
         }
     }
     if !plan.gone.is_empty() {
@@ -395,10 +402,11 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
             let run_id = j.begin_run(&settings.s3_url, &start)?;
             claims = Some(Arc::new(j.claims(
                 &settings.s3_url,
+                Direction::Upload,
                 run_id,
                 !args.checksum,
             )?));
-            let w = j.into_writer(settings.s3_url.clone(), run_id);
+            let w = j.into_writer(settings.s3_url.clone(), Direction::Upload, run_id);
             for wk in &work {
                 let it = &plan.items[wk.item];
                 for &f in &wk.files {
@@ -410,7 +418,8 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
                         size: fp.size,
                         mtime_ns: fp.mtime_ns,
                         identity: fp.identity.clone(),
-                    });
+                    })
+                    .await;
                 }
             }
             Some(w)
@@ -436,7 +445,7 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     engine.claims = claims;
     let engine = Arc::new(engine);
     let reporter = Reporter::new(printer, plan.clone(), record, report_file);
-    let owner = tokio::spawn(reporter.own_events(rx, engine.bytes_done.clone(), writer));
+    let owner = tokio::spawn(reporter.own_events(rx, engine.bytes_done.clone(), writer, deletes));
     engine.run(work).await;
     let (mut reporter, writer) = owner
         .await

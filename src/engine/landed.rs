@@ -53,7 +53,7 @@ impl Engine {
         };
         match claim {
             Ok(Ok(Claim::Mine)) => true,
-            Ok(Ok(Claim::Uploaded(md5))) => {
+            Ok(Ok(Claim::Confirmed(md5))) => {
                 self.emit(Event::Skipped {
                     file,
                     reason: "uploaded by another run on the same journal meanwhile".into(),

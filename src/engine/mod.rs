@@ -40,11 +40,9 @@ pub struct UploadOptions {
     pub extra_headers: Vec<(String, String)>,
     /// `--checksum`: compare with the item's remote MD5s before sending.
     pub checksum: bool,
-    /// `--delete`: remove the local file once the server confirmed it.
+    /// `--delete`: ask for the local file's removal once the server confirmed it (see
+    /// [`Event::DeleteLocal`]).
     pub delete_local: bool,
-    /// With a journal, `--delete` removals wait for the journal's commit (see
-    /// [`Event::DeleteLocal`]); without one they happen at once.
-    pub journal_deletes: bool,
     pub archive_url: String,
 }
 
@@ -97,8 +95,6 @@ pub struct Engine {
     pub bytes_done: Arc<AtomicU64>,
     limiter: Limiter,
     gate: Gate,
-    /// Local paths that appear in more than one plan entry: `--delete` must not remove them.
-    shared_paths: std::collections::HashSet<std::path::PathBuf>,
     /// With a journal: each file is claimed before it is sent, so a run sharing the journal
     /// never sends it too.
     pub claims: Option<Arc<crate::journal::Claims>>,
@@ -136,7 +132,6 @@ impl Engine {
         abort: CancellationToken,
     ) -> Engine {
         let limiter = Limiter::new(opts.jobs);
-        let shared_paths = shared_local_paths(&plan);
         Engine {
             client,
             s3_url,
@@ -149,7 +144,6 @@ impl Engine {
             bytes_done: Arc::new(AtomicU64::new(0)),
             limiter,
             gate: Gate::default(),
-            shared_paths,
             claims: None,
         }
     }
@@ -324,30 +318,12 @@ impl Engine {
         keep
     }
 
-    /// `--delete`: removes a confirmed file's local copy; a failure is a notice, not an error.
+    /// `--delete`: after a file's confirmation event, asks the owner to remove its local copy
+    /// (which it does only once the confirmation is safe; see [`crate::local_delete`]).
     async fn delete_local(&self, item: &ItemPlan, f: usize) {
-        if !self.opts.delete_local {
-            return;
-        }
-        let path = item.files[f].local.clone();
-        if self.shared_paths.contains(&path) {
-            self.emit(Event::Notice(format!(
-                "--delete: kept {}: other rows upload it too",
-                path.display()
-            )))
-            .await;
-            return;
-        }
-        if self.opts.journal_deletes {
-            self.emit(Event::DeleteLocal(path)).await;
-            return;
-        }
-        if let Err(e) = tokio::fs::remove_file(&path).await {
-            self.emit(Event::Notice(format!(
-                "--delete: could not remove {}: {e}",
-                path.display()
-            )))
-            .await;
+        if self.opts.delete_local {
+            self.emit(Event::DeleteLocal(item.files[f].local.clone()))
+                .await;
         }
     }
 
@@ -430,16 +406,4 @@ impl Engine {
             wait = (wait * 2).min(self.opts.policy.cap.max(Duration::from_secs(1)));
         }
     }
-}
-
-/// Local paths used by more than one file of the plan.
-pub fn shared_local_paths(plan: &Plan) -> std::collections::HashSet<std::path::PathBuf> {
-    let mut seen = std::collections::HashSet::new();
-    let mut shared = std::collections::HashSet::new();
-    for fp in plan.items.iter().flat_map(|i| &i.files) {
-        if !seen.insert(&fp.local) {
-            shared.insert(fp.local.clone());
-        }
-    }
-    shared
 }

@@ -1,9 +1,9 @@
 //! Runs that share one journal. Two uploads at the same time on the default journal both run:
 //! each holds a shared lock on the journal's lock file (so `iaup status` can tell that some run
 //! is alive) and an exclusive lock on a lock file of its own (so any run can tell whether
-//! another one is alive, or was killed). Before a file is sent, the run claims it in the
-//! journal, in one SQLite write transaction: a file another live run has claimed, or has
-//! confirmed meanwhile, is left to it. The same file is never sent by both.
+//! another one is alive, or was killed). Before a file is sent, the run claims it (in its
+//! direction) in the journal, in one SQLite write transaction: a file another live run has
+//! claimed, or has confirmed meanwhile, is left to it. The same file is never sent by both.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -11,17 +11,8 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{sql, JournalError, Uploaded, UPLOADED_COLUMNS};
+use super::{sql, Confirmed, Direction, JournalError, CONFIRMED_COLUMNS};
 use crate::plan::FilePlan;
-
-/// The claims table: at most one claimant per file; a dead claimant's claim is taken over.
-pub(super) const CLAIMS_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS claims (
-    endpoint TEXT NOT NULL,
-    identifier TEXT NOT NULL,
-    key TEXT NOT NULL,
-    run_id INTEGER NOT NULL,
-    PRIMARY KEY (endpoint, identifier, key)
-);";
 
 /// `<journal>.run-<id>.lock`: held (exclusively) by run `id` while it runs.
 pub(super) fn run_lock_path(journal: &Path, run_id: i64) -> PathBuf {
@@ -94,7 +85,7 @@ pub enum Claim {
     /// This run sends the file.
     Mine,
     /// Another run confirmed this very source meanwhile (its MD5).
-    Uploaded(Option<String>),
+    Confirmed(Option<String>),
     /// Another live run is sending it.
     Busy(i64),
 }
@@ -104,17 +95,19 @@ pub struct Claims {
     conn: Mutex<Connection>,
     path: PathBuf,
     endpoint: String,
+    direction: Direction,
     run_id: i64,
-    /// With `--checksum` the journal does not decide what is uploaded: no shortcut.
-    trust_uploaded: bool,
+    /// With `--checksum` the journal does not decide what is confirmed: no shortcut.
+    trust_confirmed: bool,
 }
 
 impl Claims {
     pub(super) fn open(
         path: &Path,
         endpoint: &str,
+        direction: Direction,
         run_id: i64,
-        trust_uploaded: bool,
+        trust_confirmed: bool,
     ) -> Result<Claims, JournalError> {
         let conn = Connection::open(path).map_err(sql(path))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
@@ -123,8 +116,9 @@ impl Claims {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
             endpoint: endpoint.to_owned(),
+            direction,
             run_id,
-            trust_uploaded,
+            trust_confirmed,
         })
     }
 
@@ -135,28 +129,30 @@ impl Claims {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql(&self.path))?;
         let key = &fp.key;
-        if self.trust_uploaded {
+        let direction = self.direction;
+        if self.trust_confirmed {
             let done = tx
                 .query_row(
                     &format!(
-                        "SELECT {UPLOADED_COLUMNS} FROM files
-                         WHERE endpoint = ?1 AND identifier = ?2 AND key = ?3
-                           AND state = 'uploaded'"
+                        "SELECT {CONFIRMED_COLUMNS} FROM files
+                         WHERE endpoint = ?1 AND direction = ?2 AND identifier = ?3 AND key = ?4
+                           AND state = 'confirmed'"
                     ),
-                    params![self.endpoint, identifier, key],
-                    |r| Uploaded::from_row(r, 0),
+                    params![self.endpoint, direction, identifier, key],
+                    |r| Confirmed::from_row(r, 0),
                 )
                 .optional()
                 .map_err(sql(&self.path))?;
             if let Some(done) = done.filter(|u| u.matches(fp)) {
                 tx.commit().map_err(sql(&self.path))?;
-                return Ok(Claim::Uploaded(done.md5));
+                return Ok(Claim::Confirmed(done.md5));
             }
         }
         let holder: Option<i64> = tx
             .query_row(
-                "SELECT run_id FROM claims WHERE endpoint = ?1 AND identifier = ?2 AND key = ?3",
-                params![self.endpoint, identifier, key],
+                "SELECT run_id FROM claims
+                 WHERE endpoint = ?1 AND direction = ?2 AND identifier = ?3 AND key = ?4",
+                params![self.endpoint, direction, identifier, key],
                 |r| r.get(0),
             )
             .optional()
@@ -168,9 +164,9 @@ impl Claims {
             }
         }
         tx.execute(
-            "INSERT OR REPLACE INTO claims (endpoint, identifier, key, run_id)
-             VALUES (?1, ?2, ?3, ?4)",
-            params![self.endpoint, identifier, key, self.run_id],
+            "INSERT OR REPLACE INTO claims (endpoint, direction, identifier, key, run_id)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![self.endpoint, direction, identifier, key, self.run_id],
         )
         .map_err(sql(&self.path))?;
         // On disk before the first byte goes out: a kill right after the body reached the
@@ -179,10 +175,10 @@ impl Claims {
         // may come too late for that.
         let t = super::now();
         tx.execute(
-            "INSERT INTO files (endpoint, identifier, key, local_path, size, mtime_ns, state,
-               attempts, run_id, created_at, updated_at, canonical_path, inode, ctime_ns)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'in_flight', 0, ?7, ?8, ?8, ?9, ?10, ?11)
-             ON CONFLICT (endpoint, identifier, key) DO UPDATE SET
+            "INSERT INTO files (endpoint, direction, identifier, key, local_path, size, mtime_ns,
+               state, attempts, run_id, created_at, updated_at, canonical_path, inode, ctime_ns)
+             VALUES (?1, ?12, ?2, ?3, ?4, ?5, ?6, 'in_flight', 0, ?7, ?8, ?8, ?9, ?10, ?11)
+             ON CONFLICT (endpoint, direction, identifier, key) DO UPDATE SET
                local_path = excluded.local_path, size = excluded.size,
                mtime_ns = excluded.mtime_ns, md5 = NULL, etag = NULL, state = 'in_flight',
                run_id = excluded.run_id,
@@ -199,7 +195,8 @@ impl Claims {
                 t,
                 fp.identity.canonical,
                 fp.identity.inode,
-                fp.identity.ctime_ns
+                fp.identity.ctime_ns,
+                direction
             ],
         )
         .map_err(sql(&self.path))?;

@@ -1,14 +1,14 @@
 //! The journal's record of runs, for `iaup status`: what each run was (its command line with
 //! any secret masked, working directory, spreadsheet), when it started and ended, and its file
-//! counts as they stood when it stopped; then every file not confirmed uploaded, with its
-//! local path made absolute. The queries read journals of every schema version, so `status`
+//! counts as they stood when it stopped; then every file not confirmed (in either direction),
+//! with its local path made absolute. The queries read journals of every schema version, so `status`
 //! works on an old journal without migrating it (it opens read-only).
 
 use std::path::Path;
 
 use rusqlite::params;
 
-use super::{now, sql, Journal, JournalError};
+use super::{now, sql, Direction, Journal, JournalError};
 
 /// What a run is, recorded when it begins.
 #[derive(Clone, Debug, Default)]
@@ -116,7 +116,8 @@ pub fn shell_words(args: &[String]) -> String {
 /// A run's files by what became of them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RunCounts {
-    pub uploaded: i64,
+    /// Confirmed by the server: uploaded (or downloaded and verified).
+    pub confirmed: i64,
     pub skipped: i64,
     pub failed: i64,
     pub interrupted: i64,
@@ -143,6 +144,7 @@ pub struct RunInfo {
 
 #[derive(Clone, Debug)]
 pub struct FileProblem {
+    pub direction: Direction,
     pub identifier: String,
     pub key: String,
     /// Absolute when the journal knows where the file was (its canonical path, or the run's
@@ -164,7 +166,7 @@ impl Journal {
             .map_err(sql(&self.path))?;
         tx.execute(
             "INSERT INTO runs (started_at, endpoint, command, command_line, cwd, spreadsheet,
-                   n_uploaded, n_skipped, n_failed, n_interrupted, n_not_started)
+                   n_confirmed, n_skipped, n_failed, n_interrupted, n_not_started)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, 0, 0, 0)",
             params![
                 now(),
@@ -187,11 +189,17 @@ impl Journal {
 
     /// Runs, newest first, with their file counts.
     pub fn runs(&self) -> Result<Vec<RunInfo>, JournalError> {
-        let live = "(SELECT count(*) FROM files f WHERE f.run_id = r.id AND f.state = 'uploaded'),
+        let done = confirmed_state(self.version);
+        let live = format!(
+            "(SELECT count(*) FROM files f WHERE f.run_id = r.id AND f.state = '{done}'),
             (SELECT count(*) FROM files f WHERE f.run_id = r.id AND f.state = 'failed'),
             (SELECT count(*) FROM files f WHERE f.run_id = r.id
-               AND f.state IN ('pending', 'in_flight'))";
-        let v3 = if self.version >= 3 {
+               AND f.state IN ('pending', 'in_flight'))"
+        );
+        let v3 = if self.version >= 4 {
+            "r.command_line, r.cwd, r.spreadsheet, r.n_confirmed, r.n_skipped, r.n_failed,
+             r.n_interrupted, r.n_not_started"
+        } else if self.version == 3 {
             "r.command_line, r.cwd, r.spreadsheet, r.n_uploaded, r.n_skipped, r.n_failed,
              r.n_interrupted, r.n_not_started"
         } else {
@@ -209,15 +217,15 @@ impl Journal {
             .query_map([], |r| {
                 let frozen: Option<i64> = r.get(12)?;
                 let counts = match frozen {
-                    Some(uploaded) => RunCounts {
-                        uploaded,
+                    Some(confirmed) => RunCounts {
+                        confirmed,
                         skipped: r.get::<_, Option<i64>>(13)?.unwrap_or(0),
                         failed: r.get::<_, Option<i64>>(14)?.unwrap_or(0),
                         interrupted: r.get::<_, Option<i64>>(15)?.unwrap_or(0),
                         not_started: r.get::<_, Option<i64>>(16)?.unwrap_or(0),
                     },
                     None => RunCounts {
-                        uploaded: r.get(6)?,
+                        confirmed: r.get(6)?,
                         failed: r.get(7)?,
                         not_started: r.get(8)?,
                         ..RunCounts::default()
@@ -241,8 +249,14 @@ impl Journal {
         rows.collect::<Result<_, _>>().map_err(sql(&self.path))
     }
 
-    /// Every file whose last state is not uploaded, with its reason.
+    /// Every file whose last state is not confirmed, with its reason.
     pub fn problems(&self) -> Result<Vec<FileProblem>, JournalError> {
+        let done = confirmed_state(self.version);
+        let direction = if self.version >= 4 {
+            "f.direction"
+        } else {
+            "'upload'"
+        };
         let canonical = if self.version >= 2 {
             "f.canonical_path"
         } else {
@@ -257,9 +271,9 @@ impl Journal {
             .conn
             .prepare(&format!(
                 "SELECT f.identifier, f.key, f.local_path, f.state, f.attempts, f.last_error,
-                   f.run_id, {canonical}, {cwd}
+                   f.run_id, {canonical}, {cwd}, {direction} = 'download'
                  FROM files f
-                 WHERE f.state != 'uploaded' ORDER BY f.run_id, f.identifier, f.key"
+                 WHERE f.state != '{done}' ORDER BY f.run_id, f.identifier, f.key"
             ))
             .map_err(sql(&self.path))?;
         let rows = stmt
@@ -273,6 +287,11 @@ impl Journal {
                     (None, None) => given,
                 };
                 Ok(FileProblem {
+                    direction: if r.get(9)? {
+                        Direction::Download
+                    } else {
+                        Direction::Upload
+                    },
                     identifier: r.get(0)?,
                     key: r.get(1)?,
                     local_path,
@@ -284,6 +303,15 @@ impl Journal {
             })
             .map_err(sql(&self.path))?;
         rows.collect::<Result<_, _>>().map_err(sql(&self.path))
+    }
+}
+
+/// A confirmed file's state in a journal of schema `version`: `uploaded` before 4.
+fn confirmed_state(version: i64) -> &'static str {
+    if version >= 4 {
+        "confirmed"
+    } else {
+        "uploaded"
     }
 }
 

@@ -34,19 +34,19 @@ fn records_and_resumes() {
     let p = t.path().join("j/journal.sqlite");
     let mut j = Journal::open(&p).unwrap();
     let run = j.begin_run("http://e", &start(1)).unwrap();
-    let w = j.into_writer("http://e".into(), run);
-    w.send(pending("item", "a"));
-    w.send(pending("item", "b"));
-    w.send(Op::InFlight {
+    let w = j.into_writer("http://e".into(), Direction::Upload, run);
+    w.send_blocking(pending("item", "a"));
+    w.send_blocking(pending("item", "b"));
+    w.send_blocking(Op::InFlight {
         identifier: "item".into(),
         key: "a".into(),
     });
-    w.send(Op::Uploaded {
+    w.send_blocking(Op::Confirmed {
         identifier: "item".into(),
         key: "a".into(),
         md5: "m".into(),
     });
-    w.send(Op::Failed {
+    w.send_blocking(Op::Failed {
         identifier: "item".into(),
         key: "b".into(),
         error: "403 AccessDenied".into(),
@@ -54,11 +54,11 @@ fn records_and_resumes() {
     w.finish("partial").unwrap();
 
     let j = Journal::open(&p).unwrap();
-    let up = j.uploaded("http://e").unwrap();
+    let up = j.confirmed("http://e", Direction::Upload).unwrap();
     assert_eq!(up.len(), 1);
     assert_eq!(
         up[&("item".to_string(), "a".to_string())],
-        Uploaded {
+        Confirmed {
             size: 10,
             mtime_ns: 5,
             md5: Some("m".into()),
@@ -70,14 +70,17 @@ fn records_and_resumes() {
             }),
         }
     );
-    assert!(j.uploaded("http://other").unwrap().is_empty());
+    assert!(j
+        .confirmed("http://other", Direction::Upload)
+        .unwrap()
+        .is_empty());
     let runs = j.runs().unwrap();
     assert_eq!(runs.len(), 1);
     // Counted as each file's last word arrived: the run's own, whatever later runs do.
     assert_eq!(
         runs[0].counts,
         RunCounts {
-            uploaded: 1,
+            confirmed: 1,
             skipped: 1,
             failed: 1,
             interrupted: 0,
@@ -120,8 +123,8 @@ fn two_runs_share_a_journal_and_never_claim_one_file_twice() {
     let start = RunStart::upload(None, 0);
     let run1 = first.begin_run("e", &start).unwrap();
     let run2 = second.begin_run("e", &start).unwrap();
-    let claims1 = first.claims("e", run1, true).unwrap();
-    let claims2 = second.claims("e", run2, true).unwrap();
+    let claims1 = first.claims("e", Direction::Upload, run1, true).unwrap();
+    let claims2 = second.claims("e", Direction::Upload, run2, true).unwrap();
     let a = plan_file("a");
     assert_eq!(claims1.claim("item", &a).unwrap(), Claim::Mine);
     assert_eq!(
@@ -149,11 +152,11 @@ fn a_file_another_run_confirmed_meanwhile_is_not_claimed() {
     let start = RunStart::upload(None, 0);
     let run1 = first.begin_run("e", &start).unwrap();
     let run2 = second.begin_run("e", &start).unwrap();
-    let claims2 = second.claims("e", run2, true).unwrap();
-    let checksum2 = second.claims("e", run2, false).unwrap();
-    let w = first.into_writer("e".into(), run1);
-    w.send(pending("item", "a"));
-    w.send(Op::Uploaded {
+    let claims2 = second.claims("e", Direction::Upload, run2, true).unwrap();
+    let checksum2 = second.claims("e", Direction::Upload, run2, false).unwrap();
+    let w = first.into_writer("e".into(), Direction::Upload, run1);
+    w.send_blocking(pending("item", "a"));
+    w.send_blocking(Op::Confirmed {
         identifier: "item".into(),
         key: "a".into(),
         md5: "m".into(),
@@ -161,7 +164,7 @@ fn a_file_another_run_confirmed_meanwhile_is_not_claimed() {
     w.finish("complete").unwrap();
     assert_eq!(
         claims2.claim("item", &plan_file("a")).unwrap(),
-        Claim::Uploaded(Some("m".into()))
+        Claim::Confirmed(Some("m".into()))
     );
     assert_eq!(
         checksum2.claim("item", &plan_file("a")).unwrap(),
@@ -215,7 +218,7 @@ fn a_v1_journal_is_migrated_and_its_records_match_by_path() {
     // `status` reads it as it is, before any run migrated it.
     let old = Journal::open_read(&p).unwrap();
     let runs = old.runs().unwrap();
-    assert_eq!((runs[0].counts.uploaded, runs[0].frozen), (1, false));
+    assert_eq!((runs[0].counts.confirmed, runs[0].frozen), (1, false));
     assert_eq!(old.problems().unwrap()[0].local_path, "dir/b.txt");
     drop(old);
     let j = Journal::open(&p).unwrap();
@@ -224,7 +227,8 @@ fn a_v1_journal_is_migrated_and_its_records_match_by_path() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    let up = j.uploaded("e").unwrap();
+    assert_eq!(SCHEMA_VERSION, 4, "this test walks every step up to 4");
+    let up = j.confirmed("e", Direction::Upload).unwrap();
     let rec = &up[&("item".to_string(), "a.txt".to_string())];
     assert_eq!(rec.identity, None);
     let fp = |local: &str| FilePlan {
@@ -258,14 +262,44 @@ fn a_v1_journal_is_migrated_and_its_records_match_by_path() {
         .maybe_landed("e")
         .unwrap()
         .contains_key(&("item".to_string(), "b.txt".to_string())));
+    // Through v3 to v4: every old record is an upload, `uploaded` is `confirmed`, and no
+    // download stands for it.
+    let rows: Vec<(String, String, String)> = j
+        .conn
+        .prepare("SELECT key, direction, state FROM files ORDER BY key")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("a.txt".into(), "upload".into(), "confirmed".into()),
+            ("b.txt".into(), "upload".into(), "interrupted".into())
+        ]
+    );
+    assert!(j.confirmed("e", Direction::Download).unwrap().is_empty());
+    assert!(j
+        .multipart_uploads("e", Direction::Upload)
+        .unwrap()
+        .is_empty());
     let mut j = j;
     let run = j.begin_run("e", &start(0)).unwrap();
-    let w = j.into_writer("e".into(), run);
-    w.send(Op::Interrupted {
+    let w = j.into_writer("e".into(), Direction::Upload, run);
+    w.send_blocking(Op::Interrupted {
         identifier: "item".into(),
         key: "b.txt".into(),
     });
+    w.send_blocking(Op::Confirmed {
+        identifier: "item".into(),
+        key: "a.txt".into(),
+        md5: "m2".into(),
+    });
     w.finish("interrupted").unwrap();
+    let j = Journal::open_read(&p).unwrap();
+    let run = &j.runs().unwrap()[0];
+    assert_eq!((run.counts.confirmed, run.counts.interrupted), (1, 1));
 }
 
 /// The schema iaup 0.1 (journal v1) created.
@@ -340,10 +374,10 @@ fn unfinished_runs_are_marked_killed() {
     {
         let mut j = Journal::open(&p).unwrap();
         let run = j.begin_run("e", &start(0)).unwrap();
-        let w = j.into_writer("e".into(), run);
-        w.send(pending("item", "a"));
-        w.send(pending("item", "b"));
-        w.send(Op::Interrupted {
+        let w = j.into_writer("e".into(), Direction::Upload, run);
+        w.send_blocking(pending("item", "a"));
+        w.send_blocking(pending("item", "b"));
+        w.send_blocking(Op::Interrupted {
             identifier: "item".into(),
             key: "a".into(),
         });

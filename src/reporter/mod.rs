@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use crate::error::AppError;
 use crate::events::{Event, FileRef};
 use crate::journal::{self, Op};
+use crate::local_delete::LocalDeletes;
 use crate::plan::Plan;
 use crate::printer::Printer;
 
@@ -58,14 +59,16 @@ impl Reporter {
     }
 
     /// Consumes events until the engine is done (the channel closes), recording each change in
-    /// the journal (when there is one) as it happens. `bytes_done` counts the bytes of files
-    /// whose transfer is over. Returns the reporter, its record complete, and the journal
+    /// the journal (when there is one) as it happens, and with `--delete` (`deletes`) removing
+    /// each confirmed file once its confirmation is committed. `bytes_done` counts the bytes of
+    /// files whose transfer is over. Returns the reporter, its record complete, and the journal
     /// writer.
     pub async fn own_events(
         mut self,
         mut rx: mpsc::Receiver<Event>,
         bytes_done: Arc<AtomicU64>,
         journal: Option<journal::Writer>,
+        deletes: Option<LocalDeletes>,
     ) -> (Reporter, Option<journal::Writer>) {
         let plan = self.plan.clone();
         let start = Instant::now();
@@ -84,13 +87,21 @@ impl Reporter {
             PLAIN_EVERY,
         );
         let mut tick = tokio::time::interval(Duration::from_millis(200));
+        let quiet = self.printer.mode() == crate::printer::Mode::Quiet;
         loop {
             tokio::select! {
                 ev = rx.recv() => {
                     let Some(ev) = ev else { break };
                     if let Some(j) = &journal {
                         if let Some(op) = journal_op(&ev, &plan) {
-                            j.send(op);
+                            j.send(op).await;
+                        }
+                    }
+                    // --delete without a journal: the confirmation event is all there is to
+                    // wait for.
+                    if let (Event::DeleteLocal(path), None, Some(d)) = (&ev, &journal, &deletes) {
+                        if let Some(line) = d.remove(path).line(quiet) {
+                            self.printer.always(&line);
                         }
                     }
                     self.record.apply(&ev, &plan);
@@ -98,12 +109,20 @@ impl Reporter {
                 }
                 _ = tick.tick() => {}
             }
+            // The journal writer's warnings, and the files whose confirmation it committed.
+            let notes = journal.iter().flat_map(journal::Writer::notes).collect();
+            for line in LocalDeletes::after_notes(deletes.as_ref(), notes, quiet) {
+                self.printer.always(&line);
+            }
             display.tick(bytes_done.load(Ordering::Relaxed), &self.record);
         }
         display.finish();
         self.record.elapsed = start.elapsed();
         if let Some(j) = &journal {
-            j.send(Op::Counts(self.record.counts()));
+            j.send(Op::Counts(self.record.counts())).await;
+            for line in LocalDeletes::after_notes(deletes.as_ref(), j.flush().await, quiet) {
+                self.printer.always(&line);
+            }
         }
         (self, journal)
     }
@@ -145,7 +164,7 @@ fn journal_op(ev: &Event, plan: &Plan) -> Option<Op> {
         }
         Event::Confirmed { file, md5, .. } => {
             let (identifier, key) = ids(file);
-            Op::Uploaded {
+            Op::Confirmed {
                 identifier,
                 key,
                 md5: md5.clone(),
@@ -154,7 +173,7 @@ fn journal_op(ev: &Event, plan: &Plan) -> Option<Op> {
         Event::Skipped { file, md5, .. } => {
             let (identifier, key) = ids(file);
             let fp = &plan.items[file.item].files[file.file];
-            Op::Verified {
+            Op::SameOnServer {
                 identifier,
                 key,
                 local_path: fp.local.display().to_string(),
@@ -176,7 +195,7 @@ fn journal_op(ev: &Event, plan: &Plan) -> Option<Op> {
             let (identifier, key) = ids(file);
             Op::Interrupted { identifier, key }
         }
-        Event::DeleteLocal(path) => Op::DeleteLocal(path.clone()),
+        Event::DeleteLocal(path) => Op::AfterCommit(path.clone()),
         Event::NotStarted { .. } | Event::Notice(_) | Event::SlowDown => return None,
     })
 }

@@ -154,7 +154,7 @@ impl RunRecord {
     /// The counts the journal keeps for the run.
     pub fn counts(&self) -> journal::RunCounts {
         journal::RunCounts {
-            uploaded: self.confirmed() as i64,
+            confirmed: self.confirmed() as i64,
             skipped: self.skipped() as i64,
             failed: self.failed() as i64,
             interrupted: self.interrupted() as i64,

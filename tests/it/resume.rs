@@ -290,6 +290,67 @@ fn delete_removes_local_files_only_after_confirmation() {
 }
 
 #[test]
+fn delete_without_a_journal_removes_each_file_once_it_is_confirmed() {
+    // No journal to wait for: the confirmation itself lets the file go.
+    let bed = Bed::new();
+    bed.file("a.txt", b"aaa");
+    bed.file("b.txt", b"bbb");
+    let o = bed
+        .cmd()
+        .args([
+            "upload",
+            "nj-item",
+            "a.txt",
+            "b.txt",
+            "--delete",
+            "--no-journal",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!bed.path("a.txt").exists() && !bed.path("b.txt").exists());
+    assert_eq!(bed.stored("nj-item", "b.txt").unwrap().0, md5_hex(b"bbb"));
+}
+
+#[test]
+fn delete_keeps_a_file_two_rows_upload() {
+    // The second row may not be sent yet when the first is confirmed: the file stays.
+    for journal in [true, false] {
+        let bed = Bed::new();
+        bed.file("shared.txt", b"shared");
+        bed.file("own.txt", b"own");
+        bed.file(
+            "sheet.csv",
+            b"identifier,file,title\nsh-item-a,shared.txt,A\nsh-item-b,shared.txt,B\n\
+              sh-item-b,own.txt,B\n",
+        );
+        let mut cmd = bed.cmd();
+        cmd.args([
+            "upload",
+            "--spreadsheet",
+            "sheet.csv",
+            "--delete",
+            "--no-progress",
+        ]);
+        if !journal {
+            cmd.arg("--no-journal");
+        }
+        let o = cmd.output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(bed.path("shared.txt").exists(), "journal {journal}");
+        assert!(!bed.path("own.txt").exists(), "journal {journal}");
+        assert!(
+            stderr(&o).contains("kept") && stderr(&o).contains("other rows upload it too"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(bed.stored("sh-item-a", "shared.txt").is_some());
+        assert!(bed.stored("sh-item-b", "shared.txt").is_some());
+    }
+}
+
+#[test]
 fn report_lists_every_file_as_jsonl_and_csv() {
     let bed = Bed::with_faults(Faults {
         fail_first: 100,
