@@ -3,11 +3,10 @@
 //! `_files.xml`, or bytes a handler made (a ZIP member). One place answers `Range`
 //! (`206` with `Content-Range`, `416` when unsatisfiable, a malformed or multi-range header
 //! ignored as RFC 9110 allows), `HEAD`, `ETag`, `Last-Modified`, `Content-Length`, and injects
-//! the GET faults (503, reset half-way, stall half-way, a flipped first byte, a bandwidth cap),
+//! the GET faults (503, the connection closed half-way, a stall half-way, a flipped first byte, a bandwidth cap),
 //! decided per (path, attempt) like the PUT faults.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -22,7 +21,7 @@ use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use md5::{Digest, Md5};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
 
-use crate::ctx::{ConnCtx, Ctx};
+use crate::ctx::Ctx;
 use crate::faults::hits;
 use crate::item_doc;
 use crate::request::{header, low_auth_ok};
@@ -249,7 +248,7 @@ pub(crate) async fn serve(
                 Err(_) => return s3_error(S3Code::InternalError, fault_path, &ctx.request_id),
             },
         };
-        stream(reader, strikes, ctx.conn.clone())
+        stream(reader, strikes)
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
@@ -334,7 +333,6 @@ fn get_strikes(ctx: &mut Ctx, path: &str, attempt: u32, len: u64) -> Strikes {
 struct Flow {
     reader: Box<dyn AsyncRead + Send + Sync + Unpin>,
     strikes: Strikes,
-    conn: Arc<ConnCtx>,
     sent: u64,
     started: Instant,
     stalled: bool,
@@ -342,15 +340,10 @@ struct Flow {
 }
 
 /// The response body: `reader`'s bytes in 64 KiB frames, with the strikes applied.
-fn stream(
-    reader: Box<dyn AsyncRead + Send + Sync + Unpin>,
-    strikes: Strikes,
-    conn: Arc<ConnCtx>,
-) -> Body {
+fn stream(reader: Box<dyn AsyncRead + Send + Sync + Unpin>, strikes: Strikes) -> Body {
     let flow = Flow {
         reader,
         strikes,
-        conn,
         sent: 0,
         started: Instant::now(),
         stalled: false,
@@ -377,7 +370,11 @@ fn stream(
 async fn next_frame(flow: &mut Flow) -> std::io::Result<Option<Bytes>> {
     if let Some(at) = flow.strikes.reset_at {
         if flow.sent >= at {
-            flow.conn.abort();
+            // The body ends in an error, so hyper closes the connection with what was sent
+            // delivered first (a FIN, not an RST, which could discard bytes the client has not
+            // read yet): the client sees a short body, as after a reset mid-download. The pause
+            // lets hyper flush the frames already yielded before the error closes the connection.
+            tokio::time::sleep(Duration::from_millis(20)).await;
             return Err(std::io::Error::new(
                 std::io::ErrorKind::ConnectionReset,
                 "connection reset by emulator fault",

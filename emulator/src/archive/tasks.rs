@@ -133,8 +133,8 @@ fn list(ctx: &mut Ctx, req: &Request<Incoming>) -> Response<Body> {
             }
         }
     }
-    catalog.sort_by(|a, b| b.0.cmp(&a.0));
-    history.sort_by(|a, b| b.0.cmp(&a.0));
+    catalog.sort_by_key(|r| std::cmp::Reverse(r.0));
+    history.sort_by_key(|r| std::cmp::Reverse(r.0));
     let summary = json!({
         "queued": counts[0], "running": counts[1], "error": counts[2], "paused": 0
     });
