@@ -31,6 +31,10 @@ pub struct Config {
     /// as IA's do for a collection (`mediatype: collection`), so a client can check that the
     /// collection it uploads to exists. Default: [`DEFAULT_COLLECTIONS`].
     pub collections: Vec<String>,
+    /// Answer `/download/{id}/{name}` with `302` to the data-node path `/{dir}/{name}`
+    /// (`/0/items/{id}/{name}`, on the same port), as archive.org does; ZIP members go to
+    /// `/view_archive.php?archive=...&file=...`. Off by default: downloads answer directly.
+    pub download_redirect: bool,
     /// Faults to inject (none by default).
     pub faults: Faults,
 }
@@ -60,6 +64,7 @@ impl Config {
             seed: 0,
             log: None,
             collections: DEFAULT_COLLECTIONS.iter().map(|c| c.to_string()).collect(),
+            download_redirect: false,
             faults: Faults::default(),
         }
     }
@@ -77,6 +82,8 @@ impl std::fmt::Debug for Config {
             .field("screenname", &self.screenname)
             .field("seed", &self.seed)
             .field("log", &self.log)
+            .field("collections", &self.collections)
+            .field("download_redirect", &self.download_redirect)
             .field("faults", &self.faults)
             .finish()
     }
@@ -162,6 +169,23 @@ pub struct Faults {
     pub stall_rate: f64,
     /// Files show in the metadata API only this long after their PUT.
     pub task_delay: Duration,
+    /// Fraction of catalog tasks (archive, derive, metadata) that end in error: they stay in the
+    /// task list with `wait_admin: 2` and never finish, as a red task at IA waits for an admin.
+    pub task_error_rate: f64,
+    /// Fraction of file GETs (S3 GET, `/download/`, data node) answered `503` (with
+    /// `Retry-After` when `retry_after` is set).
+    pub get_error_rate: f64,
+    /// Fraction of file GETs whose connection is reset half-way through the body sent.
+    pub get_reset_rate: f64,
+    /// Fraction of file GETs whose first byte sent is flipped (the ETag and the metadata's MD5
+    /// stay those of the true file: only a client that hashes what it got notices).
+    pub get_corrupt_rate: f64,
+    /// Pause a file GET's body this long half-way (each path at most once).
+    pub get_stall: Option<Duration>,
+    /// Fraction of file GETs stalled when `get_stall` is set (0.0 means 1.0).
+    pub get_stall_rate: f64,
+    /// Cap on how fast a file GET's body is sent, bytes per second.
+    pub get_bandwidth: Option<u64>,
 }
 
 impl Faults {

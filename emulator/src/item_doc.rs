@@ -12,8 +12,8 @@ use crate::respond::xml_escape;
 use crate::state::{FileData, Item};
 
 /// Fields of a file entry that IA owns; file metadata cannot override or patch them.
-pub const SYSTEM_FILE_FIELDS: [&str; 7] = [
-    "name", "source", "size", "md5", "mtime", "format", "original",
+pub const SYSTEM_FILE_FIELDS: [&str; 10] = [
+    "name", "source", "size", "md5", "mtime", "format", "original", "sha1", "crc32", "private",
 ];
 
 /// IA's `format` for a file name, from its extension.
@@ -58,9 +58,20 @@ pub fn file_entry(name: &str, d: &FileData) -> Value {
     m.insert("mtime".into(), json!(d.mtime.to_string()));
     m.insert("size".into(), json!(d.size.to_string()));
     m.insert("md5".into(), json!(d.md5));
-    m.insert("format".into(), json!(format_of(name, &d.source)));
+    if let (Some(sha1), Some(crc32)) = (&d.sha1, &d.crc32) {
+        m.insert("crc32".into(), json!(crc32));
+        m.insert("sha1".into(), json!(sha1));
+    }
+    let format = d
+        .format
+        .clone()
+        .unwrap_or_else(|| format_of(name, &d.source).to_string());
+    m.insert("format".into(), json!(format));
     if let Some(o) = &d.original {
         m.insert("original".into(), json!(o));
+    }
+    if d.private {
+        m.insert("private".into(), json!("true"));
     }
     for (k, v) in &d.metadata {
         if !SYSTEM_FILE_FIELDS.contains(&k.as_str()) {
@@ -105,8 +116,13 @@ pub fn files_xml(item: &Item, now: Instant) -> String {
             d.mtime,
             d.size,
             d.md5,
-            format_of(&f.name, &d.source)
+            xml_escape(d.format.as_deref().unwrap_or(format_of(&f.name, &d.source)))
         ));
+        if let (Some(sha1), Some(crc32)) = (&d.sha1, &d.crc32) {
+            out.push_str(&format!(
+                "    <crc32>{crc32}</crc32>\n    <sha1>{sha1}</sha1>\n"
+            ));
+        }
         if let Some(o) = &d.original {
             out.push_str(&format!("    <original>{}</original>\n", xml_escape(o)));
         }
@@ -116,45 +132,60 @@ pub fn files_xml(item: &Item, now: Instant) -> String {
     out
 }
 
-/// The metadata API's answer for an existing item.
-pub fn metadata_doc(item: &Item, now: Instant, email: &str) -> Value {
+/// The data-node directory of an item (`dir` in the metadata API; its files are served at
+/// `{dir}/{name}` on the same port).
+pub fn item_dir(id: &str) -> String {
+    format!("/0/items/{id}")
+}
+
+/// The metadata API's answer for an existing item. `host` (`127.0.0.1:PORT`) stands for IA's
+/// data nodes in `server`, `d1`, `d2` and `workable_servers`.
+pub fn metadata_doc(item: &Item, now: Instant, email: &str, host: &str) -> Value {
     let mut files: Vec<Value> = Vec::new();
     let mut item_size: u64 = 0;
+    let mut summation = Md5::new();
     for f in &item.files {
         if let Some(d) = f.view(now) {
             item_size += d.size;
+            summation.update(format!("{} {}\n", f.name, d.md5).as_bytes());
             files.push(file_entry(&f.name, d));
         }
     }
     let meta = meta_xml(item);
     item_size += meta.len() as u64;
+    let (sha1, crc32) = crate::seed::hashes_of(meta.as_bytes());
     files.push(json!({
         "name": format!("{}_meta.xml", item.identifier),
         "source": "metadata",
         "mtime": item.updated.to_string(),
         "size": meta.len().to_string(),
         "md5": hex::encode(Md5::digest(meta.as_bytes())),
+        "crc32": crc32,
+        "sha1": sha1,
         "format": "Metadata",
     }));
-    // IA lists its files.xml without size or md5: it changes as it is written.
+    // IA lists its files.xml without size or mtime, and with an md5 that is a summation over
+    // the other files (it cannot hash itself), marked by `summation` (rclone#6321).
     files.push(json!({
         "name": format!("{}_files.xml", item.identifier),
         "source": "metadata",
         "format": "Metadata",
+        "md5": hex::encode(summation.finalize()),
+        "summation": "md5",
     }));
     let mut doc = json!({
         "created": item.created,
-        "d1": "127.0.0.1",
-        "d2": "127.0.0.1",
-        "dir": format!("/0/items/{}", item.identifier),
+        "d1": host,
+        "d2": host,
+        "dir": item_dir(&item.identifier),
         "files_count": files.len(),
         "files": files,
         "item_last_updated": item.updated,
         "item_size": item_size,
         "metadata": item.metadata,
-        "server": "127.0.0.1",
+        "server": host,
         "uniq": item.uniq,
-        "workable_servers": ["127.0.0.1"],
+        "workable_servers": [host],
     });
     let tasks: Vec<Value> = item
         .pending_tasks(now)
@@ -166,8 +197,8 @@ pub fn metadata_doc(item: &Item, now: Instant, email: &str) -> Value {
                 "submittime": ia_date(t.submitted),
                 "submitter": email,
                 "priority": t.priority,
-                "server": "127.0.0.1",
-                "wait_admin": 0,
+                "server": host,
+                "wait_admin": item.task_status(t, now),
             })
         })
         .collect();

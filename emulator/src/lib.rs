@@ -3,18 +3,24 @@
 //! in-process ([`Emulator::start`] on the current tokio runtime, [`Emulator::spawn`] on a thread
 //! of its own), point a client at [`Emulator::url`], and inspect what arrived with
 //! [`Emulator::requests`] and [`Emulator::item`]. The binary (`src/main.rs`) serves the same
-//! for people and CI. This file owns the public handle; protocol code lives in `s3` and
-//! `archive`, item rules in `state`, fault decisions in `faults`.
+//! for people and CI, and [`Emulator::seed_item`] sets up items for harvest tests without
+//! uploading. This file owns the public handle; protocol code lives in `s3` and `archive` (one
+//! module per face, routed by `server`), byte serving in `files`, item rules in `state`, fault
+//! decisions in `faults`.
 
 mod archive;
 mod body;
 mod clock;
 mod config;
+mod ctx;
 mod faults;
+mod files;
 mod item_doc;
 mod meta_headers;
+mod request;
 mod respond;
 mod s3;
+mod seed;
 mod server;
 mod state;
 
@@ -27,10 +33,11 @@ use tokio_util::sync::CancellationToken;
 pub use config::{
     parse_bytes, parse_rate, parse_seconds, Config, Faults, ParseError, SlowDownKind,
 };
-pub use server::RequestRecord;
+pub use ctx::RequestRecord;
+pub use seed::SeedFile;
 pub use state::{FileSnapshot, ItemSnapshot, PutRecord, TaskSnapshot};
 
-use server::Shared;
+use ctx::Shared;
 use state::State;
 
 /// A running emulator. Dropping it stops the server.
@@ -131,6 +138,56 @@ impl Emulator {
     pub fn item(&self, id: &str) -> Option<ItemSnapshot> {
         self.shared.state().item(id).map(state::Item::snapshot)
     }
+
+    /// Creates item `id` as if it had been uploaded and processed long ago: `metadata` (a JSON
+    /// object; IA's defaults fill in `mediatype`, `collection`, `title`, `uploader`,
+    /// `addeddate`, `publicdate`) and `files`, all listed at once with their MD5, SHA-1 and
+    /// CRC32, with no task queued and no derive run. IA's `{id}_meta.xml` and `{id}_files.xml`
+    /// are generated as for any item (listed with `source: metadata`). An item of that name is
+    /// replaced. Search fields such as `oai_updatedate` may be given in `metadata` (a string or
+    /// a list of dates).
+    pub fn seed_item(
+        &self,
+        id: &str,
+        metadata: serde_json::Value,
+        files: Vec<SeedFile>,
+    ) -> std::io::Result<()> {
+        let metadata = match metadata {
+            serde_json::Value::Object(m) => m,
+            serde_json::Value::Null => serde_json::Map::new(),
+            other => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("seed metadata must be a JSON object, not {other}"),
+                ))
+            }
+        };
+        self.shared.state().seed_item(id, metadata, files)
+    }
+
+    /// Queues a catalog task `cmd` (`derive.php`, `book_op.php`, ...) with `args` on an existing
+    /// item: it stays queued or running for `run_for`, or, with `error`, stays in error for good
+    /// (`wait_admin: 2`). Returns its task id, or None when the item does not exist.
+    pub fn seed_task(
+        &self,
+        id: &str,
+        cmd: &str,
+        args: serde_json::Value,
+        run_for: std::time::Duration,
+        error: bool,
+    ) -> Option<u64> {
+        let mut state = self.shared.state();
+        state.item(id)?;
+        let args = match args {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        let rule = state::TaskRule {
+            delay: run_for,
+            error_rate: if error { 1.0 } else { 0.0 },
+        };
+        Some(state.add_task(id, cmd, args, 0, rule))
+    }
 }
 
 impl Drop for Emulator {
@@ -171,6 +228,7 @@ fn new_shared(config: Config, addr: SocketAddr) -> std::io::Result<Shared> {
         log,
         last_global_limit: Mutex::new(None),
         base_url: format!("http://{addr}"),
+        host: addr.to_string(),
         request_counter: AtomicU64::new(0),
         config,
     })

@@ -8,13 +8,15 @@ use std::time::Duration;
 
 use clap::Parser;
 use ias3_emulator::{
-    parse_bytes, parse_rate, parse_seconds, Config, Emulator, Faults, SlowDownKind,
+    parse_bytes, parse_rate, parse_seconds, Config, Emulator, Faults, SeedFile, SlowDownKind,
 };
 
 /// A local stand-in for the Internet Archive's IAS3 and metadata API, with fault injection.
 ///
 /// One port serves both faces: S3 (PUT/DELETE/GET/HEAD /{id}/{key}, GET /?check_limit=1) and
-/// archive.org (/metadata/{id}, /services/xauthn/?op=login, /services/user.php?op=whoami).
+/// archive.org (/metadata/{id}, /services/xauthn/?op=login, /services/user.php?op=whoami,
+/// /services/search/v1/scrape, /advancedsearch.php, /services/tasks.php, /download/{id}/{name}
+/// with Range and ZIP members, the data-node path /0/items/{id}/{name}, /view_archive.php).
 /// Point the real `ia` at it with HTTP_PROXY=http://ADDR and `ia -i`. Fault decisions are a
 /// hash of (seed, fault, method, path, attempt), so runs are reproducible.
 #[derive(Parser, Debug)]
@@ -104,6 +106,36 @@ struct Args {
     /// Uploaded files show in the metadata API only MS after their PUT.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     task_delay_ms: u64,
+    /// Fraction of catalog tasks that end in error (wait_admin 2 in /services/tasks.php).
+    #[arg(long, value_parser = parse_rate, default_value = "0")]
+    task_error_rate: f64,
+    /// Answer /download/ID/NAME with 302 to the data-node path /0/items/ID/NAME (and ZIP
+    /// members with 302 to /view_archive.php), as archive.org does.
+    #[arg(long)]
+    download_redirect: bool,
+    /// Fraction of file GETs (S3 GET, /download/, data node) answered 503.
+    #[arg(long, value_parser = parse_rate, default_value = "0")]
+    get_error_rate: f64,
+    /// Fraction of file GETs whose connection is reset half-way through the body.
+    #[arg(long, value_parser = parse_rate, default_value = "0")]
+    get_reset_rate: f64,
+    /// Fraction of file GETs whose first byte is flipped (headers and metadata unchanged).
+    #[arg(long, value_parser = parse_rate, default_value = "0")]
+    get_corrupt_rate: f64,
+    /// Pause a file GET's body this many seconds half-way (each path at most once).
+    #[arg(long, value_parser = parse_seconds, value_name = "SECS")]
+    get_stall_secs: Option<Duration>,
+    /// Fraction of file GETs stalled when --get-stall-secs is given.
+    #[arg(long, value_parser = parse_rate, default_value = "1")]
+    get_stall_rate: f64,
+    /// Cap on how fast a file GET's body is sent, bytes/s (suffixes as --bandwidth).
+    #[arg(long, value_parser = parse_bytes, value_name = "RATE")]
+    get_bandwidth: Option<u64>,
+    /// Items to create at start, one JSON object a line: {"identifier", "metadata": {...},
+    /// "files": [{"name", "content" (text) or "size" (bytes made up), "source", "original",
+    /// "format", "mtime", "private"}]} (see the README).
+    #[arg(long, value_name = "FILE")]
+    seed_items: Option<PathBuf>,
 }
 
 /// A flag value that `Debug` never shows (the secret key, the password), like `Config`'s.
@@ -151,13 +183,100 @@ impl Args {
             stall: self.stall_secs,
             stall_rate: self.stall_rate,
             task_delay: Duration::from_millis(self.task_delay_ms),
+            task_error_rate: self.task_error_rate,
+            get_error_rate: self.get_error_rate,
+            get_reset_rate: self.get_reset_rate,
+            get_corrupt_rate: self.get_corrupt_rate,
+            get_stall: self.get_stall_secs,
+            get_stall_rate: self.get_stall_rate,
+            get_bandwidth: self.get_bandwidth,
         };
+        config.download_redirect = self.download_redirect;
         config
     }
 }
 
+/// One line of a `--seed-items` file.
+#[derive(serde::Deserialize)]
+struct SeedLine {
+    identifier: String,
+    #[serde(default)]
+    metadata: serde_json::Value,
+    #[serde(default)]
+    files: Vec<SeedLineFile>,
+}
+
+/// One file of a `--seed-items` line.
+#[derive(serde::Deserialize)]
+struct SeedLineFile {
+    name: String,
+    content: Option<String>,
+    size: Option<u64>,
+    source: Option<String>,
+    original: Option<String>,
+    format: Option<String>,
+    mtime: Option<u64>,
+    #[serde(default)]
+    private: bool,
+}
+
+impl SeedLineFile {
+    fn into_seed(self) -> SeedFile {
+        let data = match (self.content, self.size) {
+            (Some(text), _) => text.into_bytes(),
+            (None, size) => made_up_bytes(&self.name, size.unwrap_or(0)),
+        };
+        let mut file = SeedFile::original(self.name, data);
+        file.source = self.source.unwrap_or(file.source);
+        file.original = self.original;
+        file.format = self.format;
+        file.mtime = self.mtime;
+        file.private = self.private;
+        file
+    }
+}
+
+/// `size` bytes that depend on `name` only (an MD5 chain), so reruns seed the same files.
+fn made_up_bytes(name: &str, size: u64) -> Vec<u8> {
+    use md5::{Digest, Md5};
+    let mut out = Vec::with_capacity(size as usize);
+    let mut block = Md5::digest(name.as_bytes());
+    while (out.len() as u64) < size {
+        out.extend_from_slice(&block);
+        block = Md5::digest(block);
+    }
+    out.truncate(size as usize);
+    out
+}
+
+/// Creates the items of a `--seed-items` file.
+fn seed_items(emulator: &Emulator, path: &std::path::Path) -> Result<usize, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut count = 0;
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let seed: SeedLine =
+            serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
+        let files = seed
+            .files
+            .into_iter()
+            .map(SeedLineFile::into_seed)
+            .collect();
+        emulator
+            .seed_item(&seed.identifier, seed.metadata, files)
+            .map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
+        count += 1;
+    }
+    Ok(count)
+}
+
 fn main() -> ExitCode {
-    let config = Args::parse().into_config();
+    let args = Args::parse();
+    let seed_file = args.seed_items.clone();
+    let config = args.into_config();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -176,6 +295,12 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        if let Some(path) = seed_file {
+            if let Err(e) = seed_items(&emulator, &path) {
+                eprintln!("error: --seed-items: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
         {
             use std::io::Write;
             let mut out = std::io::stdout().lock();

@@ -1,12 +1,13 @@
 //! The listening side: accepts TCP connections, wraps each in [`ConnIo`] (so a handler can
 //! abort it with a real reset), serves HTTP/1.1 with keep-alive through hyper, routes each
 //! request to the S3 or the archive.org face, and records every request (in memory and, if
-//! asked, as JSON lines). The faces themselves live in `s3` and `archive`.
+//! asked, as JSON lines). The faces themselves live in `s3` and `archive`; what a handler is
+//! given lives in `ctx`. Nothing below imports this module but the crate root.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -20,79 +21,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Faults};
-use crate::faults::Attempts;
+use crate::ctx::{ConnCtx, Ctx, RequestRecord, Reset, Shared};
 use crate::respond::Body;
-use crate::state::State;
-
-/// One request as the emulator saw it.
-#[derive(Clone, Debug)]
-pub struct RequestRecord {
-    /// `PUT`, `GET`, ...
-    pub method: String,
-    /// Path and query as sent, without scheme and host.
-    pub path: String,
-    /// The host of an absolute-form request line, else the `Host` header.
-    pub host: Option<String>,
-    /// The status answered; 0 if the connection was reset instead.
-    pub status: u16,
-    /// Request headers, names lower-case, secrets masked.
-    pub headers: Vec<(String, String)>,
-    /// Body bytes read.
-    pub body_size: u64,
-    /// MD5 of a PUT body read to its end.
-    pub body_md5: Option<String>,
-    /// The faults injected, if any, joined by `,` in the order they struck (`slowdown:overload`,
-    /// `reset`, `corrupt,stall`, ...).
-    pub fault: Option<String>,
-    /// Every fault injected, in the order they struck (empty for none).
-    pub faults: Vec<String>,
-}
-
-/// State shared by every connection of one emulator.
-pub(crate) struct Shared {
-    pub config: Config,
-    pub faults: RwLock<Faults>,
-    pub state: Mutex<State>,
-    pub attempts: Attempts,
-    /// Answered requests with their arrival number.
-    pub records: Mutex<Vec<(u64, RequestRecord)>>,
-    pub log: Option<Mutex<std::fs::File>>,
-    /// When the last global-limit SlowDown was sent.
-    pub last_global_limit: Mutex<Option<Instant>>,
-    pub base_url: String,
-    pub request_counter: AtomicU64,
-}
-
-impl Shared {
-    pub fn faults(&self) -> Faults {
-        self.faults
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// Per-connection flags a handler can set.
-#[derive(Default)]
-pub(crate) struct ConnCtx {
-    abort: AtomicBool,
-}
-
-impl ConnCtx {
-    /// Makes the connection fail: every further read or write errors, and it closes with RST.
-    pub fn abort(&self) {
-        self.abort.store(true, Ordering::SeqCst);
-    }
-
-    fn aborted(&self) -> bool {
-        self.abort.load(Ordering::SeqCst)
-    }
-}
 
 /// A TCP stream that can be aborted from a request handler.
 struct ConnIo {
@@ -153,34 +83,6 @@ impl Drop for ConnIo {
             // SO_LINGER 0: closing sends RST at once, so the client sees a reset, not a FIN.
             let _ = self.inner.set_zero_linger();
         }
-    }
-}
-
-/// The error a handler returns to make hyper drop the connection.
-#[derive(Debug, thiserror::Error)]
-#[error("connection reset by emulator fault")]
-pub(crate) struct Reset;
-
-/// Per-request context handed to the faces.
-pub(crate) struct Ctx {
-    pub shared: Arc<Shared>,
-    pub faults: Faults,
-    pub conn: Arc<ConnCtx>,
-    pub request_id: String,
-    /// Labels of the faults a handler injected, in the order they struck.
-    pub fault_labels: Vec<String>,
-    pub body_size: u64,
-    pub body_md5: Option<String>,
-}
-
-impl Ctx {
-    /// Records that a fault struck this request (every one is logged, not only the last).
-    pub fn strike(&mut self, label: impl Into<String>) {
-        self.fault_labels.push(label.into());
-    }
-
-    pub fn seed(&self) -> u64 {
-        self.shared.config.seed
     }
 }
 
@@ -260,13 +162,24 @@ fn route(host: Option<&str>, method: &hyper::Method, path: &str) -> Face {
     let archive_path = ["/metadata/", "/services/", "/download/"]
         .iter()
         .any(|p| path.starts_with(p))
-        || path == "/metadata";
-    let archive_method = *method == hyper::Method::GET || *method == hyper::Method::POST;
+        || ["/metadata", "/advancedsearch.php", "/view_archive.php"].contains(&path)
+        || data_node(path);
+    let archive_method = *method == hyper::Method::GET
+        || *method == hyper::Method::POST
+        || (*method == hyper::Method::HEAD && (path.starts_with("/download/") || data_node(path)));
     if archive_path && archive_method {
         Face::Archive
     } else {
         Face::S3
     }
+}
+
+/// A data node's file path, `/{n}/items/...` (a number is not a valid identifier, so no S3
+/// path looks like this).
+fn data_node(path: &str) -> bool {
+    path.strip_prefix('/')
+        .and_then(|p| p.split_once("/items/"))
+        .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Headers as logged: names lower-case, arrival order, the secret masked.
@@ -421,6 +334,14 @@ mod tests {
         );
         assert_eq!(route(None, &Method::PUT, "/metadata/x"), Face::S3);
         assert_eq!(route(None, &Method::GET, "/item/key"), Face::S3);
+        assert_eq!(route(None, &Method::HEAD, "/download/i/k"), Face::Archive);
+        assert_eq!(route(None, &Method::HEAD, "/item/key"), Face::S3);
+        assert_eq!(route(None, &Method::GET, "/0/items/i/k"), Face::Archive);
+        assert_eq!(
+            route(None, &Method::GET, "/advancedsearch.php"),
+            Face::Archive
+        );
+        assert_eq!(route(None, &Method::PUT, "/0/items/k"), Face::S3);
     }
 
     #[test]

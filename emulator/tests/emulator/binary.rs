@@ -87,3 +87,67 @@ fn binary_rejects_bad_flag_values() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid rate"));
 }
+
+#[test]
+fn binary_seeds_items_from_a_file_and_redirects_downloads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seeds = dir.path().join("seed.jsonl");
+    std::fs::write(
+        &seeds,
+        concat!(
+            r#"{"identifier": "seeded_a", "metadata": {"collection": "bio"}, "files": ["#,
+            r#"{"name": "a.txt", "content": "hello"}, {"name": "b.bin", "size": 100}]}"#,
+            "\n\n",
+            r#"{"identifier": "seeded_b"}"#,
+            "\n"
+        ),
+    )
+    .expect("seed file");
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_ias3-emulator"))
+            .args(["--access-key", KEY, "--secret-key", SECRET])
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--seed-items")
+            .arg(&seeds)
+            .args(["--download-redirect", "--get-corrupt-rate", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("binary starts"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("first line");
+    let addr = first
+        .trim_end()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_string();
+    let ask = |request: &str| {
+        let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
+        stream.write_all(request.as_bytes()).expect("write");
+        let mut text = String::new();
+        stream.read_to_string(&mut text).expect("read");
+        text
+    };
+    let text = ask("GET /services/search/v1/scrape?q=collection:bio HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains(r#""items":[{"identifier":"seeded_a"}]"#),
+        "{text}"
+    );
+    let text = ask("GET /download/seeded_a/a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(text.starts_with("HTTP/1.1 302"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains(&format!("location: http://{addr}/0/items/seeded_a/a.txt")),
+        "{text}"
+    );
+    let text = ask("GET /0/items/seeded_a/a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(text.ends_with("\r\n\r\nhello"), "{text}");
+    let text = ask("GET /metadata/seeded_b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(text.contains(r#""identifier":"seeded_b""#), "{text}");
+}

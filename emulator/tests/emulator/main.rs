@@ -7,6 +7,7 @@ mod archive;
 mod binary;
 mod common;
 mod faults;
+mod harvest;
 mod metadata_headers;
 mod s3;
 mod wire;

@@ -12,6 +12,7 @@ use md5::{Digest, Md5};
 use serde_json::{json, Map, Value};
 
 use crate::clock::{ia_date, unix_now};
+use crate::seed::SeedFile;
 
 /// One item as seen by the inspection API.
 #[derive(Clone, Debug)]
@@ -40,6 +41,27 @@ pub struct TaskSnapshot {
     pub args: Map<String, Value>,
     /// The priority asked for (the `priority` field of a metadata write; 0 otherwise).
     pub priority: i64,
+    /// The task ended in error (`task_error_rate`, or seeded so): it stays queued for good.
+    pub error: bool,
+}
+
+/// When new tasks finish and whether they fail: the task delay and the task error rate.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TaskRule {
+    /// How long a task stays queued or running.
+    pub delay: Duration,
+    /// Fraction of tasks that end in error (decided from the seed and the task id).
+    pub error_rate: f64,
+}
+
+impl TaskRule {
+    /// The rule the faults in force give.
+    pub fn of(faults: &crate::config::Faults) -> TaskRule {
+        TaskRule {
+            delay: faults.task_delay,
+            error_rate: faults.task_error_rate,
+        }
+    }
 }
 
 /// One stored file.
@@ -84,6 +106,33 @@ pub struct FileData {
     pub source: String,
     pub original: Option<String>,
     pub metadata: Map<String, Value>,
+    /// IA's `format`, when set by whoever stored it (else it follows the extension).
+    pub format: Option<String>,
+    /// A private file: listed, but served only to the owner (`403` to others).
+    pub private: bool,
+    /// SHA-1 and CRC32 (lower-case hex), computed when first listed (they are not needed for
+    /// uploads, so a PUT's hot path does not pay for them).
+    pub sha1: Option<String>,
+    pub crc32: Option<String>,
+}
+
+impl FileData {
+    /// A file of `source` with IA's defaults for everything else.
+    pub fn new(path: PathBuf, size: u64, md5: String, source: &str) -> FileData {
+        FileData {
+            size,
+            md5,
+            mtime: unix_now(),
+            path,
+            source: source.to_string(),
+            original: None,
+            metadata: Map::new(),
+            format: None,
+            private: false,
+            sha1: None,
+            crc32: None,
+        }
+    }
 }
 
 /// A file of an item, with what the metadata API shows until its task has run.
@@ -112,11 +161,20 @@ impl StoredFile {
 #[derive(Clone, Debug)]
 pub struct Task {
     pub id: u64,
-    pub cmd: &'static str,
+    pub cmd: String,
     pub args: Map<String, Value>,
     pub priority: i64,
     pub submitted: u64,
     pub due: Instant,
+    /// Ended in error: never finishes (IA leaves a red task for an admin).
+    pub error: bool,
+}
+
+impl Task {
+    /// Finished at `now` (in the item's history rather than its catalog).
+    pub fn finished(&self, now: Instant) -> bool {
+        !self.error && self.due <= now
+    }
 }
 
 /// One item.
@@ -139,9 +197,23 @@ impl Item {
         self.files.iter().position(|f| f.name == name)
     }
 
+    /// IA's `wait_admin` of an unfinished task: 2 in error, 1 running (the item's oldest
+    /// unfinished task that is not in error: IA runs one task per item at a time), 0 queued.
+    pub fn task_status(&self, task: &Task, now: Instant) -> u8 {
+        if task.error {
+            return 2;
+        }
+        let running = self.tasks.iter().find(|t| !t.error && !t.finished(now));
+        if running.is_some_and(|r| r.id == task.id) {
+            1
+        } else {
+            0
+        }
+    }
+
     /// Tasks not yet finished at `now`.
     pub fn pending_tasks(&self, now: Instant) -> impl Iterator<Item = &Task> {
-        self.tasks.iter().filter(move |t| t.due > now)
+        self.tasks.iter().filter(move |t| !t.finished(now))
     }
 
     /// The inspection view.
@@ -168,9 +240,10 @@ impl Item {
                 .iter()
                 .map(|t| TaskSnapshot {
                     id: t.id,
-                    cmd: t.cmd.to_string(),
+                    cmd: t.cmd.clone(),
                     args: t.args.clone(),
                     priority: t.priority,
+                    error: t.error,
                 })
                 .collect(),
         }
@@ -339,37 +412,48 @@ impl State {
         item.updated = now;
     }
 
-    fn add_task(
+    /// Queues a task for item `id`; whether it fails is decided from the seed and its number.
+    pub fn add_task(
         &mut self,
         id: &str,
-        cmd: &'static str,
+        cmd: &str,
         args: Map<String, Value>,
         priority: i64,
-        delay: Duration,
+        rule: TaskRule,
     ) -> u64 {
         let task_id = self.next_task_id();
+        let error = crate::faults::hits(
+            rule.error_rate,
+            self.seed,
+            "task-error",
+            cmd,
+            id,
+            task_id as u32,
+        );
         if let Some(item) = self.items.get_mut(id) {
             item.tasks.push(Task {
                 id: task_id,
-                cmd,
+                cmd: cmd.to_string(),
                 args,
                 priority,
                 submitted: unix_now(),
-                due: Instant::now() + delay,
+                due: Instant::now() + rule.delay,
+                error,
             });
         }
         task_id
     }
 
     /// Records a metadata change task (for the metadata write API) with its priority.
-    pub fn metadata_task(&mut self, id: &str, target: &str, priority: i64, delay: Duration) -> u64 {
+    pub fn metadata_task(&mut self, id: &str, target: &str, priority: i64, rule: TaskRule) -> u64 {
         let mut args = Map::new();
         args.insert("target".into(), json!(target));
-        self.add_task(id, "modify_xml.php", args, priority, delay)
+        self.add_task(id, "modify_xml.php", args, priority, rule)
     }
 
     /// Turns a complete upload into a file of its item (creating the item if asked).
-    pub fn commit_put(&mut self, put: PutCommit, task_delay: Duration) -> Result<(), StateError> {
+    pub fn commit_put(&mut self, put: PutCommit, rule: TaskRule) -> Result<(), StateError> {
+        let task_delay = rule.delay;
         if !self.items.contains_key(&put.identifier) {
             self.create_item(&put.identifier, put.item_meta.clone().unwrap_or_default());
         } else if put.replace_meta {
@@ -380,13 +464,9 @@ impl State {
         let now = Instant::now();
         let mtime = unix_now();
         let data = FileData {
-            size: put.size,
-            md5: put.md5.clone(),
             mtime,
-            path: blob,
-            source: "original".into(),
-            original: None,
             metadata: put.file_meta,
+            ..FileData::new(blob, put.size, put.md5.clone(), "original")
         };
         let history = if put.record.keep_old_version {
             Some(self.history_name(&put.identifier, &put.key))
@@ -432,11 +512,83 @@ impl State {
         item.puts.push(put.record);
         let mut args = Map::new();
         args.insert("file".into(), json!(put.key));
-        self.add_task(&put.identifier, "archive.php", args, 0, task_delay);
+        self.add_task(&put.identifier, "archive.php", args, 0, rule);
         if queue_derive {
-            self.derive(&put.identifier, task_delay)?;
+            self.derive(&put.identifier, rule)?;
         }
         Ok(())
+    }
+
+    /// Stores item `id` with `metadata` (over IA's defaults) and `files`, all visible at once and
+    /// with no task queued; an item of that name is replaced.
+    pub fn seed_item(
+        &mut self,
+        id: &str,
+        metadata: Map<String, Value>,
+        files: Vec<SeedFile>,
+    ) -> std::io::Result<()> {
+        if let Some(old) = self.items.remove(id) {
+            for f in old.files {
+                let _ = std::fs::remove_file(&f.data.path);
+            }
+        }
+        self.create_item(id, metadata);
+        let now = Instant::now();
+        let mut stored = Vec::new();
+        for f in files {
+            let blob = self.blob_path();
+            std::fs::write(&blob, &f.data)?;
+            let (sha1, crc32) = crate::seed::hashes_of(&f.data);
+            let mut data = FileData::new(
+                blob,
+                f.data.len() as u64,
+                hex::encode(Md5::digest(&f.data)),
+                &f.source,
+            );
+            data.original = f.original;
+            data.format = f.format;
+            data.private = f.private;
+            data.mtime = f.mtime.unwrap_or(data.mtime);
+            data.sha1 = Some(sha1);
+            data.crc32 = Some(crc32);
+            stored.push(StoredFile {
+                name: f.name,
+                data,
+                visible_at: now,
+                shown_before: None,
+            });
+        }
+        if let Some(item) = self.items.get_mut(id) {
+            item.files = stored;
+        }
+        Ok(())
+    }
+
+    /// Stored files of item `id` visible at `now` whose SHA-1/CRC32 are not known yet.
+    pub fn unhashed(&self, id: &str, now: Instant) -> Vec<PathBuf> {
+        self.items.get(id).map_or_else(Vec::new, |item| {
+            item.files
+                .iter()
+                .filter_map(|f| f.view(now))
+                .filter(|d| d.sha1.is_none())
+                .map(|d| d.path.clone())
+                .collect()
+        })
+    }
+
+    /// Records the hashes of the file stored at `path` in item `id`.
+    pub fn set_hashes(&mut self, id: &str, path: &Path, sha1: String, crc32: String) {
+        let Some(item) = self.items.get_mut(id) else {
+            return;
+        };
+        for f in &mut item.files {
+            for d in std::iter::once(&mut f.data).chain(f.shown_before.as_mut()) {
+                if d.path == path {
+                    d.sha1 = Some(sha1.clone());
+                    d.crc32 = Some(crc32.clone());
+                }
+            }
+        }
     }
 
     /// `history/files/{key}.~N~` with the first unused N.
@@ -453,7 +605,8 @@ impl State {
     }
 
     /// A derive: each original without a derivative gets `{stem}_derived.txt`.
-    fn derive(&mut self, id: &str, delay: Duration) -> Result<(), StateError> {
+    fn derive(&mut self, id: &str, rule: TaskRule) -> Result<(), StateError> {
+        let delay = rule.delay;
         let Some(item) = self.items.get(id) else {
             return Err(StateError::NoSuchItem);
         };
@@ -479,13 +632,13 @@ impl State {
             made.push(StoredFile {
                 name,
                 data: FileData {
-                    size: content.len() as u64,
-                    md5: hex::encode(Md5::digest(content.as_bytes())),
-                    mtime: unix_now(),
-                    path: blob,
-                    source: "derivative".into(),
                     original: Some(original),
-                    metadata: Map::new(),
+                    ..FileData::new(
+                        blob,
+                        content.len() as u64,
+                        hex::encode(Md5::digest(content.as_bytes())),
+                        "derivative",
+                    )
                 },
                 visible_at: now + delay,
                 shown_before: None,
@@ -494,7 +647,7 @@ impl State {
         if let Some(item) = self.items.get_mut(id) {
             item.files.extend(made);
         }
-        self.add_task(id, "derive.php", Map::new(), 0, delay);
+        self.add_task(id, "derive.php", Map::new(), 0, rule);
         Ok(())
     }
 
@@ -565,90 +718,4 @@ pub fn derived_name(key: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn derived_names_drop_the_last_extension_only() {
-        assert_eq!(derived_name("a.txt"), "a_derived.txt");
-        assert_eq!(derived_name("dir.v2/a.tar.gz"), "dir.v2/a.tar_derived.txt");
-        assert_eq!(derived_name("dir.v2/README"), "dir.v2/README_derived.txt");
-        assert_eq!(derived_name(".hidden"), ".hidden_derived.txt");
-    }
-
-    fn commit(state: &mut State, dir: &Path, key: &str, body: &[u8], keep: bool, derive: bool) {
-        let temp = state.temp_path();
-        std::fs::write(&temp, body).expect("write temp");
-        let _ = dir;
-        state
-            .commit_put(
-                PutCommit {
-                    identifier: "item1".into(),
-                    key: key.into(),
-                    temp,
-                    size: body.len() as u64,
-                    md5: hex::encode(Md5::digest(body)),
-                    item_meta: None,
-                    replace_meta: false,
-                    file_meta: Map::new(),
-                    record: PutRecord {
-                        key: key.into(),
-                        queue_derive: derive,
-                        size_hint: None,
-                        keep_old_version: keep,
-                    },
-                },
-                Duration::ZERO,
-            )
-            .expect("commit");
-    }
-
-    #[test]
-    fn blob_numbers_continue_past_an_earlier_run() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("blobs")).expect("blobs");
-        std::fs::create_dir_all(dir.path().join("tmp")).expect("tmp");
-        std::fs::write(dir.path().join("blobs/00000007"), b"kept").expect("blob");
-        std::fs::write(dir.path().join("tmp/upload-9.part"), b"half").expect("temp");
-        std::fs::write(dir.path().join("blobs/notes.txt"), b"x").expect("other");
-        let mut state = State::new(dir.path(), "me@example.com", 1).expect("state");
-        assert_eq!(state.blob_path(), dir.path().join("blobs/00000010"));
-        assert!(state.temp_path().ends_with("tmp/upload-11.part"));
-    }
-
-    #[test]
-    fn history_copies_and_cascade_deletes() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut state = State::new(dir.path(), "me@example.com", 1).expect("state");
-        commit(&mut state, dir.path(), "a.txt", b"one", false, false);
-        commit(&mut state, dir.path(), "a.txt", b"two", true, false);
-        commit(&mut state, dir.path(), "a.txt", b"three", true, true);
-        let item = state.item("item1").expect("item");
-        let names: Vec<&str> = item.files.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "a.txt",
-                "history/files/a.txt.~1~",
-                "history/files/a.txt.~2~",
-                "a_derived.txt"
-            ]
-        );
-        assert_eq!(item.metadata["uploader"], json!("me@example.com"));
-        state
-            .delete("item1", "a.txt", false, false)
-            .expect("delete");
-        assert!(state
-            .item("item1")
-            .expect("item")
-            .find("a_derived.txt")
-            .is_some());
-        commit(&mut state, dir.path(), "b.txt", b"b", false, true);
-        state.delete("item1", "b.txt", true, false).expect("delete");
-        assert!(state
-            .item("item1")
-            .expect("item")
-            .find("b_derived.txt")
-            .is_none());
-    }
-}
+mod tests;
