@@ -1,11 +1,12 @@
 //! The archive face: archive.org's own APIs beside S3 (`ias3`): the metadata API, read and
 //! written ([`metadata`]), login ([`login`]), and the key checks before a command writes
 //! ([`checks`]). Answers are JSON; what they mean is [`ARCHIVE`], the [`Face`] the transport
-//! is given for these requests. Search and tasks will live here too.
+//! is given for these requests. The Tasks API ([`tasks`]) too; search will live here.
 
 pub mod checks;
 pub mod login;
 pub mod metadata;
+pub mod tasks;
 
 pub use crate::transport::ApiError;
 use crate::transport::{classify_status, Answer, Class, Face};
