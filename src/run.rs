@@ -101,6 +101,23 @@ where
     rx
 }
 
+/// Hands the results of [`pool`] to `each` in the order of the work (each as soon as all
+/// before it are done), so a command's output does not depend on which request came back first.
+pub async fn in_order<R>(
+    mut rx: mpsc::Receiver<(usize, Option<R>)>,
+    mut each: impl FnMut(usize, Option<R>),
+) {
+    let mut next = 0;
+    let mut waiting = std::collections::BTreeMap::new();
+    while let Some((i, r)) = rx.recv().await {
+        waiting.insert(i, r);
+        while let Some(r) = waiting.remove(&next) {
+            each(next, r);
+            next += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +175,24 @@ mod tests {
             }
         }
         assert_eq!((ran, skipped), (3, 7));
+    }
+
+    #[tokio::test]
+    async fn results_come_back_in_work_order() {
+        let rx = pool(
+            (0..12u64).collect(),
+            4,
+            CancellationToken::new(),
+            |x: u64| async move {
+                tokio::time::sleep(Duration::from_millis(12 - x)).await;
+                x
+            },
+        );
+        let mut seen = Vec::new();
+        in_order(rx, |i, r| seen.push((i, r))).await;
+        assert_eq!(
+            seen,
+            (0..12).map(|i| (i as usize, Some(i))).collect::<Vec<_>>()
+        );
     }
 }

@@ -68,6 +68,8 @@ pub enum Posted {
     Transient {
         reason: String,
         retry_after: Option<Duration>,
+        /// A 429 or 503: the server asks for fewer requests.
+        overload: bool,
     },
 }
 
@@ -150,6 +152,7 @@ fn transport_failure(e: &reqwest::Error) -> Posted {
         _ => Posted::Transient {
             reason,
             retry_after: None,
+            overload: false,
         },
     }
 }
@@ -179,9 +182,10 @@ pub fn classify(status: u16, body: &str, retry_after: Option<Duration>) -> Poste
                 None => format!("unexpected answer: {}", plain(status, body)),
             },
         },
-        Class::Transient | Class::Overload | Class::Pause => Posted::Transient {
+        class @ (Class::Transient | Class::Overload | Class::Pause) => Posted::Transient {
             reason: reason(),
             retry_after,
+            overload: class == Class::Overload,
         },
         Class::Fatal | Class::FatalForGroup if status == 404 => Posted::NoSuchItem,
         Class::Fatal | Class::FatalForGroup => Posted::Refused { reason: reason() },

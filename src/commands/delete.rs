@@ -9,19 +9,21 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use futures::StreamExt;
 use serde_json::Value;
+use std::sync::Arc;
 
 use super::metadata::problems_error;
 use crate::archive;
 use crate::cli::{DeleteArgs, GlobalArgs};
-use crate::error::{msg, AppError, EXIT_FAILED, EXIT_OK};
+use crate::error::{msg, AppError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::ias3;
 use crate::plan::{validate_identifier, validate_key, Problem};
 use crate::printer::Printer;
+use crate::run::{self, Interrupt};
 use crate::secret::Credentials;
 use crate::select::Patterns;
 use crate::settings::{Env, Settings};
+use crate::transport::limiter::Limiter;
 use crate::transport::{self, RetryPolicy};
 
 /// IA's own files of an item, which iaup never deletes.
@@ -153,8 +155,9 @@ pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8
         cascade: args.cascade,
         keep_old_version: !args.no_backup,
         printer: printer.clone(),
+        limiter: Limiter::new(transfer.jobs),
     };
-    delete_all(&ctx, id, keys, transfer.jobs).await
+    delete_all(ctx, id, keys, transfer.jobs).await
 }
 
 /// Lists what would go, with the derivatives `--cascade` would take along (or leave), and
@@ -228,6 +231,7 @@ struct DeleteCtx {
     cascade: bool,
     keep_old_version: bool,
     printer: Printer,
+    limiter: Limiter,
 }
 
 #[derive(Debug)]
@@ -241,24 +245,33 @@ enum Outcome {
     Failed(String),
 }
 
+/// Deletes `keys` on the shared worker pool (`--jobs` wide, paced by the AIMD limiter), results
+/// printed in the order of the keys; after Ctrl-C nothing new starts (exit 130).
 async fn delete_all(
-    ctx: &DeleteCtx,
+    ctx: DeleteCtx,
     id: &str,
     keys: Vec<String>,
     jobs: usize,
 ) -> Result<u8, AppError> {
     let total = keys.len();
-    let mut results = futures::stream::iter(keys)
-        .map(|key| async move {
-            let outcome = delete_one(ctx, id, &key).await;
-            (key, outcome)
-        })
-        .buffered(jobs);
+    let ctx = Arc::new(ctx);
+    let interrupt = Interrupt::install(ctx.printer.clone(), "deletes");
+    let (c, owned_id, work) = (ctx.clone(), id.to_owned(), keys.clone());
+    let rx = run::pool(work, jobs, interrupt.stop.clone(), move |key: String| {
+        let (c, id) = (c.clone(), owned_id.clone());
+        async move { delete_one(&c, &id, &key).await }
+    });
     let mut deleted = 0;
     let mut not_found = 0;
+    let mut not_started = 0;
     let mut failed: Vec<(String, String)> = Vec::new();
     let with = if ctx.cascade { " (cascade)" } else { "" };
-    while let Some((key, outcome)) = results.next().await {
+    run::in_order(rx, |i, outcome| {
+        let key = keys[i].clone();
+        let Some(outcome) = outcome else {
+            not_started += 1;
+            return;
+        };
         match outcome {
             Outcome::Deleted => {
                 deleted += 1;
@@ -281,12 +294,16 @@ async fn delete_all(
                 failed.push((key, reason));
             }
         }
-    }
+    })
+    .await;
     let mut summary = format!(
         "done: {total} file{} of {id}: {deleted} deleted, {not_found} not found, {} failed",
         if total == 1 { "" } else { "s" },
         failed.len() - not_found
     );
+    if not_started > 0 {
+        summary.push_str(&format!(", {not_started} not started (interrupted)"));
+    }
     if !failed.is_empty() {
         summary.push_str("\nnot deleted:");
         for (key, reason) in &failed {
@@ -294,7 +311,9 @@ async fn delete_all(
         }
     }
     ctx.printer.always(&summary);
-    Ok(if failed.is_empty() {
+    Ok(if interrupt.interrupted() {
+        EXIT_INTERRUPTED
+    } else if failed.is_empty() {
         EXIT_OK
     } else {
         EXIT_FAILED
@@ -325,7 +344,16 @@ async fn delete_one(ctx: &DeleteCtx, id: &str, key: &str) -> Outcome {
             .iter()
             .fold(ctx.client.delete(&spec.url), |b, (k, v)| b.header(k, v))
     };
-    let answer = match transport::send("DELETE", &ctx.policy, &ias3::S3, build, &on_retry).await {
+    let sent = transport::send_paced(
+        "DELETE",
+        &ctx.policy,
+        &ias3::S3,
+        Some(&ctx.limiter),
+        build,
+        &on_retry,
+    )
+    .await;
+    let answer = match sent {
         Ok(a) => a,
         Err(e) => return Outcome::Failed(e.to_string()),
     };

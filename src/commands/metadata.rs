@@ -13,19 +13,21 @@ mod expect;
 mod patch;
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use serde_json::Value;
 
 use crate::archive;
 use crate::archive::metadata::{self, Posted, DEFAULT_PRIORITY};
 use crate::cli::{GlobalArgs, MetadataArgs};
-use crate::error::{AppError, EXIT_FAILED, EXIT_OK};
+use crate::error::{AppError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::plan::{self, parse_key_value, validate_identifier, Problem};
 use crate::printer::Printer;
+use crate::run::{self, Interrupt};
 use crate::secret::Credentials;
 use crate::settings::{Env, Settings};
+use crate::transport::limiter::Limiter;
 use crate::transport::retry::{self, Budget, Class, Failure, Step, Transfer, Tried};
 use crate::transport::RetryPolicy;
 
@@ -174,8 +176,9 @@ pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<
         headers,
         dry_run: args.dry_run,
         printer,
+        limiter: Limiter::new(transfer.jobs),
     };
-    write_all(&ctx, jobs, transfer.jobs).await
+    write_all(ctx, jobs, transfer.jobs).await
 }
 
 /// Headers the write request sets itself, which `--header` cannot give.
@@ -238,6 +241,8 @@ struct WriteCtx {
     headers: Vec<(String, String)>,
     dry_run: bool,
     printer: Printer,
+    /// Paces the writes (AIMD): 429s and 503s lower how many are in flight.
+    limiter: Limiter,
 }
 
 /// What `--dry-run` prints for one item, fields in this order.
@@ -261,17 +266,26 @@ enum Outcome {
     Failed(String),
 }
 
-async fn write_all(ctx: &WriteCtx, jobs: Vec<Job>, parallel: usize) -> Result<u8, AppError> {
+/// Writes every item on the shared worker pool (`parallel` wide, paced by the limiter), results
+/// printed in the order of the items; after Ctrl-C nothing new starts (exit 130).
+async fn write_all(ctx: WriteCtx, jobs: Vec<Job>, parallel: usize) -> Result<u8, AppError> {
     let total = jobs.len();
-    let mut results = futures::stream::iter(jobs)
-        .map(|job| async move {
-            let outcome = write_item(ctx, &job).await;
-            (job.identifier, outcome)
-        })
-        .buffered(parallel);
-    let (mut updated, mut unchanged, mut with_changes) = (0, 0, 0);
+    let ids: Vec<String> = jobs.iter().map(|j| j.identifier.clone()).collect();
+    let ctx = Arc::new(ctx);
+    let interrupt = Interrupt::install(ctx.printer.clone(), "writes");
+    let c = ctx.clone();
+    let rx = run::pool(jobs, parallel, interrupt.stop.clone(), move |job: Job| {
+        let c = c.clone();
+        async move { write_item(&c, &job).await }
+    });
+    let (mut updated, mut unchanged, mut with_changes, mut not_started) = (0, 0, 0, 0);
     let mut failed: Vec<(String, String)> = Vec::new();
-    while let Some((id, outcome)) = results.next().await {
+    run::in_order(rx, |i, outcome| {
+        let id = ids[i].clone();
+        let Some(outcome) = outcome else {
+            not_started += 1;
+            return;
+        };
         match outcome {
             Outcome::Updated { task_id, earlier } => {
                 updated += 1;
@@ -303,7 +317,8 @@ async fn write_all(ctx: &WriteCtx, jobs: Vec<Job>, parallel: usize) -> Result<u8
                 failed.push((id, reason));
             }
         }
-    }
+    })
+    .await;
     let plural = |n: usize| if n == 1 { "item" } else { "items" };
     let mut summary = if ctx.dry_run {
         format!(
@@ -319,6 +334,9 @@ async fn write_all(ctx: &WriteCtx, jobs: Vec<Job>, parallel: usize) -> Result<u8
             failed.len()
         )
     };
+    if not_started > 0 {
+        summary.push_str(&format!(", {not_started} not started (interrupted)"));
+    }
     if !failed.is_empty() {
         summary.push_str("\nfailed items:");
         for (id, reason) in &failed {
@@ -326,7 +344,9 @@ async fn write_all(ctx: &WriteCtx, jobs: Vec<Job>, parallel: usize) -> Result<u8
         }
     }
     ctx.printer.always(&summary);
-    Ok(if failed.is_empty() {
+    Ok(if interrupt.interrupted() {
+        EXIT_INTERRUPTED
+    } else if failed.is_empty() {
         EXIT_OK
     } else {
         EXIT_FAILED
@@ -453,6 +473,7 @@ async fn write_attempt(
         return Tried::Done(Outcome::DryRun(p));
     }
     let fields = metadata::form_fields(&ctx.target, &p, ctx.priority);
+    let permit = ctx.limiter.acquire().await;
     let posted = metadata::post_patch(metadata::write_request(
         &ctx.client,
         &ctx.archive_url,
@@ -462,6 +483,14 @@ async fn write_attempt(
         &ctx.headers,
     ))
     .await;
+    drop(permit);
+    match &posted {
+        Posted::Applied { .. } | Posted::NoChanges => ctx.limiter.on_success(),
+        Posted::Transient { overload: true, .. } => {
+            ctx.limiter.on_overload();
+        }
+        _ => {}
+    }
     Tried::Done(match posted {
         Posted::Applied { task_id } => Outcome::Updated {
             task_id,
@@ -475,6 +504,7 @@ async fn write_attempt(
         Posted::Transient {
             reason,
             retry_after,
+            ..
         } => {
             return Tried::Failed(Failure {
                 class: Class::Transient,
@@ -516,31 +546,43 @@ async fn read(
     printer: &Printer,
 ) -> Result<u8, AppError> {
     let client = crate::transport::client(transfer.jobs);
-    let policy = &transfer.policy;
-    let on_retry = move |attempt: u32, delay: Duration, reason: &str| {
-        printer.note(&format!(
-            "retry: reading attempt {attempt} failed ({reason}); retrying in {:.1}s",
-            delay.as_secs_f64()
-        ));
-    };
-    let on_retry = &on_retry;
-    let client = &client;
-    let mut results = futures::stream::iter(&args.identifiers)
-        .map(|id| async move {
-            let r =
-                archive::item_metadata(client, &settings.archive_url, id, policy, on_retry).await;
-            (id, r)
-        })
-        .buffered(transfer.jobs);
+    let (policy, archive_url, p) = (
+        transfer.policy,
+        settings.archive_url.clone(),
+        printer.clone(),
+    );
+    let interrupt = Interrupt::install(printer.clone(), "reads");
+    let rx = run::pool(
+        args.identifiers.clone(),
+        transfer.jobs,
+        interrupt.stop.clone(),
+        move |id: String| {
+            let (client, archive_url, p) = (client.clone(), archive_url.clone(), p.clone());
+            async move {
+                let on_retry = move |attempt: u32, delay: Duration, reason: &str| {
+                    p.note(&format!(
+                        "retry: reading attempt {attempt} failed ({reason}); retrying in {:.1}s",
+                        delay.as_secs_f64()
+                    ));
+                };
+                archive::item_metadata(&client, &archive_url, &id, &policy, &on_retry).await
+            }
+        },
+    );
     let several = args.identifiers.len() > 1;
     let mut ok = true;
-    while let Some((id, result)) = results.next().await {
+    run::in_order(rx, |i, result| {
+        let id = &args.identifiers[i];
+        let Some(result) = result else {
+            ok = false;
+            return;
+        };
         let doc = match result {
             Ok(doc) => doc,
             Err(e) => {
                 printer.always(&format!("error: {e}"));
                 ok = false;
-                continue;
+                return;
             }
         };
         if args.exists {
@@ -551,12 +593,12 @@ async fn read(
             };
             printer.note(&format!("{id} {is}"));
             ok &= doc.is_some();
-            continue;
+            return;
         }
         let Some(doc) = doc else {
             printer.always(&format!("error: {id}: no such item"));
             ok = false;
-            continue;
+            return;
         };
         if args.formats {
             for format in formats(&doc) {
@@ -569,8 +611,15 @@ async fn read(
         } else {
             printer.data(&json_text(&doc));
         }
-    }
-    Ok(if ok { EXIT_OK } else { EXIT_FAILED })
+    })
+    .await;
+    Ok(if interrupt.interrupted() {
+        EXIT_INTERRUPTED
+    } else if ok {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
 }
 
 /// The distinct `format`s of an item's files, in file order.

@@ -1,10 +1,8 @@
 //! `iaup upload`: build and validate the whole plan, then run the engine and report.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::cli::{GlobalArgs, UploadArgs};
 use crate::engine::{Engine, ItemWork, UploadOptions};
@@ -16,6 +14,7 @@ use crate::output;
 use crate::plan::{self, Plan, PlanOptions, Problem};
 use crate::printer::Printer;
 use crate::reporter::{self, FileStatus, ReportFile, ReportFormat, Reporter, RunRecord};
+use crate::run::Interrupt;
 use crate::settings::{self, Env, Settings};
 use crate::transport;
 
@@ -25,9 +24,6 @@ use checks::{
     check_collections, header_problems, private_file_problems, private_files, status_check_only,
     OWNED_HEADERS,
 };
-
-/// How long files in flight may finish after the first Ctrl-C.
-const GRACE: Duration = Duration::from_secs(10);
 
 /// `iaup upload ID - --remote-name NAME`: stdin copied to a temporary file in the state
 /// folder (IAS3 needs the length before the body), removed when the returned handle drops.
@@ -427,9 +423,7 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         None => None,
     };
 
-    let stop = CancellationToken::new();
-    let abort = CancellationToken::new();
-    spawn_interrupt_handler(stop.clone(), abort.clone(), printer.clone());
+    let interrupt = Interrupt::install(printer.clone(), "files");
 
     let (tx, rx) = mpsc::channel(1024);
     let mut engine = Engine::new(
@@ -439,8 +433,8 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         opts,
         plan.clone(),
         tx,
-        stop.clone(),
-        abort,
+        interrupt.stop.clone(),
+        interrupt.abort.clone(),
     );
     engine.claims = claims;
     let engine = Arc::new(engine);
@@ -450,7 +444,7 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     let (mut reporter, writer) = owner
         .await
         .map_err(|e| AppError::failed(msg(format!("the report task failed: {e}"))))?;
-    let interrupted = stop.is_cancelled();
+    let interrupted = interrupt.interrupted();
     if let Some(w) = writer {
         let outcome = if interrupted {
             "interrupted"
@@ -475,32 +469,6 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     } else {
         EXIT_OK
     })
-}
-
-fn spawn_interrupt_handler(stop: CancellationToken, abort: CancellationToken, printer: Printer) {
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
-        stop.cancel();
-        printer.note(&format!(
-            "interrupted: letting files in flight finish (up to {}s); press Ctrl-C again to quit now",
-            GRACE.as_secs()
-        ));
-        let grace = abort.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(GRACE).await;
-            grace.cancel();
-        });
-        if tokio::signal::ctrl_c().await.is_ok() {
-            // Abort what is in flight now, but let the journal record what the server
-            // already confirmed; quit hard only if that takes long.
-            abort.cancel();
-            printer.note("stopping now");
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            std::process::exit(i32::from(EXIT_INTERRUPTED));
-        }
-    });
 }
 
 fn print_dry_run(printer: &Printer, plan: &Plan, settings: &Settings, opts: &UploadOptions) {

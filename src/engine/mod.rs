@@ -150,24 +150,32 @@ impl Engine {
 
     /// Runs every item of `work`, `--jobs` at a time.
     pub async fn run(self: Arc<Self>, work: Vec<ItemWork>) {
-        let queue = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(
-            work,
-        )));
-        let mut workers = tokio::task::JoinSet::new();
+        let files: Vec<(usize, Vec<usize>)> =
+            work.iter().map(|w| (w.item, w.files.clone())).collect();
         // More items open than PUT slots: a file sleeping in backoff holds no slot, so other
         // items use it. PUTs in flight stay <= --jobs (the limiter), one per item at a time.
-        for _ in 0..self.opts.jobs.max(1) * OPEN_ITEMS_PER_JOB {
-            let me = self.clone();
-            let queue = queue.clone();
-            workers.spawn(async move {
-                loop {
-                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-                    let Some(w) = next else { break };
-                    me.run_item(w).await;
-                }
-            });
+        let width = self.opts.jobs.max(1) * OPEN_ITEMS_PER_JOB;
+        let me = self.clone();
+        let mut done = crate::run::pool(work, width, self.stop.clone(), move |w| {
+            let me = me.clone();
+            async move { me.run_item(w).await }
+        });
+        while let Some((i, ran)) = done.recv().await {
+            if ran.is_none() {
+                let (item, files) = &files[i];
+                self.not_started(*item, files).await;
+            }
         }
-        while workers.join_next().await.is_some() {}
+    }
+
+    /// Files of an item the run will not start (Ctrl-C).
+    async fn not_started(&self, item: usize, files: &[usize]) {
+        for &file in files {
+            self.emit(Event::NotStarted {
+                file: FileRef { item, file },
+            })
+            .await;
+        }
     }
 
     async fn emit(&self, ev: Event) {
@@ -206,15 +214,7 @@ impl Engine {
                 continue;
             }
             if self.stop.is_cancelled() {
-                for &rest in &work.files[n..] {
-                    self.emit(Event::NotStarted {
-                        file: FileRef {
-                            item: work.item,
-                            file: rest,
-                        },
-                    })
-                    .await;
-                }
+                self.not_started(work.item, &work.files[n..]).await;
                 return;
             }
             // Derive once per item, on the last file this run sends (ia derives on every row).
@@ -240,15 +240,7 @@ impl Engine {
                 }
                 FileOutcome::ItemFatal(reason) => fatal = Some(reason),
                 FileOutcome::Interrupted => {
-                    for &rest in &work.files[n + 1..] {
-                        self.emit(Event::NotStarted {
-                            file: FileRef {
-                                item: work.item,
-                                file: rest,
-                            },
-                        })
-                        .await;
-                    }
+                    self.not_started(work.item, &work.files[n + 1..]).await;
                     return;
                 }
             }

@@ -82,7 +82,8 @@ impl Answer {
 pub fn classify_status(status: u16) -> Class {
     match status {
         200..=299 => Class::Success,
-        408 | 429 | 500..=599 => Class::Transient,
+        429 | 503 => Class::Overload,
+        408 | 500..=599 => Class::Transient,
         _ => Class::Fatal,
     }
 }
@@ -124,9 +125,23 @@ pub async fn send(
     build: impl Fn() -> reqwest::RequestBuilder,
     on_retry: OnRetry<'_>,
 ) -> Result<Answer, HttpError> {
+    send_paced(what, policy, face, None, build, on_retry).await
+}
+
+/// [`send`] with each attempt holding a slot of `limiter` while it is in flight (never while
+/// it sleeps in backoff), and telling it of overload answers and successes (AIMD): the bulk
+/// commands (delete, metadata writes) pace themselves as upload does.
+pub async fn send_paced(
+    what: &str,
+    policy: &RetryPolicy,
+    face: &dyn Face,
+    limiter: Option<&limiter::Limiter>,
+    build: impl Fn() -> reqwest::RequestBuilder,
+    on_retry: OnRetry<'_>,
+) -> Result<Answer, HttpError> {
     let mut budget = Budget::new(*policy);
     let mut transfer = Attempts {
-        attempt: |_: u32| attempt_small(build(), face),
+        attempt: |_: u32| attempt_small(build(), face, limiter),
         on_retry: |n: u32, delay: Duration, reason: &str| on_retry(n, delay, reason),
     };
     match retry::run(&mut budget, &mut transfer).await {
@@ -150,15 +165,35 @@ pub async fn send(
 
 /// One attempt of [`send`]: answers the face classes as worth another attempt are failures,
 /// every other answer is the result.
-async fn attempt_small(req: reqwest::RequestBuilder, face: &dyn Face) -> Tried<Answer> {
-    match receive(req).await {
+async fn attempt_small(
+    req: reqwest::RequestBuilder,
+    face: &dyn Face,
+    limiter: Option<&limiter::Limiter>,
+) -> Tried<Answer> {
+    let permit = match limiter {
+        Some(l) => Some(l.acquire().await),
+        None => None,
+    };
+    let received = receive(req).await;
+    drop(permit);
+    match received {
         Ok(answer) => match face.classify(&answer) {
-            Class::Transient | Class::Overload | Class::Pause => Tried::Failed(Failure {
-                class: Class::Transient,
-                reason: face.describe(&answer),
-                retry_after: retry_after(&answer.headers),
-            }),
-            Class::Success | Class::Fatal | Class::FatalForGroup => Tried::Done(answer),
+            class @ (Class::Transient | Class::Overload | Class::Pause) => {
+                if class == Class::Overload {
+                    limiter.map(limiter::Limiter::on_overload);
+                }
+                Tried::Failed(Failure {
+                    class: Class::Transient,
+                    reason: face.describe(&answer),
+                    retry_after: retry_after(&answer.headers),
+                })
+            }
+            class @ (Class::Success | Class::Fatal | Class::FatalForGroup) => {
+                if class == Class::Success {
+                    limiter.map(limiter::Limiter::on_success);
+                }
+                Tried::Done(answer)
+            }
         },
         Err(e) => Tried::Failed(Failure::new(classify_error(&e), error_chain(&e))),
     }

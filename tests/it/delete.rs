@@ -334,6 +334,7 @@ fn dry_run_counts_only_existing_files_and_exits_as_the_real_run_would() {
         err.contains("dry run: 2 files of dry-missing-item would be deleted"),
         "{err}"
     );
+    assert_eq!(err.matches("dry run:").count(), 1, "said once: {err}");
     assert!(
         err.contains("2 named files are not in the item's file list"),
         "{err}"
@@ -406,4 +407,38 @@ fn wrong_keys_exit_2_before_any_delete() {
     );
     assert!(deletes(&bed).is_empty());
     assert_eq!(names(&bed, "keys-del-item").len(), 4);
+}
+
+// Delete runs on the shared scheduler: Ctrl-C stops starting new deletes, lets the ones in
+// flight finish, and says how many were not started (exit 130).
+#[test]
+fn ctrl_c_stops_new_deletes_and_exits_130() {
+    let bed = Bed::with_faults(ias3_emulator::Faults {
+        latency: std::time::Duration::from_millis(150),
+        ..ias3_emulator::Faults::default()
+    });
+    let files: Vec<String> = (0..12).map(|i| format!("c{i:02}.txt")).collect();
+    let refs: Vec<&str> = files.iter().map(String::as_str).collect();
+    make_item(&bed, "ctrl-c-item", &refs);
+    let child = bed
+        .child()
+        .args(["delete", "ctrl-c-item", "--all", "--jobs", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{e}");
+    assert!(e.contains("interrupted"), "{e}");
+    assert!(e.contains("not started (interrupted)"), "{e}");
+    // Some went, the rest were never started.
+    let deleted = stdout(&o).matches(": deleted").count();
+    assert!((1..12).contains(&deleted), "{deleted} deleted\n{e}");
 }
