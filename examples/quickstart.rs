@@ -33,10 +33,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     println!("$ {}", args.join(" "));
     let code = match iaup::run(iaup::cli::Cli::parse_from(args)) {
-        Ok(code) => code,
+        Ok(status) => status.code(),
         Err(e) => {
             eprintln!("{}", e.render());
-            e.code
+            e.status.code()
         }
     };
     println!("\nexit code {code}; what landed:");

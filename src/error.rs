@@ -3,15 +3,43 @@
 
 use std::fmt::Write as _;
 
-/// Exit codes, decided in one place.
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
-pub const EXIT_INTERRUPTED: u8 = 130;
+/// How a command ended, which decides the process's exit code: every command returns one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ExitStatus {
+    /// Everything done (0).
+    Success,
+    /// The command ran and something failed, is missing or differs (1).
+    Failed,
+    /// Bad input or configuration: nothing was sent (2).
+    Usage,
+    /// Stopped by Ctrl-C (130).
+    Interrupted,
+}
+
+impl ExitStatus {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Failed => 1,
+            ExitStatus::Usage => 2,
+            ExitStatus::Interrupted => 130,
+        }
+    }
+
+    /// `Failed` when `failed`, else `Success`.
+    pub fn failed_if(failed: bool) -> ExitStatus {
+        if failed {
+            ExitStatus::Failed
+        } else {
+            ExitStatus::Success
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct AppError {
-    pub code: u8,
+    pub status: ExitStatus,
     pub error: Box<dyn std::error::Error + Send + Sync>,
     pub hint: Option<String>,
 }
@@ -20,7 +48,7 @@ impl AppError {
     /// Bad input or configuration: nothing was sent (exit 2).
     pub fn usage(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> AppError {
         AppError {
-            code: EXIT_USAGE,
+            status: ExitStatus::Usage,
             error: error.into(),
             hint: None,
         }
@@ -29,7 +57,7 @@ impl AppError {
     /// The operation ran and failed (exit 1).
     pub fn failed(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> AppError {
         AppError {
-            code: EXIT_FAILED,
+            status: ExitStatus::Failed,
             error: error.into(),
             hint: None,
         }
@@ -54,8 +82,31 @@ impl AppError {
     }
 }
 
-impl<E: std::error::Error + Send + Sync + 'static> From<E> for AppError {
-    fn from(e: E) -> AppError {
+// Each stage's errors become a command's error on purpose (there is no blanket conversion):
+// settings, ia.ini, the journal and the report file are all read or opened before anything is
+// sent, so their errors are bad input or configuration (exit 2). Errors after sending began are
+// per-file outcomes in the run's record, or `AppError::failed` where a command decides so.
+
+impl From<crate::settings::SettingsError> for AppError {
+    fn from(e: crate::settings::SettingsError) -> AppError {
+        AppError::usage(e)
+    }
+}
+
+impl From<crate::config::ConfigError> for AppError {
+    fn from(e: crate::config::ConfigError) -> AppError {
+        AppError::usage(e)
+    }
+}
+
+impl From<crate::journal::JournalError> for AppError {
+    fn from(e: crate::journal::JournalError) -> AppError {
+        e.into_app()
+    }
+}
+
+impl From<crate::reporter::ReportError> for AppError {
+    fn from(e: crate::reporter::ReportError) -> AppError {
         AppError::usage(e)
     }
 }

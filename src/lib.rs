@@ -33,15 +33,15 @@ pub mod select;
 pub mod settings;
 pub mod transport;
 
-use error::{AppError, EXIT_OK};
+use error::{AppError, ExitStatus};
 
 /// Runs one command line and returns the exit code.
-pub fn run(cli: cli::Cli) -> Result<u8, AppError> {
+pub fn run(cli: cli::Cli) -> Result<ExitStatus, AppError> {
     let env = settings::Env::from_process();
     if cli.global.show_settings {
         let s = settings::Settings::resolve(&cli.global, &env)?;
         output::data(&s.show_with(cli.command.transfer()));
-        return Ok(EXIT_OK);
+        return Ok(ExitStatus::Success);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

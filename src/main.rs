@@ -7,10 +7,10 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = iaup::cli::Cli::parse();
     match iaup::run(cli) {
-        Ok(code) => ExitCode::from(code),
+        Ok(status) => ExitCode::from(status.code()),
         Err(e) => {
             iaup::output::note(&e.render());
-            ExitCode::from(e.code)
+            ExitCode::from(e.status.code())
         }
     }
 }

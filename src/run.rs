@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::EXIT_INTERRUPTED;
+use crate::error::ExitStatus;
 use crate::printer::Printer;
 
 /// How long work in flight may finish after the first Ctrl-C.
@@ -52,7 +52,7 @@ impl Interrupt {
                 abort.cancel();
                 printer.note("stopping now");
                 tokio::time::sleep(Duration::from_secs(5)).await;
-                std::process::exit(i32::from(EXIT_INTERRUPTED));
+                std::process::exit(i32::from(ExitStatus::Interrupted.code()));
             }
         });
         me

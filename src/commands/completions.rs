@@ -7,17 +7,17 @@ use std::path::{Path, PathBuf};
 use clap::CommandFactory;
 
 use crate::cli::{Cli, CompletionsArgs, ManArgs};
-use crate::error::{msg, AppError, EXIT_OK};
+use crate::error::{msg, AppError, ExitStatus};
 use crate::output;
 
 /// The name completions are registered for: the binary's name, not whatever argv[0] was.
 const BIN: &str = "iaup";
 
 /// Prints the completion script for `args.shell` to stdout.
-pub fn completions(args: &CompletionsArgs) -> Result<u8, AppError> {
+pub fn completions(args: &CompletionsArgs) -> Result<ExitStatus, AppError> {
     let script = completion_script(args.shell);
     output::data(script.trim_end_matches('\n'));
-    Ok(EXIT_OK)
+    Ok(ExitStatus::Success)
 }
 
 /// The whole completion script for one shell. Rendered into memory first: clap_complete panics
@@ -30,7 +30,7 @@ pub fn completion_script(shell: clap_complete::Shell) -> String {
 }
 
 /// Writes one page per command into `args.dir` (created if missing) and prints each path.
-pub fn man(args: &ManArgs) -> Result<u8, AppError> {
+pub fn man(args: &ManArgs) -> Result<ExitStatus, AppError> {
     let dir = &args.dir;
     std::fs::create_dir_all(dir).map_err(|e| {
         AppError::failed(msg(format!(
@@ -42,7 +42,7 @@ pub fn man(args: &ManArgs) -> Result<u8, AppError> {
         let path = write_page(dir, &name, &page)?;
         output::data(&path.display().to_string());
     }
-    Ok(EXIT_OK)
+    Ok(ExitStatus::Success)
 }
 
 /// Every man page as (file name, roff): `iaup.1` first, then `iaup-SUB.1` for each subcommand

@@ -6,13 +6,17 @@ use std::io::{BufRead, IsTerminal};
 use crate::archive::{self, LoginError};
 use crate::cli::{ConfigureArgs, GlobalArgs};
 use crate::config::{self, ConfigUpdate};
-use crate::error::{msg, AppError, EXIT_OK};
+use crate::error::{msg, AppError, ExitStatus};
 use crate::output;
 use crate::printer::Printer;
 use crate::secret::{Credentials, Secret};
 use crate::settings::{Env, Settings};
 
-pub async fn run(global: &GlobalArgs, args: &ConfigureArgs, env: &Env) -> Result<u8, AppError> {
+pub async fn run(
+    global: &GlobalArgs,
+    args: &ConfigureArgs,
+    env: &Env,
+) -> Result<ExitStatus, AppError> {
     let printer = Printer::plain();
     if args.show {
         let settings = Settings::resolve(global, env)?;
@@ -20,7 +24,7 @@ pub async fn run(global: &GlobalArgs, args: &ConfigureArgs, env: &Env) -> Result
         if let Some(name) = &settings.file.screenname {
             printer.data(&format!("screenname: {name}"));
         }
-        return Ok(EXIT_OK);
+        return Ok(ExitStatus::Success);
     }
     if args.check {
         let settings = Settings::resolve(global, env)?;
@@ -35,7 +39,7 @@ pub async fn run(global: &GlobalArgs, args: &ConfigureArgs, env: &Env) -> Result
             "The keys of access key {} work: they belong to {who}.",
             creds.access
         ));
-        return Ok(EXIT_OK);
+        return Ok(ExitStatus::Success);
     }
     let target = Settings::write_target(global, env)?;
     // Fail on a malformed existing file before asking for a password. Values are not checked
@@ -93,7 +97,7 @@ pub async fn run(global: &GlobalArgs, args: &ConfigureArgs, env: &Env) -> Result
     };
     config::write(&target, &update)?;
     printer.always(&format!("Config saved to: {}", target.display()));
-    Ok(EXIT_OK)
+    Ok(ExitStatus::Success)
 }
 
 fn prompt_line(prompt: &str) -> Result<String, AppError> {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use super::metadata::problems_error;
 use crate::archive;
 use crate::cli::{DeleteArgs, GlobalArgs};
-use crate::error::{msg, AppError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
+use crate::error::{msg, AppError, ExitStatus};
 use crate::ias3;
 use crate::plan::{validate_identifier, validate_key, Problem};
 use crate::printer::Printer;
@@ -54,7 +54,11 @@ impl Selector<'_> {
     }
 }
 
-pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8, AppError> {
+pub async fn run(
+    global: &GlobalArgs,
+    args: &DeleteArgs,
+    env: &Env,
+) -> Result<ExitStatus, AppError> {
     let settings = Settings::resolve(global, env)?;
     let transfer = settings.transfer(&args.transfer)?;
     let policy = transfer.policy;
@@ -142,7 +146,7 @@ pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8
             "nothing to delete: no original file of {id} matches (derivatives are selected only \
              through their originals, with --cascade)"
         ));
-        return Ok(EXIT_OK);
+        return Ok(ExitStatus::Success);
     }
     if args.dry_run {
         return Ok(dry_run(&printer, id, &keys, &listing, args.cascade));
@@ -163,7 +167,13 @@ pub async fn run(global: &GlobalArgs, args: &DeleteArgs, env: &Env) -> Result<u8
 /// Lists what would go, with the derivatives `--cascade` would take along (or leave), and
 /// returns the exit code the real run would give: a named file the item's file list does not
 /// have would be "not found" (exit 1), so it is named and not counted.
-fn dry_run(printer: &Printer, id: &str, keys: &[String], listing: &[Value], cascade: bool) -> u8 {
+fn dry_run(
+    printer: &Printer,
+    id: &str,
+    keys: &[String],
+    listing: &[Value],
+    cascade: bool,
+) -> ExitStatus {
     let derivatives_of = |key: &str| -> Vec<String> {
         listing
             .iter()
@@ -217,9 +227,9 @@ fn dry_run(printer: &Printer, id: &str, keys: &[String], listing: &[Value], casc
     }
     printer.always(&s);
     if missing.is_empty() {
-        EXIT_OK
+        ExitStatus::Success
     } else {
-        EXIT_FAILED
+        ExitStatus::Failed
     }
 }
 
@@ -252,7 +262,7 @@ async fn delete_all(
     id: &str,
     keys: Vec<String>,
     jobs: usize,
-) -> Result<u8, AppError> {
+) -> Result<ExitStatus, AppError> {
     let total = keys.len();
     let ctx = Arc::new(ctx);
     let interrupt = Interrupt::install(ctx.printer.clone(), "deletes");
@@ -312,11 +322,11 @@ async fn delete_all(
     }
     ctx.printer.always(&summary);
     Ok(if interrupt.interrupted() {
-        EXIT_INTERRUPTED
+        ExitStatus::Interrupted
     } else if failed.is_empty() {
-        EXIT_OK
+        ExitStatus::Success
     } else {
-        EXIT_FAILED
+        ExitStatus::Failed
     })
 }
 

@@ -21,7 +21,7 @@ use serde_json::Value;
 use crate::archive;
 use crate::archive::metadata::{self, Posted, DEFAULT_PRIORITY};
 use crate::cli::{GlobalArgs, MetadataArgs};
-use crate::error::{AppError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
+use crate::error::{AppError, ExitStatus};
 use crate::plan::{self, parse_key_value, validate_identifier, Problem};
 use crate::printer::Printer;
 use crate::run::{self, Interrupt};
@@ -53,7 +53,11 @@ pub(crate) fn invalid_identifier(id: &str, why: &str) -> Problem {
     )
 }
 
-pub async fn run(global: &GlobalArgs, args: &MetadataArgs, env: &Env) -> Result<u8, AppError> {
+pub async fn run(
+    global: &GlobalArgs,
+    args: &MetadataArgs,
+    env: &Env,
+) -> Result<ExitStatus, AppError> {
     let settings = Settings::resolve(global, env)?;
     let transfer = settings.transfer(&args.transfer)?;
     let policy = transfer.policy;
@@ -268,7 +272,7 @@ enum Outcome {
 
 /// Writes every item on the shared worker pool (`parallel` wide, paced by the limiter), results
 /// printed in the order of the items; after Ctrl-C nothing new starts (exit 130).
-async fn write_all(ctx: WriteCtx, jobs: Vec<Job>, parallel: usize) -> Result<u8, AppError> {
+async fn write_all(ctx: WriteCtx, jobs: Vec<Job>, parallel: usize) -> Result<ExitStatus, AppError> {
     let total = jobs.len();
     let ids: Vec<String> = jobs.iter().map(|j| j.identifier.clone()).collect();
     let ctx = Arc::new(ctx);
@@ -345,11 +349,11 @@ async fn write_all(ctx: WriteCtx, jobs: Vec<Job>, parallel: usize) -> Result<u8,
     }
     ctx.printer.always(&summary);
     Ok(if interrupt.interrupted() {
-        EXIT_INTERRUPTED
+        ExitStatus::Interrupted
     } else if failed.is_empty() {
-        EXIT_OK
+        ExitStatus::Success
     } else {
-        EXIT_FAILED
+        ExitStatus::Failed
     })
 }
 
@@ -544,7 +548,7 @@ async fn read(
     args: &MetadataArgs,
     transfer: &crate::settings::Transfer,
     printer: &Printer,
-) -> Result<u8, AppError> {
+) -> Result<ExitStatus, AppError> {
     let client = crate::transport::client(transfer.jobs);
     let (policy, archive_url, p) = (
         transfer.policy,
@@ -614,11 +618,11 @@ async fn read(
     })
     .await;
     Ok(if interrupt.interrupted() {
-        EXIT_INTERRUPTED
+        ExitStatus::Interrupted
     } else if ok {
-        EXIT_OK
+        ExitStatus::Success
     } else {
-        EXIT_FAILED
+        ExitStatus::Failed
     })
 }
 

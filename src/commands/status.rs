@@ -4,7 +4,7 @@
 //! by its absolute local path, with its last error.
 
 use crate::cli::{GlobalArgs, StatusArgs};
-use crate::error::{AppError, EXIT_FAILED, EXIT_OK};
+use crate::error::{AppError, ExitStatus};
 use crate::journal::{self, Journal, RunInfo};
 use crate::output;
 use crate::reporter::plural;
@@ -38,7 +38,11 @@ fn counts(r: &RunInfo) -> String {
     s
 }
 
-pub async fn run(_global: &GlobalArgs, args: &StatusArgs, _env: &Env) -> Result<u8, AppError> {
+pub async fn run(
+    _global: &GlobalArgs,
+    args: &StatusArgs,
+    _env: &Env,
+) -> Result<ExitStatus, AppError> {
     let path = match &args.journal {
         Some(p) => p.clone(),
         None => journal::default_path()?,
@@ -48,7 +52,7 @@ pub async fn run(_global: &GlobalArgs, args: &StatusArgs, _env: &Env) -> Result<
     output::data(&format!("journal: {}", j.path().display()));
     if runs.is_empty() {
         output::data("no runs recorded");
-        return Ok(EXIT_OK);
+        return Ok(ExitStatus::Success);
     }
     // A run without an outcome is running only while it holds its lock; otherwise it was
     // killed, or its journal could not be written (a full disk).
@@ -86,7 +90,7 @@ pub async fn run(_global: &GlobalArgs, args: &StatusArgs, _env: &Env) -> Result<
     let problems = j.problems()?;
     if problems.is_empty() {
         output::data("every recorded file is uploaded");
-        return Ok(EXIT_OK);
+        return Ok(ExitStatus::Success);
     }
     output::data(&format!(
         "{} not confirmed uploaded:",
@@ -111,5 +115,5 @@ pub async fn run(_global: &GlobalArgs, args: &StatusArgs, _env: &Env) -> Result<
             plural(p.attempts.max(0) as usize, "attempt", "attempts"),
         ));
     }
-    Ok(EXIT_FAILED)
+    Ok(ExitStatus::Failed)
 }

@@ -6,7 +6,7 @@ use tokio::sync::mpsc;
 
 use crate::cli::{GlobalArgs, UploadArgs};
 use crate::engine::{Engine, ItemWork, UploadOptions};
-use crate::error::{msg, AppError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
+use crate::error::{msg, AppError, ExitStatus};
 use crate::ias3;
 use crate::journal::{self, Direction, Journal, Op};
 use crate::local_delete::{LocalDeletes, Removal};
@@ -230,7 +230,11 @@ fn options(args: &UploadArgs, transfer: &settings::Transfer) -> Result<UploadOpt
     })
 }
 
-pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8, AppError> {
+pub async fn run(
+    global: &GlobalArgs,
+    args: &UploadArgs,
+    env: &Env,
+) -> Result<ExitStatus, AppError> {
     let settings = Settings::resolve(global, env)?;
     let args = &settings.upload_args(args); // config.toml's profile and [defaults] filled in
     let printer = Printer::new(args.transfer.quiet, args.transfer.no_progress);
@@ -292,7 +296,7 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     if args.dry_run {
         // Needs no keys: a sheet can be checked before `iaup configure`.
         print_dry_run(&printer, &plan, &settings, &opts);
-        return Ok(EXIT_OK);
+        return Ok(ExitStatus::Success);
     }
     let creds = super::credentials(&settings)?;
     let deletes = args
@@ -463,11 +467,11 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     let report_failed = reporter.finish(interrupted, &settings.archive_url);
     let record = reporter.record();
     Ok(if interrupted {
-        EXIT_INTERRUPTED
+        ExitStatus::Interrupted
     } else if record.failed() > 0 || record.not_done() > 0 || report_failed {
-        EXIT_FAILED
+        ExitStatus::Failed
     } else {
-        EXIT_OK
+        ExitStatus::Success
     })
 }
 

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::engine::UploadOptions;
-use crate::error::{AppError, EXIT_FAILED, EXIT_OK};
+use crate::error::{AppError, ExitStatus};
 use crate::ias3;
 use crate::plan::{Plan, Problem};
 use crate::printer::Printer;
@@ -224,7 +224,7 @@ pub(super) async fn status_check_only(
     settings: &Settings,
     id: &str,
     printer: &Printer,
-) -> Result<u8, AppError> {
+) -> Result<ExitStatus, AppError> {
     let creds = super::super::credentials(settings)?;
     let client = transport::client(1);
     let policy = RetryPolicy::CHECK;
@@ -241,14 +241,14 @@ pub(super) async fn status_check_only(
     {
         Ok(false) => {
             printer.always(&format!("success: {id} is accepting requests."));
-            Ok(EXIT_OK)
+            Ok(ExitStatus::Success)
         }
         Ok(true) => {
             printer.always(&format!(
                 "warning: {id} is over limit, and not accepting requests. Expect 503 SlowDown \
                  errors."
             ));
-            Ok(EXIT_FAILED)
+            Ok(ExitStatus::Failed)
         }
         Err(e) => Err(AppError::failed(e)),
     }
