@@ -11,7 +11,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ExitStatus;
+use crate::journal;
+use crate::output;
 use crate::printer::Printer;
+use crate::reporter::Reporter;
 
 /// How long work in flight may finish after the first Ctrl-C.
 pub const GRACE: Duration = Duration::from_secs(10);
@@ -60,6 +63,40 @@ impl Interrupt {
 
     pub fn interrupted(&self) -> bool {
         self.stop.is_cancelled()
+    }
+}
+
+/// Ends a transfer run: the journal's run closed with its outcome, the `--report` file
+/// written, the summary printed, and the exit status: interrupted (130), anything failed or
+/// not done or a report that could not be written (1), else 0.
+pub async fn finish(
+    mut reporter: Reporter,
+    writer: Option<journal::Writer>,
+    interrupt: &Interrupt,
+    archive_url: &str,
+) -> ExitStatus {
+    let interrupted = interrupt.interrupted();
+    if let Some(w) = writer {
+        let outcome = if interrupted {
+            "interrupted"
+        } else if reporter.record().failed() > 0 {
+            "partial"
+        } else {
+            "complete"
+        };
+        if let Err(e) = tokio::task::spawn_blocking(move || w.finish(outcome))
+            .await
+            .unwrap_or(Ok(()))
+        {
+            output::note(&format!("warning: the journal could not be completed: {e}"));
+        }
+    }
+    let report_failed = reporter.finish(interrupted, archive_url);
+    let record = reporter.record();
+    if interrupted {
+        ExitStatus::Interrupted
+    } else {
+        ExitStatus::failed_if(record.failed() > 0 || record.not_done() > 0 || report_failed)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::output;
 use crate::plan::{self, Plan, PlanOptions, Problem};
 use crate::printer::Printer;
 use crate::reporter::{self, FileStatus, ReportFile, ReportFormat, Reporter, RunRecord};
-use crate::run::Interrupt;
+use crate::run::{self, Interrupt};
 use crate::settings::{self, Env, Settings};
 use crate::transport;
 
@@ -246,6 +246,67 @@ pub async fn run(
     ) {
         return status_check_only(&settings, id, &printer).await;
     }
+    let Some(mut ready) = prepare(&settings, args, env, &printer)? else {
+        return Ok(ExitStatus::Success); // a dry run
+    };
+    let creds = super::credentials(&settings)?;
+    let plan = Arc::new(ready.plan);
+    let resume = Resume::sort(&plan, ready.journal.as_ref(), &settings, args)?;
+    resume.tell(&plan, ready.deletes.as_ref(), &printer);
+    let client = transport::client(ready.opts.jobs);
+    if !resume.work.is_empty() {
+        preflight(&client, &settings, &plan, args, &creds, &printer).await?;
+    }
+    let (writer, claims) = match ready.journal.take() {
+        Some(j) => {
+            let (w, c) = start_journal(j, &settings, args, &plan, &resume).await?;
+            (Some(w), Some(c))
+        }
+        None => (None, None),
+    };
+    let interrupt = Interrupt::install(printer.clone(), "files");
+    let (tx, rx) = mpsc::channel(1024);
+    let mut engine = Engine::new(
+        client,
+        settings.s3_url.clone(),
+        creds,
+        ready.opts,
+        plan.clone(),
+        tx,
+        interrupt.stop.clone(),
+        interrupt.abort.clone(),
+    );
+    engine.claims = claims;
+    let engine = Arc::new(engine);
+    let reporter = Reporter::new(printer, plan.clone(), resume.record, ready.report_file);
+    let owner =
+        tokio::spawn(reporter.own_events(rx, engine.bytes_done.clone(), writer, ready.deletes));
+    engine.run(resume.work).await;
+    let (reporter, writer) = owner
+        .await
+        .map_err(|e| AppError::failed(msg(format!("the report task failed: {e}"))))?;
+    Ok(run::finish(reporter, writer, &interrupt, &settings.archive_url).await)
+}
+
+/// What a run needs once its input is read and checked.
+struct Ready {
+    opts: UploadOptions,
+    plan: Plan,
+    journal: Option<Journal>,
+    report_file: Option<ReportFile>,
+    deletes: Option<LocalDeletes>,
+    /// Keeps the stdin spool until the run ends.
+    _stdin: Option<tempfile::NamedTempFile>,
+}
+
+/// Reads and checks everything before a byte is sent: options, journal, plan, report file,
+/// header sizes, private files. A dry run prints its plan here and gives `None`.
+fn prepare(
+    settings: &Settings,
+    args: &UploadArgs,
+    env: &Env,
+    printer: &Printer,
+) -> Result<Option<Ready>, AppError> {
     let transfer = settings.transfer(&args.transfer)?;
     let mut opts = options(args, &transfer)?;
     opts.archive_url = settings.archive_url.clone();
@@ -254,7 +315,7 @@ pub async fn run(
         .as_deref()
         .map(ReportFormat::from_path)
         .transpose()?;
-    let mut journal = if args.no_journal || args.dry_run {
+    let journal = if args.no_journal || args.dry_run {
         None
     } else {
         let path = match &args.journal {
@@ -270,7 +331,7 @@ pub async fn run(
         )),
         _ => None,
     };
-    let stdin = spool_stdin(args, &printer)?;
+    let stdin = spool_stdin(args, printer)?;
     let plan = build_plan(args, uploaded_paths, stdin.as_ref().map(|s| s.path()))?;
     let report_file = match (&args.report, report_format, args.dry_run) {
         (Some(path), Some(format), false) => {
@@ -284,7 +345,7 @@ pub async fn run(
     let mut problems = header_problems(&plan, &opts, args.spreadsheet.as_deref());
     problems.extend(private_file_problems(
         &plan,
-        &private_files(&settings, env, journal.as_ref().map(Journal::path)),
+        &private_files(settings, env, journal.as_ref().map(Journal::path)),
         args.spreadsheet.as_deref(),
     ));
     if !problems.is_empty() {
@@ -295,184 +356,167 @@ pub async fn run(
     }
     if args.dry_run {
         // Needs no keys: a sheet can be checked before `iaup configure`.
-        print_dry_run(&printer, &plan, &settings, &opts);
-        return Ok(ExitStatus::Success);
+        print_dry_run(printer, &plan, settings, &opts);
+        return Ok(None);
     }
-    let creds = super::credentials(&settings)?;
     let deletes = args
         .delete
         .then(|| LocalDeletes::new(&plan, stdin.as_ref().map(|s| s.path())));
-
-    let plan = Arc::new(plan);
-    let mut record = RunRecord::new(&plan);
-    // Files the journal saw confirmed, unchanged since (same size, mtime and identity): not
-    // even read. With --checksum the server's file list decides, never the journal alone.
-    let done = match &journal {
-        Some(j) if !args.checksum => j.confirmed(&settings.s3_url, Direction::Upload)?,
-        _ => Default::default(),
-    };
-    // Sent by an earlier run and never confirmed: checked on the server before a resend.
-    let maybe_landed = match &journal {
-        Some(j) => j.maybe_landed(&settings.s3_url)?,
-        None => Default::default(),
-    };
-    let mut work = Vec::new();
-    let mut resumed = 0usize;
-    let mut to_delete = Vec::new();
-    for (i, it) in plan.items.iter().enumerate() {
-        let mut files = Vec::new();
-        let mut check = std::collections::HashMap::new();
-        for (f, fp) in it.files.iter().enumerate() {
-            let id_key = (it.identifier.clone(), fp.key.clone());
-            let hit = done.get(&id_key).filter(|u| u.matches(fp));
-            if let Some(u) = hit {
-                resumed += 1;
-                record.status[i][f] = FileStatus::Skipped {
-                    reason: "already uploaded (journal)".into(),
-                    md5: u.md5.clone(),
-                };
-                if deletes.is_some() {
-                    to_delete.push(fp.local.clone());
-                }
-            } else {
-                if let Some(&since) = maybe_landed.get(&id_key) {
-                    check.insert(f, since);
-                }
-                files.push(f);
-            }
-        }
-        if !files.is_empty() {
-            work.push(ItemWork {
-                item: i,
-                files,
-                check,
-            });
-        }
-    }
-    // Confirmed by an earlier run and committed then: these may go now (a shared path or the
-    // stdin spool stays, silently).
-    if let Some(d) = &deletes {
-        for p in &to_delete {
-            if let Removal::Failed(warning) = d.remove(p) {
-                output::note(&warning);
-            }
-        }
-    }
-    if !plan.gone.is_empty() {
-        printer.note(&format!(
-            "--delete: {} gone, uploaded and removed by an earlier run (journal): {}",
-            reporter::plural(plan.gone.len(), "given path is", "given paths are"),
-            plan.gone
-                .iter()
-                .take(5)
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-                + if plan.gone.len() > 5 { ", ..." } else { "" }
-        ));
-    }
-    if resumed > 0 {
-        printer.note(&reporter::resume_note(resumed, plan.file_count()));
-    }
-    let client = transport::client(opts.jobs);
-    if !work.is_empty() {
-        // Before the journal records a run: refused keys leave no trace of one.
-        crate::archive::check_keys_before_writing(
-            &client,
-            &settings.archive_url,
-            Some(&settings.s3_url),
-            &creds,
-        )
-        .await?;
-        if !args.no_collection_check {
-            check_collections(
-                &client,
-                &settings,
-                &plan,
-                args.spreadsheet.as_deref(),
-                &printer,
-            )
-            .await?;
-        }
-    }
-    let mut claims = None;
-    let writer = match journal.take() {
-        Some(mut j) => {
-            let start = journal::RunStart::upload(args.spreadsheet.as_deref(), resumed);
-            let run_id = j.begin_run(&settings.s3_url, &start)?;
-            claims = Some(Arc::new(j.claims(
-                &settings.s3_url,
-                Direction::Upload,
-                run_id,
-                !args.checksum,
-            )?));
-            let w = j.into_writer(settings.s3_url.clone(), Direction::Upload, run_id);
-            for wk in &work {
-                let it = &plan.items[wk.item];
-                for &f in &wk.files {
-                    let fp = &it.files[f];
-                    w.send(Op::Pending {
-                        identifier: it.identifier.clone(),
-                        key: fp.key.clone(),
-                        local_path: fp.local.display().to_string(),
-                        size: fp.size,
-                        mtime_ns: fp.mtime_ns,
-                        identity: fp.identity.clone(),
-                    })
-                    .await;
-                }
-            }
-            Some(w)
-        }
-        None => None,
-    };
-
-    let interrupt = Interrupt::install(printer.clone(), "files");
-
-    let (tx, rx) = mpsc::channel(1024);
-    let mut engine = Engine::new(
-        client,
-        settings.s3_url.clone(),
-        creds,
+    Ok(Some(Ready {
         opts,
-        plan.clone(),
-        tx,
-        interrupt.stop.clone(),
-        interrupt.abort.clone(),
-    );
-    engine.claims = claims;
-    let engine = Arc::new(engine);
-    let reporter = Reporter::new(printer, plan.clone(), record, report_file);
-    let owner = tokio::spawn(reporter.own_events(rx, engine.bytes_done.clone(), writer, deletes));
-    engine.run(work).await;
-    let (mut reporter, writer) = owner
-        .await
-        .map_err(|e| AppError::failed(msg(format!("the report task failed: {e}"))))?;
-    let interrupted = interrupt.interrupted();
-    if let Some(w) = writer {
-        let outcome = if interrupted {
-            "interrupted"
-        } else if reporter.record().failed() > 0 {
-            "partial"
-        } else {
-            "complete"
+        plan,
+        journal,
+        report_file,
+        deletes,
+        _stdin: stdin,
+    }))
+}
+
+/// The plan against the journal: what is done already, what to send, and what to check on
+/// the server first.
+struct Resume {
+    work: Vec<ItemWork>,
+    record: RunRecord,
+    /// Files the journal saw confirmed and unchanged since.
+    resumed: usize,
+    /// Their local paths, for `--delete`.
+    confirmed_before: Vec<std::path::PathBuf>,
+}
+
+impl Resume {
+    fn sort(
+        plan: &Plan,
+        journal: Option<&Journal>,
+        settings: &Settings,
+        args: &UploadArgs,
+    ) -> Result<Resume, AppError> {
+        // Files the journal saw confirmed, unchanged since (same size, mtime and identity): not
+        // even read. With --checksum the server's file list decides, never the journal alone.
+        let done = match journal {
+            Some(j) if !args.checksum => j.confirmed(&settings.s3_url, Direction::Upload)?,
+            _ => Default::default(),
         };
-        if let Err(e) = tokio::task::spawn_blocking(move || w.finish(outcome))
-            .await
-            .unwrap_or(Ok(()))
-        {
-            output::note(&format!("warning: the journal could not be completed: {e}"));
+        // Sent by an earlier run and never confirmed: checked on the server before a resend.
+        let maybe_landed = match journal {
+            Some(j) => j.maybe_landed(&settings.s3_url)?,
+            None => Default::default(),
+        };
+        let mut out = Resume {
+            work: Vec::new(),
+            record: RunRecord::new(plan),
+            resumed: 0,
+            confirmed_before: Vec::new(),
+        };
+        for (i, it) in plan.items.iter().enumerate() {
+            let mut files = Vec::new();
+            let mut check = std::collections::HashMap::new();
+            for (f, fp) in it.files.iter().enumerate() {
+                let id_key = (it.identifier.clone(), fp.key.clone());
+                if let Some(u) = done.get(&id_key).filter(|u| u.matches(fp)) {
+                    out.resumed += 1;
+                    out.record.status[i][f] = FileStatus::Skipped {
+                        reason: "already uploaded (journal)".into(),
+                        md5: u.md5.clone(),
+                    };
+                    out.confirmed_before.push(fp.local.clone());
+                } else {
+                    if let Some(&since) = maybe_landed.get(&id_key) {
+                        check.insert(f, since);
+                    }
+                    files.push(f);
+                }
+            }
+            if !files.is_empty() {
+                out.work.push(ItemWork {
+                    item: i,
+                    files,
+                    check,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Says what an earlier run did, and with `--delete` removes what it confirmed (a shared
+    /// path or the stdin spool stays, silently).
+    fn tell(&self, plan: &Plan, deletes: Option<&LocalDeletes>, printer: &Printer) {
+        if let Some(d) = deletes {
+            for p in &self.confirmed_before {
+                if let Removal::Failed(warning) = d.remove(p) {
+                    output::note(&warning);
+                }
+            }
+        }
+        if !plan.gone.is_empty() {
+            printer.note(&format!(
+                "--delete: {} gone, uploaded and removed by an earlier run (journal): {}",
+                reporter::plural(plan.gone.len(), "given path is", "given paths are"),
+                plan.gone
+                    .iter()
+                    .take(5)
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+                    + if plan.gone.len() > 5 { ", ..." } else { "" }
+            ));
+        }
+        if self.resumed > 0 {
+            printer.note(&reporter::resume_note(self.resumed, plan.file_count()));
         }
     }
-    let report_failed = reporter.finish(interrupted, &settings.archive_url);
-    let record = reporter.record();
-    Ok(if interrupted {
-        ExitStatus::Interrupted
-    } else if record.failed() > 0 || record.not_done() > 0 || report_failed {
-        ExitStatus::Failed
-    } else {
-        ExitStatus::Success
-    })
+}
+
+/// The checks before the journal records a run (refused keys leave no trace of one): the
+/// keys, and that each `collection` exists.
+async fn preflight(
+    client: &reqwest::Client,
+    settings: &Settings,
+    plan: &Plan,
+    args: &UploadArgs,
+    creds: &crate::secret::Credentials,
+    printer: &Printer,
+) -> Result<(), AppError> {
+    crate::archive::check_keys_before_writing(
+        client,
+        &settings.archive_url,
+        Some(&settings.s3_url),
+        creds,
+    )
+    .await?;
+    if !args.no_collection_check {
+        check_collections(client, settings, plan, args.spreadsheet.as_deref(), printer).await?;
+    }
+    Ok(())
+}
+
+/// Begins the run in the journal: its claims, and every file to send recorded as pending.
+async fn start_journal(
+    mut j: Journal,
+    settings: &Settings,
+    args: &UploadArgs,
+    plan: &Plan,
+    resume: &Resume,
+) -> Result<(journal::Writer, Arc<journal::Claims>), AppError> {
+    let start = journal::RunStart::upload(args.spreadsheet.as_deref(), resume.resumed);
+    let run_id = j.begin_run(&settings.s3_url, &start)?;
+    let claims = Arc::new(j.claims(&settings.s3_url, Direction::Upload, run_id, !args.checksum)?);
+    let w = j.into_writer(settings.s3_url.clone(), Direction::Upload, run_id);
+    for wk in &resume.work {
+        let it = &plan.items[wk.item];
+        for &f in &wk.files {
+            let fp = &it.files[f];
+            w.send(Op::Pending {
+                identifier: it.identifier.clone(),
+                key: fp.key.clone(),
+                local_path: fp.local.display().to_string(),
+                size: fp.size,
+                mtime_ns: fp.mtime_ns,
+                identity: fp.identity.clone(),
+            })
+            .await;
+        }
+    }
+    Ok((w, claims))
 }
 
 fn print_dry_run(printer: &Printer, plan: &Plan, settings: &Settings, opts: &UploadOptions) {
