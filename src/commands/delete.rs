@@ -54,14 +54,9 @@ impl Selector<'_> {
     }
 }
 
-pub async fn run(
-    global: &GlobalArgs,
-    args: &DeleteArgs,
-    env: &Env,
-) -> Result<ExitStatus, AppError> {
-    let settings = Settings::resolve(global, env)?;
-    let transfer = settings.transfer(&args.transfer)?;
-    let policy = transfer.policy;
+/// The arguments checked before anything is sent (all problems at once), and the selection
+/// they make.
+fn check_args(args: &DeleteArgs) -> Result<Selector<'_>, AppError> {
     let id = args.identifier.as_str();
     if args.files.is_empty() && args.glob.is_empty() && args.format.is_empty() && !args.all {
         return Err(AppError::usage(msg(format!(
@@ -94,6 +89,19 @@ pub async fn run(
     if !problems.is_empty() {
         return Err(problems_error(problems));
     }
+    Ok(selector)
+}
+
+pub async fn run(
+    global: &GlobalArgs,
+    args: &DeleteArgs,
+    env: &Env,
+) -> Result<ExitStatus, AppError> {
+    let settings = Settings::resolve(global, env)?;
+    let transfer = settings.transfer(&args.transfer)?;
+    let policy = transfer.policy;
+    let id = args.identifier.as_str();
+    let selector = check_args(args)?;
     let creds = super::credentials(&settings)?;
     let client = transport::client(transfer.jobs);
     // No bars: one line per file.
