@@ -296,38 +296,7 @@ pub fn resolve(changes: &[Change], current: &Value) -> Result<Vec<Assignment>, S
                 {
                     continue;
                 }
-                let mut entries: Vec<(usize, &str)> = changes
-                    .iter()
-                    .filter_map(|c| match c {
-                        Change::SetIndex {
-                            key: k,
-                            index,
-                            value,
-                        } if *k == key => Some((*index, value.as_str())),
-                        _ => None,
-                    })
-                    .collect();
-                entries.sort_by_key(|(i, _)| *i);
-                let before = as_list(old.as_ref());
-                let mut list = before.clone();
-                for &(i, v) in entries.iter().filter(|(_, v)| *v != REMOVE_TAG) {
-                    match list.get_mut(i) {
-                        Some(slot) => *slot = Value::String(v.to_owned()),
-                        None => list.push(Value::String(v.to_owned())),
-                    }
-                }
-                let mut removals: Vec<usize> = entries
-                    .iter()
-                    .filter(|(_, v)| *v == REMOVE_TAG)
-                    .map(|(i, _)| *i)
-                    .collect();
-                removals.dedup();
-                for i in removals.into_iter().rev() {
-                    if i < list.len() {
-                        list.remove(i);
-                    }
-                }
-                from_list(old.as_ref(), &before, list)
+                set_indexes(changes, &key, old.as_ref())
             }
             Change::Insert { index, value, .. } => {
                 let before = as_list(old.as_ref());
@@ -382,6 +351,43 @@ pub fn resolve(changes: &[Change], current: &Value) -> Result<Vec<Assignment>, S
             (k, v)
         })
         .collect())
+}
+
+/// Every `KEY[i]:VALUE` of one field, applied together to the list as it was read: values set
+/// (or appended past the end) first, then `REMOVE_TAG` elements removed from the highest index.
+fn set_indexes(changes: &[Change], key: &str, old: Option<&Value>) -> Option<Value> {
+    let mut entries: Vec<(usize, &str)> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::SetIndex {
+                key: k,
+                index,
+                value,
+            } if k == key => Some((*index, value.as_str())),
+            _ => None,
+        })
+        .collect();
+    entries.sort_by_key(|(i, _)| *i);
+    let before = as_list(old);
+    let mut list = before.clone();
+    for &(i, v) in entries.iter().filter(|(_, v)| *v != REMOVE_TAG) {
+        match list.get_mut(i) {
+            Some(slot) => *slot = Value::String(v.to_owned()),
+            None => list.push(Value::String(v.to_owned())),
+        }
+    }
+    let mut removals: Vec<usize> = entries
+        .iter()
+        .filter(|(_, v)| *v == REMOVE_TAG)
+        .map(|(i, _)| *i)
+        .collect();
+    removals.dedup();
+    for i in removals.into_iter().rev() {
+        if i < list.len() {
+            list.remove(i);
+        }
+    }
+    from_list(old, &before, list)
 }
 
 /// The JSON Patch from `current` to `current` with the assignments laid over it; empty when
