@@ -34,6 +34,9 @@ impl Progress {
 /// it (a rerun compares that with the item's listing then: a changed file is fetched again).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LocalStamp {
+    /// Its size: for a file the item lists no size of (`_files.xml`, a ZIP member), the plan
+    /// knows none.
+    pub size: u64,
     pub mtime_ns: i64,
     pub identity: crate::plan::FileIdentity,
     pub remote_md5: Option<String>,

@@ -298,7 +298,10 @@ mod tests {
         let want = md5_hex(b"hello world");
         assert_eq!(sink.finish(Some(&want)).unwrap(), want);
         assert_eq!(std::fs::read(&target).unwrap(), b"hello world");
-        assert_eq!(std::fs::metadata(&target).unwrap().modified().unwrap(), when);
+        assert_eq!(
+            std::fs::metadata(&target).unwrap().modified().unwrap(),
+            when
+        );
 
         let mut again = PartSink::resume(&target).unwrap();
         assert_eq!(again.written(), 0, "no .part: a new one");

@@ -372,7 +372,11 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         ));
     }
     if resumed > 0 {
-        printer.note(&reporter::resume_note(Direction::Upload, resumed, plan.file_count()));
+        printer.note(&reporter::resume_note(
+            Direction::Upload,
+            resumed,
+            plan.file_count(),
+        ));
     }
     let client = transport::client(opts.jobs);
     if !work.is_empty() {

@@ -193,7 +193,9 @@ pub fn skip_unchanged(built: &mut Built, done: &HashMap<(String, String), Confir
             let at = FileRef { item: i, file: f };
             let key = (item.identifier.clone(), fp.key.clone());
             let hit = done.get(&key);
-            if failed.contains(&at) || !hit.is_some_and(|r| unchanged(r, &fp.local, &built.wanted[i][f])) {
+            if failed.contains(&at)
+                || !hit.is_some_and(|r| unchanged(r, &fp.local, &built.wanted[i][f]))
+            {
                 continue;
             }
             skipped += 1;

@@ -171,7 +171,9 @@ async fn body(
         };
         sink.write(&chunk)
             .map_err(|e| Failure::new(Class::Fatal, format!("cannot write: {e}")))?;
-        progress.sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        progress
+            .sent
+            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
         if req.size.is_some_and(|s| sink.written() > s) {
             sink.restart()?;
             return Err(Failure::new(
@@ -187,11 +189,16 @@ fn range_continues(headers: &HeaderMap, offset: u64, size: Option<u64>) -> bool 
     let Some(v) = headers.get(CONTENT_RANGE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let Some((range, total)) = v.trim().strip_prefix("bytes ").and_then(|r| r.split_once('/'))
+    let Some((range, total)) = v
+        .trim()
+        .strip_prefix("bytes ")
+        .and_then(|r| r.split_once('/'))
     else {
         return false;
     };
-    let start = range.split_once('-').and_then(|(a, _)| a.parse::<u64>().ok());
+    let start = range
+        .split_once('-')
+        .and_then(|(a, _)| a.parse::<u64>().ok());
     let total_ok = match (size, total.parse::<u64>()) {
         (Some(s), Ok(t)) => s == t,
         (Some(_), Err(_)) => total == "*",
@@ -222,7 +229,10 @@ fn refused(status: u16, headers: &HeaderMap) -> Failure {
                 .to_owned(),
         ),
         404 => (Class::Fatal, "HTTP 404: not on the server".to_owned()),
-        429 | 503 => (Class::Overload, format!("HTTP {status}: the server asks to slow down")),
+        429 | 503 => (
+            Class::Overload,
+            format!("HTTP {status}: the server asks to slow down"),
+        ),
         408 | 500..=599 => (Class::Transient, format!("HTTP {status}")),
         _ => (Class::Fatal, format!("HTTP {status}")),
     };

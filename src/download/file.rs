@@ -315,6 +315,7 @@ impl FileGet<'_> {
             .then(|| std::fs::metadata(local).ok())
             .flatten();
         LocalStamp {
+            size: meta.as_ref().map(|m| m.len()).unwrap_or(0),
             mtime_ns: meta.as_ref().map(crate::plan::files::mtime_ns).unwrap_or(0),
             identity: meta
                 .as_ref()

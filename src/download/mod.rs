@@ -61,8 +61,10 @@ fn check(args: &DownloadArgs) -> Result<Checked, AppError> {
             .is_some_and(|i| i.split_once('/').is_some_and(|(_, f)| !f.is_empty()));
     if named && (!filter.is_empty() || args.on_the_fly) {
         problems.push(
-            Problem::new("named files cannot be combined with --glob, --exclude, --format, \
-                          --source or --on-the-fly")
+            Problem::new(
+                "named files cannot be combined with --glob, --exclude, --format, \
+                          --source or --on-the-fly",
+            )
             .with_hint("name the files, or select them with the filters"),
         );
     }
@@ -99,7 +101,9 @@ async fn requests(
     if let Some(q) = &args.search {
         let ids = sources::search_identifiers(client, &settings.archive_url, q, policy).await?;
         if ids.is_empty() {
-            return Err(AppError::failed(msg(format!("the search `{q}` found no items"))));
+            return Err(AppError::failed(msg(format!(
+                "the search `{q}` found no items"
+            ))));
         }
         return Ok(ids.iter().map(|id| sources::from_args(id, &[])).collect());
     }
@@ -186,13 +190,18 @@ pub async fn run(global: &GlobalArgs, args: &DownloadArgs, env: &Env) -> Result<
     }
     let work: Vec<FileRef> = pending(&record);
     let writer = match journal.take() {
-        Some(j) => Some(start_journal(j, &settings.archive_url, &plan, &work, decided.len()).await?),
+        Some(j) => {
+            Some(start_journal(j, &settings.archive_url, &plan, &work, decided.len()).await?)
+        }
         None => None,
     };
     for (at, status) in &decided {
         if let FileStatus::Failed { reason, .. } = status {
             let it = &plan.items[at.item];
-            printer.always(&format!("error: {}/{}: {reason}", it.identifier, it.files[at.file].key));
+            printer.always(&format!(
+                "error: {}/{}: {reason}",
+                it.identifier, it.files[at.file].key
+            ));
         }
     }
     let (tx, rx) = mpsc::channel(1024);
@@ -224,7 +233,10 @@ pub async fn run(global: &GlobalArgs, args: &DownloadArgs, env: &Env) -> Result<
     let record = reporter.record();
     Ok(if interrupted {
         EXIT_INTERRUPTED
-    } else if record.failed() > 0 || record.not_done() > 0 || report_failed || !missing_items.is_empty()
+    } else if record.failed() > 0
+        || record.not_done() > 0
+        || report_failed
+        || !missing_items.is_empty()
     {
         EXIT_FAILED
     } else {
@@ -313,7 +325,9 @@ fn dry_run(printer: &Printer, built: &Built, archive_url: &str) -> u8 {
     let mut bad = !built.missing_items.is_empty();
     for (i, item) in built.plan.items.iter().enumerate() {
         for (f, fp) in item.files.iter().enumerate() {
-            if let Some(FileStatus::Failed { reason, .. }) = failed.get(&FileRef { item: i, file: f }) {
+            if let Some(FileStatus::Failed { reason, .. }) =
+                failed.get(&FileRef { item: i, file: f })
+            {
                 printer.always(&format!("error: {}/{}: {reason}", item.identifier, fp.key));
                 bad = true;
                 continue;

@@ -33,9 +33,7 @@ pub fn from_args(identifier: &str, files: &[String]) -> ItemRequest {
 
 /// `--itemlist FILE` (`-`: stdin): one identifier a line; blank lines and `#` comments skipped.
 pub fn from_itemlist(path: &Path) -> Result<Vec<ItemRequest>, AppError> {
-    let read = |r: &mut dyn BufRead| -> std::io::Result<Vec<String>> {
-        r.lines().collect()
-    };
+    let read = |r: &mut dyn BufRead| -> std::io::Result<Vec<String>> { r.lines().collect() };
     let lines = if path.as_os_str() == "-" {
         read(&mut std::io::stdin().lock())
     } else {
@@ -90,9 +88,8 @@ pub async fn search_identifiers(
                 answer.describe_plain()
             ))));
         }
-        let page: Value = serde_json::from_str(&answer.body).map_err(|e| {
-            AppError::failed(msg(format!("{what}: the answer is not JSON ({e})")))
-        })?;
+        let page: Value = serde_json::from_str(&answer.body)
+            .map_err(|e| AppError::failed(msg(format!("{what}: the answer is not JSON ({e})"))))?;
         let items = page["items"].as_array().cloned().unwrap_or_default();
         found.extend(
             items

@@ -204,14 +204,16 @@ fn journal_op(ev: &Event, plan: &Plan) -> Option<Op> {
             let (identifier, key) = ids(file);
             Op::Interrupted { identifier, key }
         }
-        Event::Downloaded { file, md5, local, .. } => {
+        Event::Downloaded {
+            file, md5, local, ..
+        } => {
             let (identifier, key) = ids(file);
             let fp = &plan.items[file.item].files[file.file];
             Op::Downloaded {
                 identifier,
                 key,
                 local_path: fp.local.display().to_string(),
-                size: fp.size,
+                size: local.size,
                 mtime_ns: local.mtime_ns,
                 identity: local.identity.clone(),
                 md5: local.remote_md5.clone().unwrap_or_else(|| md5.clone()),

@@ -117,9 +117,12 @@ fn write_report(
     for (i, item) in plan.items.iter().enumerate() {
         for (f, fp) in item.files.iter().enumerate() {
             let (status, md5, attempts, error) = match &record.status[i][f] {
-                FileStatus::Confirmed { md5, attempts } => {
-                    (super::summary::moved(direction), Some(md5.as_str()), *attempts, None)
-                }
+                FileStatus::Confirmed { md5, attempts } => (
+                    super::summary::moved(direction),
+                    Some(md5.as_str()),
+                    *attempts,
+                    None,
+                ),
                 FileStatus::Unverified { md5, attempts } => {
                     ("unverified", Some(md5.as_str()), *attempts, None)
                 }

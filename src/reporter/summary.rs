@@ -54,14 +54,23 @@ pub fn moved(direction: Direction) -> &'static str {
 /// The note of a run that skips what the journal saw moved in `direction` (`resumed` of
 /// `total` files).
 pub fn resume_note(direction: Direction, resumed: usize, total: usize) -> String {
-    let (done, what) = (moved(direction), match direction {
-        Direction::Upload => ("send", "sending"),
-        Direction::Download => ("fetch", "fetching"),
-    });
+    let (done, what) = (
+        moved(direction),
+        match direction {
+            Direction::Upload => ("send", "sending"),
+            Direction::Download => ("fetch", "fetching"),
+        },
+    );
     match (resumed, total) {
-        (1, 1) => format!("resuming: the 1 file is already {done} (journal); nothing to {}", what.0),
+        (1, 1) => format!(
+            "resuming: the 1 file is already {done} (journal); nothing to {}",
+            what.0
+        ),
         (r, t) if r == t => {
-            format!("resuming: all {t} files already {done} (journal); nothing to {}", what.0)
+            format!(
+                "resuming: all {t} files already {done} (journal); nothing to {}",
+                what.0
+            )
         }
         (r, t) => format!(
             "resuming: {r} of {} already {done} (journal); {} the rest",
@@ -171,7 +180,12 @@ impl RunRecord {
 
     /// Files moved, verified or not.
     pub fn confirmed(&self) -> usize {
-        self.count(|s| matches!(s, FileStatus::Confirmed { .. } | FileStatus::Unverified { .. }))
+        self.count(|s| {
+            matches!(
+                s,
+                FileStatus::Confirmed { .. } | FileStatus::Unverified { .. }
+            )
+        })
     }
     /// Files downloaded with no published MD5 to check them against.
     pub fn unverified(&self) -> usize {
