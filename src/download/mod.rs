@@ -114,6 +114,34 @@ async fn requests(
     Ok(vec![sources::from_args(id, &args.files)])
 }
 
+/// Reads the items' listings (in parallel) and plans their files.
+async fn plan(
+    args: &DownloadArgs,
+    checked: &Checked,
+    client: &reqwest::Client,
+    settings: &Settings,
+    transfer: &crate::settings::Transfer,
+    interrupt: &Interrupt,
+) -> Result<Built, AppError> {
+    let requests = requests(args, client, settings, &transfer.policy).await?;
+    let ids = requests.iter().map(|r| r.identifier.clone()).collect();
+    let docs = build::listings(
+        client,
+        &settings.archive_url,
+        ids,
+        transfer.jobs,
+        transfer.policy,
+        interrupt.stop.clone(),
+    )
+    .await;
+    let layout = Layout {
+        destdir: &checked.destdir,
+        no_directories: args.no_directories,
+        selection: &checked.selection,
+    };
+    Ok(build::build(&requests, docs, &layout))
+}
+
 pub async fn run(global: &GlobalArgs, args: &DownloadArgs, env: &Env) -> Result<u8, AppError> {
     let settings = Settings::resolve(global, env)?;
     let transfer = settings.transfer(&args.transfer)?;
@@ -136,23 +164,7 @@ pub async fn run(global: &GlobalArgs, args: &DownloadArgs, env: &Env) -> Result<
     };
     let client = crate::transport::client(transfer.jobs);
     let interrupt = Interrupt::install(printer.clone(), "downloads");
-    let requests = requests(args, &client, &settings, &transfer.policy).await?;
-    let ids = requests.iter().map(|r| r.identifier.clone()).collect();
-    let docs = build::listings(
-        &client,
-        &settings.archive_url,
-        ids,
-        transfer.jobs,
-        transfer.policy,
-        interrupt.stop.clone(),
-    )
-    .await;
-    let layout = Layout {
-        destdir: &checked.destdir,
-        no_directories: args.no_directories,
-        selection: &checked.selection,
-    };
-    let mut built = build::build(&requests, docs, &layout);
+    let mut built = plan(args, &checked, &client, &settings, &transfer, &interrupt).await?;
     for (id, why) in &built.missing_items {
         printer.always(&format!("error: {id}: {why}"));
     }
@@ -166,16 +178,13 @@ pub async fn run(global: &GlobalArgs, args: &DownloadArgs, env: &Env) -> Result<
     if args.dry_run {
         return Ok(dry_run(&printer, &built, &settings.archive_url));
     }
-    if let (Some(j), false) = (&journal, args.checksum) {
-        let done = j.confirmed(&settings.archive_url, Direction::Download)?;
-        let skipped = build::skip_unchanged(&mut built, &done);
-        if skipped > 0 {
-            printer.note(&reporter::resume_note(
-                Direction::Download,
-                skipped,
-                built.plan.file_count(),
-            ));
-        }
+    if !args.checksum {
+        skip_journaled(
+            journal.as_ref(),
+            &mut built,
+            &settings.archive_url,
+            &printer,
+        )?;
     }
     let Built {
         plan,
@@ -242,6 +251,26 @@ pub async fn run(global: &GlobalArgs, args: &DownloadArgs, env: &Env) -> Result<
     } else {
         EXIT_OK
     })
+}
+
+/// Marks the files the journal saw verified in place, unchanged since, as skipped.
+fn skip_journaled(
+    journal: Option<&Journal>,
+    built: &mut Built,
+    endpoint: &str,
+    printer: &Printer,
+) -> Result<(), AppError> {
+    let Some(j) = journal else { return Ok(()) };
+    let done = j.confirmed(endpoint, Direction::Download)?;
+    let skipped = build::skip_unchanged(built, &done);
+    if skipped > 0 {
+        printer.note(&reporter::resume_note(
+            Direction::Download,
+            skipped,
+            built.plan.file_count(),
+        ));
+    }
+    Ok(())
 }
 
 /// The files still to fetch.

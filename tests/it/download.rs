@@ -580,3 +580,63 @@ fn dry_run_prints_urls_and_paths_and_fetches_no_file() {
     assert!(file_gets(&bed).is_empty());
     assert!(!bed.path("bio_001").exists());
 }
+
+// Seed 004's harvest: the items a dated search finds, their XML and images, all verified.
+#[test]
+fn the_seed_004_harvest_downloads_what_the_search_finds() {
+    let bed = Bed::new();
+    for (id, date) in [
+        ("bio_a", "2008-06-05T00:00:00Z"),
+        ("bio_b", "2008-06-12T00:00:00Z"),
+        ("bio_late", "2009-01-01T00:00:00Z"),
+    ] {
+        bed.emu
+            .seed_item(
+                id,
+                json!({"collection": "biodiversity", "oai_updatedate": date}),
+                vec![
+                    SeedFile::original("page.jpg", content(5, 3000)),
+                    SeedFile::original("book.pdf", content(6, 2000)),
+                ],
+            )
+            .unwrap();
+    }
+    let q = "collection:biodiversity AND oai_updatedate:[2008-06-01 TO 2008-06-13]";
+    let o = bed
+        .cmd()
+        .args([
+            "download",
+            "--no-progress",
+            "--search",
+            q,
+            "--destdir",
+            "harvest",
+        ])
+        .args(["--glob", "*_meta.xml|*_files.xml|*.jpg"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for id in ["bio_a", "bio_b"] {
+        assert_eq!(
+            std::fs::read(bed.path(&format!("harvest/{id}/page.jpg"))).unwrap(),
+            content(5, 3000)
+        );
+        assert!(bed.path(&format!("harvest/{id}/{id}_meta.xml")).exists());
+        assert!(bed.path(&format!("harvest/{id}/{id}_files.xml")).exists());
+        assert!(!bed.path(&format!("harvest/{id}/book.pdf")).exists());
+    }
+    assert!(!bed.path("harvest/bio_late").exists());
+    assert!(
+        stderr(&o).contains("6 downloaded (2 unverified)"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = bed
+        .cmd()
+        .args(["download", "--search", "collection:nothing_here"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("found no items"), "{}", stderr(&o));
+}
