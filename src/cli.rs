@@ -78,6 +78,9 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Write a man page for iaup and for each subcommand into a directory.
     Man(ManArgs),
+    /// Download files of items: verified by MD5, resumable, in parallel.
+    #[command(alias = "do")]
+    Download(Box<DownloadArgs>),
 }
 
 // ---- completions, man (owned by the ecosystem work) ----
@@ -365,10 +368,92 @@ impl Command {
             Command::Upload(a) => Some(&a.transfer),
             Command::Metadata(a) => Some(&a.transfer),
             Command::Delete(a) => Some(&a.transfer),
+            Command::Download(a) => Some(&a.transfer),
             _ => None,
         }
     }
 }
+
+// ---- download (owned by the download work) ----
+#[derive(Clone, Debug, Args)]
+#[command(
+    after_help = "Without FILE arguments every file of the item is downloaded, except history \
+copies (--history); --glob, --exclude, --format and --source narrow that, and all the given \
+ones must hold (AND). Each file is written to NAME.part beside its destination, checked \
+against the item's size and MD5 while it arrives, and renamed into place only when it is \
+right; a .part left by an interrupted run is resumed with a Range request.\n\n\
+Examples:\n  \
+iaup download nasa nasa_meta.xml\n  \
+iaup download --search 'collection:biodiversity' --glob '*_meta.xml|*.jpg' --destdir harvest\n  \
+iaup download ID pages.zip/page1.jpg          # one member of a ZIP archive\n\n\
+Exit codes: 0 every selected file present and verified, 1 something missing or failed \
+(no such item, a named file not in the item, a restricted file, a search without hits), \
+2 bad input or configuration (nothing sent), 130 interrupted."
+)]
+pub struct DownloadArgs {
+    /// Item identifier (omit with --search or --itemlist); `ID/FILE` names one file.
+    #[arg(value_name = "IDENTIFIER", required_unless_present_any = ["search", "itemlist"])]
+    pub identifier: Option<String>,
+    /// Files of the item to download, by remote name; `ARCHIVE.zip/MEMBER` is one member of a
+    /// ZIP archive of the item.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<String>,
+    /// Download the items a search finds (the scrape API; query syntax as on archive.org).
+    #[arg(short = 'S', long, value_name = "QUERY", conflicts_with_all = ["identifier", "itemlist"])]
+    pub search: Option<String>,
+    /// Identifiers, one a line, from FILE (`-`: stdin).
+    #[arg(short = 'I', long, value_name = "FILE", conflicts_with = "identifier")]
+    pub itemlist: Option<PathBuf>,
+    /// Only files whose name matches PATTERN (`*` also matches `/`; `|` separates patterns).
+    /// Repeatable.
+    #[arg(short = 'g', long, value_name = "PATTERN")]
+    pub glob: Vec<String>,
+    /// Leave out files whose name matches PATTERN (with or without --glob). Repeatable.
+    #[arg(short = 'e', long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Only files of this format, as the metadata API names it (`JPEG`, `Text PDF`...).
+    /// Repeatable.
+    #[arg(short = 'f', long, value_name = "FORMAT")]
+    pub format: Vec<String>,
+    /// Only files of this source. Repeatable.
+    #[arg(long, value_enum, value_name = "SOURCE")]
+    pub source: Vec<crate::select::Source>,
+    /// Also download the files archive.org makes on request (ID.epub, ID.mobi, ID_daisy.zip,
+    /// ID_archive_marc.xml), as ia does.
+    #[arg(long)]
+    pub on_the_fly: bool,
+    /// Also download history copies (`history/files/...`).
+    #[arg(short = 'a', long, alias = "download-history")]
+    pub history: bool,
+    /// Where to write (created if missing) [default: .].
+    #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    pub destdir: Option<PathBuf>,
+    /// Write DESTDIR/NAME instead of DESTDIR/ID/NAME.
+    #[arg(long)]
+    pub no_directories: bool,
+    /// Write the one selected file to stdout (no .part file).
+    #[arg(short = 's', long, conflicts_with_all = ["dry_run", "report"])]
+    pub stdout: bool,
+    /// Print each file's URL and local path and download nothing (the metadata is still read).
+    #[arg(short = 'd', long)]
+    pub dry_run: bool,
+    /// Hash existing local files and skip those whose MD5 is the item's, instead of trusting
+    /// the journal's record of size and mtime.
+    #[arg(short = 'C', long)]
+    pub checksum: bool,
+    /// The journal that remembers verified files (default: the one `iaup upload` uses).
+    #[arg(long, value_name = "PATH", conflicts_with = "no_journal")]
+    pub journal: Option<PathBuf>,
+    /// Do not read or write the journal: existing files are judged by --checksum or fetched.
+    #[arg(long)]
+    pub no_journal: bool,
+    /// Write one record per file to FILE: JSON lines (.jsonl) or CSV (.csv).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+// ---- end download ----
 
 /// `--delimiter`: one ASCII character, or `tab` / `\t`.
 fn parse_delimiter(s: &str) -> Result<u8, String> {

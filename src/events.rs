@@ -30,6 +30,18 @@ impl Progress {
     }
 }
 
+/// A downloaded file as it stands on disk once in place, and the MD5 the item published for
+/// it (a rerun compares that with the item's listing then: a changed file is fetched again).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LocalStamp {
+    /// Its size: for a file the item lists no size of (`_files.xml`, a ZIP member), the plan
+    /// knows none.
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub identity: crate::plan::FileIdentity,
+    pub remote_md5: Option<String>,
+}
+
 /// What a transfer tells the run's owner task.
 #[derive(Debug)]
 pub enum Event {
@@ -57,6 +69,17 @@ pub enum Event {
         file: FileRef,
         reason: String,
         attempts: u32,
+    },
+    /// A download is in place: renamed from its `.part` file, its mtime set. `verified`: its
+    /// bytes hash to the published MD5 (else only its size could be checked: `_files.xml`, a
+    /// ZIP member, a file on the fly). `local` is the file as it now stands, so the journal
+    /// can skip it on a rerun without reading it.
+    Downloaded {
+        file: FileRef,
+        md5: String,
+        verified: bool,
+        attempts: u32,
+        local: LocalStamp,
     },
     /// Cut off by Ctrl-C while being transferred (neither failed nor confirmed).
     Interrupted { file: FileRef, attempts: u32 },

@@ -114,9 +114,7 @@ pub struct PartSink {
 impl PartSink {
     /// Creates (or truncates) `target`'s `.part` file.
     pub fn create(target: &Path) -> std::io::Result<PartSink> {
-        let mut name = target.file_name().unwrap_or_default().to_os_string();
-        name.push(".part");
-        let part = target.with_file_name(name);
+        let part = Self::part_of(target);
         Ok(PartSink {
             file: std::fs::File::create(&part)?,
             part,
@@ -124,6 +122,62 @@ impl PartSink {
             hash: Md5::new(),
             written: 0,
         })
+    }
+
+    /// Opens `target`'s `.part` file to continue it: what it holds is hashed first (the MD5
+    /// of the kept prefix), and writes append. A missing `.part` is created empty.
+    pub fn resume(target: &Path) -> std::io::Result<PartSink> {
+        let part = Self::part_of(target);
+        let mut file = std::fs::File::options()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&part)?;
+        let mut hash = Md5::new();
+        let mut buf = vec![0u8; CHUNK];
+        let mut written = 0u64;
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hash.update(&buf[..n]);
+            written += n as u64;
+        }
+        Ok(PartSink {
+            file,
+            part,
+            target: target.to_path_buf(),
+            hash,
+            written,
+        })
+    }
+
+    /// Empties the `.part` file to start over from byte 0.
+    pub fn restart(&mut self) -> std::io::Result<()> {
+        self.file.set_len(0)?;
+        self.hash = Md5::new();
+        self.written = 0;
+        Ok(())
+    }
+
+    /// Removes the `.part` file: what it holds is known to be wrong.
+    pub fn discard(self) {
+        drop(self.file);
+        let _ = std::fs::remove_file(&self.part);
+    }
+
+    /// Sets the modification time the file will have once in place; its access time is left
+    /// as it is.
+    pub fn set_modified(&self, when: std::time::SystemTime) -> std::io::Result<()> {
+        self.file
+            .set_times(std::fs::FileTimes::new().set_modified(when))
+    }
+
+    fn part_of(target: &Path) -> PathBuf {
+        let mut name = target.file_name().unwrap_or_default().to_os_string();
+        name.push(".part");
+        target.with_file_name(name)
     }
 
     pub fn part_path(&self) -> &Path {
@@ -227,5 +281,36 @@ mod tests {
         assert!(err.to_string().contains(&want), "{err}");
         assert_eq!(std::fs::read(&target).unwrap(), b"hello world", "kept");
         assert!(!dir.path().join("a.bin.part").exists(), "damage removed");
+    }
+
+    #[test]
+    fn a_resumed_part_file_hashes_its_prefix_and_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("r.bin");
+        let mut first = PartSink::create(&target).unwrap();
+        first.write(b"hello ").unwrap();
+        drop(first); // a kill: the .part stays
+        let mut sink = PartSink::resume(&target).unwrap();
+        assert_eq!(sink.written(), 6, "the kept prefix counts");
+        sink.write(b"world").unwrap();
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_200_000_000);
+        sink.set_modified(when).unwrap();
+        let want = md5_hex(b"hello world");
+        assert_eq!(sink.finish(Some(&want)).unwrap(), want);
+        assert_eq!(std::fs::read(&target).unwrap(), b"hello world");
+        assert_eq!(
+            std::fs::metadata(&target).unwrap().modified().unwrap(),
+            when
+        );
+
+        let mut again = PartSink::resume(&target).unwrap();
+        assert_eq!(again.written(), 0, "no .part: a new one");
+        again.write(b"junk").unwrap();
+        again.restart().unwrap();
+        again.write(b"x").unwrap();
+        assert_eq!(again.finish(None).unwrap(), md5_hex(b"x"));
+        let gone = PartSink::resume(&dir.path().join("g")).unwrap();
+        gone.discard();
+        assert!(!dir.path().join("g.part").exists());
     }
 }

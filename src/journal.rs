@@ -127,6 +127,20 @@ impl JournalError {
     }
 }
 
+impl Op {
+    /// A file about to be transferred, as a run records it when it starts.
+    pub fn pending(identifier: &str, fp: &FilePlan) -> Op {
+        Op::Pending {
+            identifier: identifier.to_owned(),
+            key: fp.key.clone(),
+            local_path: fp.local.display().to_string(),
+            size: fp.size,
+            mtime_ns: fp.mtime_ns,
+            identity: fp.identity.clone(),
+        }
+    }
+}
+
 pub fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod commands;
 pub mod compare;
 pub mod config;
+pub mod download;
 pub mod engine;
 pub mod error;
 pub mod events;
@@ -56,6 +57,7 @@ pub fn run(cli: cli::Cli) -> Result<ExitStatus, AppError> {
             cli::Command::Status(a) => commands::status::run(&cli.global, a, &env).await,
             cli::Command::Completions(a) => commands::completions::completions(a),
             cli::Command::Man(a) => commands::completions::man(a),
+            cli::Command::Download(a) => download::run(&cli.global, a, &env).await,
         }
     })
 }

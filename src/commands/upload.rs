@@ -461,7 +461,11 @@ impl Resume {
             ));
         }
         if self.resumed > 0 {
-            printer.note(&reporter::resume_note(self.resumed, plan.file_count()));
+            printer.note(&reporter::resume_note(
+                Direction::Upload,
+                self.resumed,
+                plan.file_count(),
+            ));
         }
     }
 }
@@ -504,16 +508,7 @@ async fn start_journal(
     for wk in &resume.work {
         let it = &plan.items[wk.item];
         for &f in &wk.files {
-            let fp = &it.files[f];
-            w.send(Op::Pending {
-                identifier: it.identifier.clone(),
-                key: fp.key.clone(),
-                local_path: fp.local.display().to_string(),
-                size: fp.size,
-                mtime_ns: fp.mtime_ns,
-                identity: fp.identity.clone(),
-            })
-            .await;
+            w.send(Op::pending(&it.identifier, &it.files[f])).await;
         }
     }
     Ok((w, claims))

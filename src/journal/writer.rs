@@ -100,6 +100,17 @@ pub enum Op {
         key: String,
         error: String,
     },
+    /// A download is verified and in place as this local file; `md5` is what the item
+    /// published for it (else the MD5 of what arrived). Counted as confirmed.
+    Downloaded {
+        identifier: String,
+        key: String,
+        local_path: String,
+        size: u64,
+        mtime_ns: i64,
+        identity: FileIdentity,
+        md5: String,
+    },
     /// Cut off by Ctrl-C while being sent.
     Interrupted {
         identifier: String,
@@ -299,6 +310,9 @@ fn apply(c: &Connection, to: Scope<'_>, op: Op) -> rusqlite::Result<()> {
     | Op::Failed {
         identifier, key, ..
     }
+    | Op::Downloaded {
+        identifier, key, ..
+    }
     | Op::Interrupted {
         identifier, key, ..
     } = &op
@@ -328,6 +342,8 @@ fn apply_op(c: &Connection, to: Scope<'_>, op: Op) -> rusqlite::Result<()> {
         direction,
         run_id,
     } = to;
+    // A download's confirmation shares the upsert of `SameOnServer` but counts as confirmed.
+    let downloaded = matches!(op, Op::Downloaded { .. });
     // A file's last word moves it from the run's not-started count to another.
     let count = |column: &str| -> rusqlite::Result<()> {
         c.prepare_cached(&format!(
@@ -422,7 +438,21 @@ fn apply_op(c: &Connection, to: Scope<'_>, op: Op) -> rusqlite::Result<()> {
             mtime_ns,
             identity,
             md5,
+        }
+        | Op::Downloaded {
+            identifier,
+            key,
+            local_path,
+            size,
+            mtime_ns,
+            identity,
+            md5,
         } => {
+            let column = if downloaded {
+                "n_confirmed"
+            } else {
+                "n_skipped"
+            };
             c.prepare_cached(
                 "INSERT INTO files (endpoint, direction, identifier, key, local_path, size,
                    mtime_ns, md5, state, attempts, run_id, created_at, updated_at,
@@ -451,7 +481,7 @@ fn apply_op(c: &Connection, to: Scope<'_>, op: Op) -> rusqlite::Result<()> {
                 identity.inode,
                 identity.ctime_ns
             ])?;
-            count("n_skipped")?;
+            count(column)?;
         }
         Op::Failed {
             identifier,

@@ -307,7 +307,8 @@ fn ends_with_separator(path: &Path) -> bool {
     text.ends_with('/') || text.ends_with(std::path::MAIN_SEPARATOR)
 }
 
-fn mtime_ns(meta: &fs::Metadata) -> i64 {
+/// A file's mtime in nanoseconds since the epoch, as plans and the journal keep it.
+pub fn mtime_ns(meta: &fs::Metadata) -> i64 {
     let Ok(modified) = meta.modified() else {
         return 0;
     };

@@ -6,7 +6,7 @@
 //! does not decide what is already uploaded (that is the journal's job).
 
 pub mod file_meta;
-mod files;
+pub mod files;
 mod folders;
 mod meta;
 mod sheet_text;

@@ -145,7 +145,7 @@ impl Display {
                 self.printer
                     .always(&format!("error: {}: {reason}", self.name(*file)));
             }
-            Event::Interrupted { file, .. } => self.settle(*file),
+            Event::Interrupted { file, .. } | Event::Downloaded { file, .. } => self.settle(*file),
             Event::Skipped { file, .. } => self.skipped_bytes += self.size(*file),
             Event::NotStarted { file } => {
                 self.in_flight.remove(file);

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::error::AppError;
 use crate::events::{Event, FileRef};
-use crate::journal::{self, Op};
+use crate::journal::{self, Direction, Op};
 use crate::local_delete::LocalDeletes;
 use crate::plan::Plan;
 use crate::printer::Printer;
@@ -31,6 +31,7 @@ const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
 /// The display, the record and the report file of one run.
 pub struct Reporter {
+    direction: Direction,
     printer: Printer,
     plan: Arc<Plan>,
     record: RunRecord,
@@ -47,11 +48,19 @@ impl Reporter {
         report: Option<ReportFile>,
     ) -> Reporter {
         Reporter {
+            direction: Direction::Upload,
             printer,
             plan,
             record,
             report,
         }
+    }
+
+    /// A reporter of a run that moves files in `direction` (upload by default): its journal
+    /// records, summary and report are worded for it.
+    pub fn with_direction(mut self, direction: Direction) -> Reporter {
+        self.direction = direction;
+        self
     }
 
     pub fn record(&self) -> &RunRecord {
@@ -132,13 +141,13 @@ impl Reporter {
     pub fn finish(&mut self, interrupted: bool, archive_url: &str) -> bool {
         let mut report_failed = false;
         if let Some(file) = self.report.take() {
-            if let Err(e) = file.write(&self.plan, &self.record, archive_url) {
+            if let Err(e) = file.write(&self.plan, &self.record, archive_url, self.direction) {
                 self.printer.always(&AppError::failed(e).render());
                 report_failed = true;
             }
         }
         self.printer
-            .always(&self.record.summary(&self.plan, interrupted));
+            .always(&self.record.summary(&self.plan, interrupted, self.direction));
         report_failed
     }
 }
@@ -194,6 +203,21 @@ fn journal_op(ev: &Event, plan: &Plan) -> Option<Op> {
         Event::Interrupted { file, .. } => {
             let (identifier, key) = ids(file);
             Op::Interrupted { identifier, key }
+        }
+        Event::Downloaded {
+            file, md5, local, ..
+        } => {
+            let (identifier, key) = ids(file);
+            let fp = &plan.items[file.item].files[file.file];
+            Op::Downloaded {
+                identifier,
+                key,
+                local_path: fp.local.display().to_string(),
+                size: local.size,
+                mtime_ns: local.mtime_ns,
+                identity: local.identity.clone(),
+                md5: local.remote_md5.clone().unwrap_or_else(|| md5.clone()),
+            }
         }
         Event::DeleteLocal(path) => Op::AfterCommit(path.clone()),
         Event::NotStarted { .. } | Event::Notice(_) | Event::SlowDown => return None,

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::summary::{FileStatus, RunRecord};
+use crate::journal::Direction;
 use crate::plan::Plan;
 
 /// One line of `--report`.
@@ -71,20 +72,22 @@ impl ReportFile {
         })
     }
 
-    /// Writes one row per planned file.
+    /// Writes one row per planned file; a file moved in `direction` has the status
+    /// `uploaded` or `downloaded` (`unverified` when it had no MD5 to check).
     pub fn write(
         self,
         plan: &Plan,
         record: &RunRecord,
         archive_url: &str,
+        direction: Direction,
     ) -> Result<(), ReportError> {
         write_report(
             self.file,
-            &self.path,
-            self.format,
+            (&self.path, self.format),
             plan,
             record,
             archive_url,
+            direction,
         )
     }
 }
@@ -100,11 +103,11 @@ fn create_report(path: &Path) -> Result<std::fs::File, ReportError> {
 /// Writes one record per planned file into `file` (from [`create_report`]).
 fn write_report(
     file: std::fs::File,
-    path: &Path,
-    format: ReportFormat,
+    (path, format): (&Path, ReportFormat),
     plan: &Plan,
     record: &RunRecord,
     archive_url: &str,
+    direction: Direction,
 ) -> Result<(), ReportError> {
     let werr = |source: std::io::Error| ReportError::Write {
         path: path.to_path_buf(),
@@ -114,8 +117,14 @@ fn write_report(
     for (i, item) in plan.items.iter().enumerate() {
         for (f, fp) in item.files.iter().enumerate() {
             let (status, md5, attempts, error) = match &record.status[i][f] {
-                FileStatus::Confirmed { md5, attempts } => {
-                    ("uploaded", Some(md5.as_str()), *attempts, None)
+                FileStatus::Confirmed { md5, attempts } => (
+                    super::summary::moved(direction),
+                    Some(md5.as_str()),
+                    *attempts,
+                    None,
+                ),
+                FileStatus::Unverified { md5, attempts } => {
+                    ("unverified", Some(md5.as_str()), *attempts, None)
                 }
                 FileStatus::Skipped { reason, md5 } => {
                     ("skipped", md5.as_deref(), 0, Some(reason.as_str()))

@@ -6,7 +6,7 @@ use std::time::Duration;
 use indicatif::HumanBytes;
 
 use crate::events::Event;
-use crate::journal;
+use crate::journal::{self, Direction};
 use crate::plan::Plan;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,6 +20,12 @@ pub enum FileStatus {
     Skipped {
         reason: String,
         md5: Option<String>,
+    },
+    /// Downloaded and in place, but with no published MD5 to check it against (`_files.xml`,
+    /// a ZIP member): only its size, where known, was checked.
+    Unverified {
+        md5: String,
+        attempts: u32,
     },
     Failed {
         reason: String,
@@ -37,16 +43,39 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// The note of a run that skips what the journal saw uploaded (`resumed` of `total` files).
-pub fn resume_note(resumed: usize, total: usize) -> String {
+/// The word for a file moved in `direction`: `uploaded` or `downloaded`.
+pub fn moved(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Upload => "uploaded",
+        Direction::Download => "downloaded",
+    }
+}
+
+/// The note of a run that skips what the journal saw moved in `direction` (`resumed` of
+/// `total` files).
+pub fn resume_note(direction: Direction, resumed: usize, total: usize) -> String {
+    let (done, what) = (
+        moved(direction),
+        match direction {
+            Direction::Upload => ("send", "sending"),
+            Direction::Download => ("fetch", "fetching"),
+        },
+    );
     match (resumed, total) {
-        (1, 1) => "resuming: the 1 file is already uploaded (journal); nothing to send".into(),
+        (1, 1) => format!(
+            "resuming: the 1 file is already {done} (journal); nothing to {}",
+            what.0
+        ),
         (r, t) if r == t => {
-            format!("resuming: all {t} files already uploaded (journal); nothing to send")
+            format!(
+                "resuming: all {t} files already {done} (journal); nothing to {}",
+                what.0
+            )
         }
         (r, t) => format!(
-            "resuming: {r} of {} already uploaded (journal); sending the rest",
-            plural(t, "file", "files")
+            "resuming: {r} of {} already {done} (journal); {} the rest",
+            plural(t, "file", "files"),
+            what.1
         ),
     }
 }
@@ -122,6 +151,24 @@ impl RunRecord {
                     md5: Some(md5.clone()),
                 },
             ),
+            Event::Downloaded {
+                file,
+                md5,
+                verified,
+                attempts,
+                ..
+            } => {
+                let (md5, attempts) = (md5.clone(), *attempts);
+                set(
+                    *file,
+                    if *verified {
+                        FileStatus::Confirmed { md5, attempts }
+                    } else {
+                        FileStatus::Unverified { md5, attempts }
+                    },
+                );
+                self.bytes_sent += plan.items[file.item].files[file.file].size;
+            }
             Event::NotStarted { file } => set(*file, FileStatus::NotStarted),
             Event::Started { .. } | Event::Notice(_) | Event::DeleteLocal(_) => {}
         }
@@ -131,8 +178,18 @@ impl RunRecord {
         self.status.iter().flatten().filter(|s| f(s)).count()
     }
 
+    /// Files moved, verified or not.
     pub fn confirmed(&self) -> usize {
-        self.count(|s| matches!(s, FileStatus::Confirmed { .. }))
+        self.count(|s| {
+            matches!(
+                s,
+                FileStatus::Confirmed { .. } | FileStatus::Unverified { .. }
+            )
+        })
+    }
+    /// Files downloaded with no published MD5 to check them against.
+    pub fn unverified(&self) -> usize {
+        self.count(|s| matches!(s, FileStatus::Unverified { .. }))
     }
     pub fn skipped(&self) -> usize {
         self.count(|s| matches!(s, FileStatus::Skipped { .. }))
@@ -181,15 +238,20 @@ impl RunRecord {
         out
     }
 
-    /// The summary block for stderr.
-    pub fn summary(&self, plan: &Plan, interrupted: bool) -> String {
+    /// The summary block for stderr, worded for `direction`.
+    pub fn summary(&self, plan: &Plan, interrupted: bool, direction: Direction) -> String {
         let secs = self.elapsed.as_secs_f64().max(0.001);
+        let unverified = match self.unverified() {
+            0 => String::new(),
+            n => format!(" ({n} unverified)"),
+        };
         let mut s = format!(
-            "{} {}, {}: {} uploaded, {} skipped, {} failed",
+            "{} {}, {}: {} {}{unverified}, {} skipped, {} failed",
             if interrupted { "interrupted:" } else { "done:" },
             plural(plan.items.len(), "item", "items"),
             plural(plan.file_count(), "file", "files"),
             self.confirmed(),
+            moved(direction),
             self.skipped(),
             self.failed(),
         );
@@ -221,7 +283,10 @@ impl RunRecord {
             matches!(st, FileStatus::Interrupted { .. }).then(String::new)
         });
         if !cut.is_empty() {
-            s.push_str("\ninterrupted files (a rerun sends them):\n");
+            s.push_str(match direction {
+                Direction::Upload => "\ninterrupted files (a rerun sends them):\n",
+                Direction::Download => "\ninterrupted files (a rerun resumes them):\n",
+            });
             s.push_str(&cut.join("\n"));
         }
         s
@@ -278,7 +343,7 @@ mod tests {
         );
         assert_eq!((record.not_done(), record.finished()), (1, 3));
         assert_eq!(
-            record.summary(&plan, true),
+            record.summary(&plan, true, Direction::Upload),
             "interrupted: 2 items, 4 files: 1 uploaded, 0 skipped, 1 failed, 1 interrupted, \
              1 not started; 1000 B in 2.0s (500 B/s); 1 retry (1 SlowDown)\n\
              failed files:\n  a-item/y.txt (/l/y.txt): PUT: 403 AccessDenied\n\
@@ -300,7 +365,7 @@ mod tests {
         );
         record.elapsed = Duration::from_millis(500);
         assert_eq!(
-            record.summary(&plan, false),
+            record.summary(&plan, false, Direction::Upload),
             "done: 1 item, 1 file: 0 uploaded, 1 skipped, 0 failed; 0 B in 0.5s (0 B/s); \
              0 retries (0 SlowDown)"
         );
@@ -312,15 +377,15 @@ mod tests {
         assert_eq!(plural(1, "retry", "retries"), "1 retry");
         assert_eq!(plural(0, "item", "items"), "0 items");
         assert_eq!(
-            resume_note(1, 1),
+            resume_note(Direction::Upload, 1, 1),
             "resuming: the 1 file is already uploaded (journal); nothing to send"
         );
         assert_eq!(
-            resume_note(3, 3),
+            resume_note(Direction::Upload, 3, 3),
             "resuming: all 3 files already uploaded (journal); nothing to send"
         );
         assert_eq!(
-            resume_note(1, 2),
+            resume_note(Direction::Upload, 1, 2),
             "resuming: 1 of 2 files already uploaded (journal); sending the rest"
         );
     }

@@ -32,10 +32,21 @@ impl Bed {
         Bed::build(secret, Faults::default())
     }
 
+    /// A bed whose emulator configuration `tune` adjusts (e.g. `download_redirect`).
+    #[allow(dead_code)]
+    pub fn with_config(faults: Faults, tune: impl FnOnce(&mut Config)) -> Bed {
+        Bed::build_with(SECRET, faults, tune)
+    }
+
     fn build(secret: &str, faults: Faults) -> Bed {
+        Bed::build_with(secret, faults, |_| {})
+    }
+
+    fn build_with(secret: &str, faults: Faults, tune: impl FnOnce(&mut Config)) -> Bed {
         let data = tempfile::tempdir().unwrap();
         let mut cfg = Config::new(data.path(), ACCESS, secret);
         cfg.faults = faults;
+        tune(&mut cfg);
         cfg.email = "user@example.com".into();
         cfg.password = "correct horse".into();
         cfg.screenname = "tester".into();

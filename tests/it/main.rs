@@ -4,6 +4,7 @@
 mod config_file;
 mod configure;
 mod delete;
+mod download;
 mod dropin;
 mod ecosystem;
 mod folders;
