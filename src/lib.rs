@@ -56,6 +56,9 @@ pub fn run(cli: cli::Cli) -> Result<u8, AppError> {
             cli::Command::Status(a) => commands::status::run(&cli.global, a, &env).await,
             cli::Command::Completions(a) => commands::completions::completions(a),
             cli::Command::Man(a) => commands::completions::man(a),
+            cli::Command::Search(a) => commands::search::run(&cli.global, a, &env).await,
+            cli::Command::List(a) => commands::list::run(&cli.global, a, &env).await,
+            cli::Command::Tasks(a) => commands::tasks::run(&cli.global, a, &env).await,
         }
     })
 }
