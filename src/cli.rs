@@ -381,7 +381,8 @@ impl Command {
 
 // ---- search, list, tasks (owned by the harvest work) ----
 #[derive(Debug, Args)]
-#[command(after_help = "Output: one identifier a line, unless --field is given: then one JSON \
+#[command(
+    after_help = "Output: one identifier a line, unless --field is given: then one JSON \
 object a line with `identifier` and those fields (a field an item lacks is left out; \
 multi-valued fields are lists). All results are paged through the scrape API with its cursor, \
 one page in memory at a time; with `-p rows:N` or `-p page:N` one page of advancedsearch.php \
@@ -389,7 +390,8 @@ is asked for instead, as ia does.\n\n\
 Exit codes: 0 some item matched (with -n: the count was printed), 1 no item matched or the \
 search failed part-way, 2 bad input or a query archive.org refused.\n\n\
 Example:\n  \
-iaup search 'collection:biodiversity AND oai_updatedate:[2008-06-01 TO 2008-06-13]'")]
+iaup search 'collection:biodiversity AND oai_updatedate:[2008-06-01 TO 2008-06-13]'"
+)]
 pub struct SearchArgs {
     /// The query, in archive.org's search syntax (`collection:X AND oai_updatedate:[A TO B]`),
     /// sent as written.
@@ -417,14 +419,16 @@ pub struct SearchArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Columns are keys of the metadata API's file entries (name, size, md5, \
+#[command(
+    after_help = "Columns are keys of the metadata API's file entries (name, size, md5, \
 sha1, crc32, format, source, mtime, original...), plus `identifier` (the item) and `location` \
 (the file's download URL, percent-encoded). Output is TSV (quoted as ia's csv module does, list \
 values joined with `;`), or JSON lines with --json. Filters combine with AND: a file is listed \
 when it matches a --glob, no --exclude, one of the --format values and one of the --source \
 values; history copies only with --history.\n\n\
 Exit codes: 0 files listed for every item, 1 an item does not exist or no file of it matched \
-(the other items are still listed), 2 bad input.")]
+(the other items are still listed), 2 bad input."
+)]
 pub struct ListArgs {
     /// Item identifiers.
     #[arg(value_name = "IDENTIFIER", required = true)]
@@ -466,12 +470,14 @@ pub struct ListArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Needs your S3 keys (the Tasks API answers only to a logged-in \
+#[command(
+    after_help = "Needs your S3 keys (the Tasks API answers only to a logged-in \
 account). Prints a table (identifier, task_id, state, cmd, submittime), newest first, or with \
 --json the API's rows, one a line. With --wait, first waits until no task of any item is \
 queued or running (polling the task counts), then lists.\n\n\
 Exit codes: 0 no task in error (and, with --wait, all finished in time), 1 a task is in error \
-or --wait-timeout passed, 2 bad input or configuration.")]
+or --wait-timeout passed, 2 bad input or configuration."
+)]
 pub struct TasksArgs {
     /// Item identifiers.
     #[arg(value_name = "IDENTIFIER", required = true)]
@@ -486,7 +492,12 @@ pub struct TasksArgs {
     #[arg(short = 'w', long)]
     pub wait: bool,
     /// Give up waiting after this many seconds (exit 1).
-    #[arg(long, value_name = "SECONDS", default_value_t = 3600.0, requires = "wait")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 3600.0,
+        requires = "wait"
+    )]
     pub wait_timeout: f64,
     #[command(flatten)]
     pub transfer: TransferArgs,

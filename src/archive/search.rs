@@ -19,7 +19,9 @@ use serde_json::{Map, Value};
 use super::ARCHIVE;
 use crate::ias3;
 use crate::secret::Credentials;
-use crate::transport::{self, classify_status, Answer, ApiError, Class, Face, OnRetry, RetryPolicy};
+use crate::transport::{
+    self, classify_status, Answer, ApiError, Class, Face, OnRetry, RetryPolicy,
+};
 
 /// One result: the fields the server returned for one item (`identifier` always).
 pub type Row = Map<String, Value>;
@@ -269,7 +271,19 @@ pub fn scrape<'a>(
 
 /// A scrape answer: its rows and total, and the cursor of the next page if there is one.
 fn read_scrape_page(mut v: Value) -> (Page, Option<String>) {
-    let rows = match v.get_mut("items").map(Value::take) {
+    let rows = objects(v.get_mut("items").map(Value::take));
+    let next = v
+        .get("cursor")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
+    let total = v.get("total").and_then(Value::as_u64);
+    (Page { rows, total }, next)
+}
+
+/// The objects of a JSON list (anything else in it is skipped).
+fn objects(list: Option<Value>) -> Vec<Row> {
+    match list {
         Some(Value::Array(items)) => items
             .into_iter()
             .filter_map(|i| match i {
@@ -278,14 +292,7 @@ fn read_scrape_page(mut v: Value) -> (Page, Option<String>) {
             })
             .collect(),
         _ => Vec::new(),
-    };
-    let next = v
-        .get("cursor")
-        .and_then(Value::as_str)
-        .filter(|c| !c.is_empty())
-        .map(str::to_owned);
-    let total = v.get("total").and_then(Value::as_u64);
-    (Page { rows, total }, next)
+    }
 }
 
 /// One page of `advancedsearch.php` (the caller's `rows` and `page`), as `ia search -p
@@ -300,16 +307,7 @@ pub async fn advanced(
         .get(query, "advancedsearch.php", &params, true, on_retry)
         .await?;
     let total = v.pointer("/response/numFound").and_then(Value::as_u64);
-    let rows = match v.pointer_mut("/response/docs").map(Value::take) {
-        Some(Value::Array(docs)) => docs
-            .into_iter()
-            .filter_map(|d| match d {
-                Value::Object(row) => Some(row),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
+    let rows = objects(v.pointer_mut("/response/docs").map(Value::take));
     Ok(Page { rows, total })
 }
 
@@ -420,8 +418,14 @@ mod tests {
             headers: Default::default(),
             body: body.into(),
         };
-        assert_eq!(Pages.classify(&answer(200, r#"{"items":[{"id"#)), Class::Transient);
-        assert_eq!(Pages.classify(&answer(200, r#"{"items":[]}"#)), Class::Success);
+        assert_eq!(
+            Pages.classify(&answer(200, r#"{"items":[{"id"#)),
+            Class::Transient
+        );
+        assert_eq!(
+            Pages.classify(&answer(200, r#"{"items":[]}"#)),
+            Class::Success
+        );
         assert_eq!(Pages.classify(&answer(400, "{}")), Class::Fatal);
         assert_eq!(Pages.classify(&answer(503, "")), Class::Transient);
         assert_eq!(

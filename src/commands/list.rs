@@ -8,17 +8,14 @@
 //! read, or had no file matching (named on stderr; the other items are still listed), 2 bad
 //! input.
 
-use std::time::Duration;
-
 use futures::StreamExt;
 use serde_json::{Map, Value};
 
-use super::metadata::{invalid_identifier, problems_error};
+use super::metadata::{invalid_identifiers, problems_error};
 use crate::archive;
 use crate::cli::{GlobalArgs, ListArgs};
 use crate::error::{AppError, EXIT_FAILED, EXIT_OK};
 use crate::item_doc::{remote_files, RemoteFile};
-use crate::plan::validate_identifier;
 use crate::printer::Printer;
 use crate::select::{FileFilter, Patterns};
 use crate::settings::{Env, Settings};
@@ -147,12 +144,7 @@ fn lines(
 pub async fn run(global: &GlobalArgs, args: &ListArgs, env: &Env) -> Result<u8, AppError> {
     let settings = Settings::resolve(global, env)?;
     let transfer = settings.transfer(&args.transfer)?;
-    let mut problems = Vec::new();
-    for id in &args.identifiers {
-        if let Err(why) = validate_identifier(id) {
-            problems.push(invalid_identifier(id, &why));
-        }
-    }
+    let mut problems = invalid_identifiers(&args.identifiers);
     let filter = FileFilter {
         globs: Patterns::compile("--glob", &args.glob, &mut problems),
         exclude: Patterns::compile("--exclude", &args.exclude, &mut problems),
@@ -168,12 +160,7 @@ pub async fn run(global: &GlobalArgs, args: &ListArgs, env: &Env) -> Result<u8, 
     let client = transport::client(transfer.jobs);
     let archive_url = settings.archive_url.as_str();
     let policy = transfer.policy;
-    let on_retry = |attempt: u32, delay: Duration, reason: &str| {
-        printer.note(&format!(
-            "retry: reading an item, attempt {attempt} failed ({reason}); retrying in {:.1}s",
-            delay.as_secs_f64()
-        ));
-    };
+    let on_retry = printer.retry_note("reading an item");
     let on_retry = &on_retry;
     let client = &client;
     let mut docs = futures::stream::iter(&args.identifiers)
@@ -234,7 +221,11 @@ mod tests {
     fn tsv_joins_lists_and_quotes_as_ia() {
         let files = files();
         let picked: Vec<&RemoteFile> = files.iter().collect();
-        let cols = vec!["name".to_owned(), "collection".to_owned(), "title".to_owned()];
+        let cols = vec![
+            "name".to_owned(),
+            "collection".to_owned(),
+            "title".to_owned(),
+        ];
         assert_eq!(
             lines(&picked, &cols, "it", "http://h", false, true),
             [
@@ -249,7 +240,11 @@ mod tests {
     fn json_lines_keep_lists_and_leave_out_missing_keys() {
         let files = files();
         let picked: Vec<&RemoteFile> = files.iter().collect();
-        let cols = vec!["identifier".to_owned(), "collection".to_owned(), "location".to_owned()];
+        let cols = vec![
+            "identifier".to_owned(),
+            "collection".to_owned(),
+            "location".to_owned(),
+        ];
         assert_eq!(
             lines(&picked, &cols, "it", "http://h/", true, true),
             [

@@ -7,30 +7,33 @@
 //! search failed part-way (what came before the failure was printed), 2 bad input or a query
 //! the server refused. A total that changes while paging is noted, never an error (ia#610).
 
-use std::time::Duration;
-
 use futures::{pin_mut, TryStreamExt};
 use serde_json::Value;
 
 use crate::archive::search::{self, Query, Row, SearchApi, SearchError};
 use crate::cli::{GlobalArgs, SearchArgs};
-use crate::error::{msg, AppError, EXIT_FAILED, EXIT_OK};
+use crate::error::{AppError, EXIT_FAILED, EXIT_OK};
+use crate::plan::parse_key_value;
 use crate::printer::Printer;
 use crate::settings::{Env, Settings};
 use crate::transport;
 
-/// `KEY:VALUE` parameters (`-p`), split at the first `:`.
+/// `KEY:VALUE` parameters (`-p`), split at the first `:`; a bad one is exit 2.
 pub fn parse_params(given: &[String]) -> Result<Vec<(String, String)>, AppError> {
-    given
+    let mut problems = Vec::new();
+    let params = given
         .iter()
-        .map(|p| match p.split_once(':') {
-            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
-            _ => Err(AppError::usage(msg(format!(
-                "`-p {p}`: a search parameter is KEY:VALUE"
-            )))
-            .hint("for example -p count:500, or -p rows:50 -p page:1 for one page")),
+        .filter_map(|p| {
+            parse_key_value(p, "-p")
+                .map_err(|e| problems.push(e.with_hint("for example -p count:500, or -p rows:50")))
+                .ok()
         })
-        .collect()
+        .collect();
+    if problems.is_empty() {
+        Ok(params)
+    } else {
+        Err(super::problems_error(problems))
+    }
 }
 
 /// Values of a repeatable flag, each also split at commas; blanks dropped.
@@ -71,12 +74,7 @@ pub async fn run(global: &GlobalArgs, args: &SearchArgs, env: &Env) -> Result<u8
         policy: &transfer.policy,
         timeout: transfer.answer_timeout,
     };
-    let on_retry = |attempt: u32, delay: Duration, reason: &str| {
-        printer.note(&format!(
-            "retry: searching, attempt {attempt} failed ({reason}); retrying in {:.1}s",
-            delay.as_secs_f64()
-        ));
-    };
+    let on_retry = printer.retry_note("searching");
     let failed = |e: SearchError| match e {
         SearchError::BadQuery { .. } => AppError::usage(e).hint(
             "check the query's syntax (field:value, AND/OR/NOT, ranges as field:[A TO B]) and \
@@ -214,8 +212,14 @@ mod tests {
         assert_eq!(drift_note(&[], 0), None);
         assert_eq!(drift_note(&[250], 250), None);
         let n = drift_note(&[250, 251], 251).unwrap();
-        assert!(n.contains("250, then 251") && n.contains("not an error"), "{n}");
+        assert!(
+            n.contains("250, then 251") && n.contains("not an error"),
+            "{n}"
+        );
         let n = drift_note(&[250], 249).unwrap();
-        assert!(n.contains("said 250 matches while paging and 249 arrived"), "{n}");
+        assert!(
+            n.contains("said 250 matches while paging and 249 arrived"),
+            "{n}"
+        );
     }
 }

@@ -13,11 +13,10 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::Value;
 
-use super::metadata::{invalid_identifier, problems_error};
+use super::metadata::{invalid_identifiers, problems_error};
 use crate::archive::tasks::{wait_idle, Summary, Task, TasksApi, Waited};
 use crate::cli::{GlobalArgs, TasksArgs};
 use crate::error::{msg, AppError, EXIT_FAILED, EXIT_OK};
-use crate::plan::validate_identifier;
 use crate::printer::Printer;
 use crate::settings::{Env, Settings};
 use crate::transport;
@@ -79,15 +78,7 @@ fn counts(id: &str, s: &Summary) -> String {
 pub async fn run(global: &GlobalArgs, args: &TasksArgs, env: &Env) -> Result<u8, AppError> {
     let settings = Settings::resolve(global, env)?;
     let transfer = settings.transfer(&args.transfer)?;
-    let problems: Vec<_> = args
-        .identifiers
-        .iter()
-        .filter_map(|id| {
-            validate_identifier(id)
-                .err()
-                .map(|why| invalid_identifier(id, &why))
-        })
-        .collect();
+    let problems = invalid_identifiers(&args.identifiers);
     if !problems.is_empty() {
         return Err(problems_error(problems));
     }
@@ -106,12 +97,7 @@ pub async fn run(global: &GlobalArgs, args: &TasksArgs, env: &Env) -> Result<u8,
         creds: &creds,
         policy: &transfer.policy,
     };
-    let on_retry = |attempt: u32, delay: Duration, reason: &str| {
-        printer.note(&format!(
-            "retry: reading tasks, attempt {attempt} failed ({reason}); retrying in {:.1}s",
-            delay.as_secs_f64()
-        ));
-    };
+    let on_retry = printer.retry_note("reading tasks");
     let mut code = EXIT_OK;
 
     if args.wait {
@@ -128,7 +114,10 @@ pub async fn run(global: &GlobalArgs, args: &TasksArgs, env: &Env) -> Result<u8,
                         *last = Some(*s);
                     }
                 };
-                (id, wait_idle(api, id, wait_timeout, on_retry, &on_poll).await)
+                (
+                    id,
+                    wait_idle(api, id, wait_timeout, on_retry, &on_poll).await,
+                )
             }
         });
         for (id, waited) in futures::future::join_all(waits).await {
@@ -169,7 +158,11 @@ pub async fn run(global: &GlobalArgs, args: &TasksArgs, env: &Env) -> Result<u8,
         if tasks.is_empty() {
             printer.note(&format!(
                 "{id}: no task queued, running or in error{}",
-                if args.history { ", and none finished" } else { "" }
+                if args.history {
+                    ", and none finished"
+                } else {
+                    ""
+                }
             ));
         }
         for t in &tasks {
