@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use futures::Stream;
+use futures::{Stream, TryStreamExt};
 use serde_json::{Map, Value};
 
 use super::ARCHIVE;
@@ -269,6 +269,25 @@ pub fn scrape<'a>(
     })
 }
 
+/// The identifiers of every hit, in order: [`scrape`]'s pages flattened (for `download
+/// --search` and anything else that wants items, not fields). `query.fields` is not needed.
+pub fn identifiers<'a>(
+    api: &'a SearchApi<'a>,
+    query: &'a Query,
+    on_retry: OnRetry<'a>,
+) -> impl Stream<Item = Result<String, SearchError>> + Send + 'a {
+    scrape(api, query, on_retry)
+        .map_ok(|page| {
+            let ids: Vec<Result<String, SearchError>> = page
+                .rows
+                .iter()
+                .filter_map(|r| identifier(r).map(|id| Ok(id.to_owned())))
+                .collect();
+            futures::stream::iter(ids)
+        })
+        .try_flatten()
+}
+
 /// A scrape answer: its rows and total, and the cursor of the next page if there is one.
 fn read_scrape_page(mut v: Value) -> (Page, Option<String>) {
     let rows = objects(v.get_mut("items").map(Value::take));
@@ -409,6 +428,59 @@ mod tests {
         let (last, next) = read_scrape_page(json!({"items": [], "count": 0, "total": 7}));
         assert!(last.rows.is_empty());
         assert_eq!(next, None);
+    }
+
+    // The stream against the emulator: more hits than one page holds, every one once, and
+    // the count of requests is one per page.
+    #[tokio::test]
+    async fn identifiers_stream_every_page() {
+        let data = tempfile::tempdir().unwrap();
+        let emu = ias3_emulator::Emulator::start(ias3_emulator::Config::new(data.path(), "K", "S"))
+            .await
+            .unwrap();
+        for n in 0..150 {
+            emu.seed_item(&format!("s_{n:03}"), json!({"collection": "c"}), vec![])
+                .unwrap();
+        }
+        let client = transport::client(1);
+        let url = emu.url();
+        let api = SearchApi {
+            client: &client,
+            archive_url: &url,
+            creds: None,
+            policy: &RetryPolicy::CHECK,
+            timeout: Duration::from_secs(30),
+        };
+        let query = Query {
+            q: "collection:c".into(),
+            params: vec![("count".into(), "100".into())],
+            ..Query::default()
+        };
+        let ids: Vec<String> = identifiers(&api, &query, &|_, _, _| {})
+            .try_collect()
+            .await
+            .unwrap();
+        let want: Vec<String> = (0..150).map(|n| format!("s_{n:03}")).collect();
+        assert_eq!(ids, want);
+        assert_eq!(total(&api, &query, &|_, _, _| {}).await.unwrap(), 150);
+        let pages = emu
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("/scrape?") && !r.path.contains("total_only"))
+            .count();
+        assert_eq!(pages, 2);
+        let bad = Query {
+            q: "collection:(c".into(),
+            ..Query::default()
+        };
+        let e = identifiers(&api, &bad, &|_, _, _| {})
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, SearchError::BadQuery { query, .. } if query == "collection:(c"),
+            "{e}"
+        );
     }
 
     #[test]
