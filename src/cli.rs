@@ -81,6 +81,15 @@ pub enum Command {
     /// Download files of items: verified by MD5, resumable, in parallel.
     #[command(alias = "do")]
     Download(Box<DownloadArgs>),
+    /// Search archive.org: identifiers (or chosen fields as JSON lines) of every matching item.
+    #[command(alias = "se", mut_arg("timeout", |a| a.short('t')))]
+    Search(Box<SearchArgs>),
+    /// List an item's files (names, or any columns of the metadata API's file list).
+    #[command(alias = "ls")]
+    List(Box<ListArgs>),
+    /// Show an item's catalog tasks (queued, running, in error), or wait for them to finish.
+    #[command(alias = "ta")]
+    Tasks(Box<TasksArgs>),
 }
 
 // ---- completions, man (owned by the ecosystem work) ----
@@ -369,6 +378,9 @@ impl Command {
             Command::Metadata(a) => Some(&a.transfer),
             Command::Delete(a) => Some(&a.transfer),
             Command::Download(a) => Some(&a.transfer),
+            Command::Search(a) => Some(&a.transfer),
+            Command::List(a) => Some(&a.transfer),
+            Command::Tasks(a) => Some(&a.transfer),
             _ => None,
         }
     }
@@ -454,6 +466,131 @@ pub struct DownloadArgs {
     pub transfer: TransferArgs,
 }
 // ---- end download ----
+
+// ---- search, list, tasks (owned by the harvest work) ----
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Output: one identifier a line, unless --field is given: then one JSON \
+object a line with `identifier` and those fields (a field an item lacks is left out; \
+multi-valued fields are lists). All results are paged through the scrape API with its cursor, \
+one page in memory at a time; with `-p rows:N` or `-p page:N` one page of advancedsearch.php \
+is asked for instead, as ia does.\n\n\
+Exit codes: 0 some item matched (with -n: the count was printed), 1 no item matched or the \
+search failed part-way, 2 bad input or a query archive.org refused.\n\n\
+Example:\n  \
+iaup search 'collection:biodiversity AND oai_updatedate:[2008-06-01 TO 2008-06-13]'"
+)]
+pub struct SearchArgs {
+    /// The query, in archive.org's search syntax (`collection:X AND oai_updatedate:[A TO B]`),
+    /// sent as written.
+    #[arg(value_name = "QUERY")]
+    pub query: String,
+    /// One identifier a line (the default when --field is not given).
+    #[arg(short = 'i', long, conflicts_with = "field")]
+    pub itemlist: bool,
+    /// Return FIELD too, as JSON lines (repeatable; `a,b` gives two).
+    #[arg(short = 'f', long, value_name = "FIELD")]
+    pub field: Vec<String>,
+    /// Sort by FIELD, `FIELD desc` for descending (repeatable; `a,b desc` gives two). The
+    /// scrape API refuses some fields, such as oai_updatedate.
+    #[arg(short = 's', long, value_name = "FIELD[ desc]")]
+    pub sort: Vec<String>,
+    /// Print only the number of matching items.
+    #[arg(short = 'n', long, conflicts_with_all = ["itemlist", "field", "sort"])]
+    pub num_found: bool,
+    /// Extra search parameter KEY:VALUE (repeatable), e.g. `count:500` (scrape page size);
+    /// `rows` or `page` ask for one page of advancedsearch.php instead.
+    #[arg(short = 'p', long = "parameters", value_name = "KEY:VALUE")]
+    pub parameters: Vec<String>,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Columns are keys of the metadata API's file entries (name, size, md5, \
+sha1, crc32, format, source, mtime, original...), plus `identifier` (the item) and `location` \
+(the file's download URL, percent-encoded). Output is TSV (quoted as ia's csv module does, list \
+values joined with `;`), or JSON lines with --json. Filters combine with AND: a file is listed \
+when it matches a --glob, no --exclude, one of the --format values and one of the --source \
+values; history copies only with --history.\n\n\
+Exit codes: 0 files listed for every item, 1 an item does not exist or no file of it matched \
+(the other items are still listed), 2 bad input."
+)]
+pub struct ListArgs {
+    /// Item identifiers.
+    #[arg(value_name = "IDENTIFIER", required = true)]
+    pub identifiers: Vec<String>,
+    /// Columns to print, in order (repeatable; `a,b` gives two) [default: name].
+    #[arg(short = 'c', long, value_name = "COLUMN")]
+    pub columns: Vec<String>,
+    /// Every column any file of the item has, `name` first.
+    #[arg(short = 'a', long, conflicts_with = "columns")]
+    pub all: bool,
+    /// A header row with the column names first.
+    #[arg(short = 'v', long, conflicts_with = "json")]
+    pub verbose: bool,
+    /// Print each file's full download URL instead of its name (the `location` column).
+    #[arg(short = 'l', long, conflicts_with_all = ["columns", "all"])]
+    pub location: bool,
+    /// Only files whose name matches PATTERN (`*` also matches `/`; `|` separates patterns).
+    /// Repeatable.
+    #[arg(short = 'g', long, value_name = "PATTERN")]
+    pub glob: Vec<String>,
+    /// Leave out files whose name matches PATTERN. Repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Only files of this format, as the metadata API names it (`JPEG`, `Metadata`...).
+    /// Repeatable.
+    #[arg(short = 'f', long, value_name = "FORMAT")]
+    pub format: Vec<String>,
+    /// Only files of this source. Repeatable.
+    #[arg(long, value_enum, value_name = "SOURCE")]
+    pub source: Vec<crate::select::Source>,
+    /// Also list old versions kept under history/.
+    #[arg(long)]
+    pub history: bool,
+    /// One JSON object a line, with the chosen columns (lists stay lists).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Needs your S3 keys (the Tasks API answers only to a logged-in \
+account). Prints a table (identifier, task_id, state, cmd, submittime), newest first, or with \
+--json the API's rows, one a line. With --wait, first waits until no task of any item is \
+queued or running (polling the task counts), then lists.\n\n\
+Exit codes: 0 no task in error (and, with --wait, all finished in time), 1 a task is in error \
+or --wait-timeout passed, 2 bad input or configuration."
+)]
+pub struct TasksArgs {
+    /// Item identifiers.
+    #[arg(value_name = "IDENTIFIER", required = true)]
+    pub identifiers: Vec<String>,
+    /// Also list finished tasks.
+    #[arg(long)]
+    pub history: bool,
+    /// The API's rows as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+    /// Wait until no task of the items is queued or running.
+    #[arg(short = 'w', long)]
+    pub wait: bool,
+    /// Give up waiting after this many seconds (exit 1).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 3600.0,
+        requires = "wait"
+    )]
+    pub wait_timeout: f64,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+// ---- end search, list, tasks ----
 
 /// `--delimiter`: one ASCII character, or `tab` / `\t`.
 fn parse_delimiter(s: &str) -> Result<u8, String> {

@@ -58,6 +58,9 @@ pub fn run(cli: cli::Cli) -> Result<ExitStatus, AppError> {
             cli::Command::Completions(a) => commands::completions::completions(a),
             cli::Command::Man(a) => commands::completions::man(a),
             cli::Command::Download(a) => download::run(&cli.global, a, &env).await,
+            cli::Command::Search(a) => commands::search::run(&cli.global, a, &env).await,
+            cli::Command::List(a) => commands::list::run(&cli.global, a, &env).await,
+            cli::Command::Tasks(a) => commands::tasks::run(&cli.global, a, &env).await,
         }
     })
 }

@@ -9,6 +9,7 @@
 
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use indicatif::MultiProgress;
 
@@ -139,6 +140,20 @@ impl Printer {
         self.stderr(line);
     }
 
+    /// The `on_retry` of a small request (`transport::send`): a note before each retry,
+    /// `retry: WHAT, attempt N failed (REASON); retrying in 1.5s`.
+    pub fn retry_note<'a>(
+        &'a self,
+        what: &'a str,
+    ) -> impl Fn(u32, Duration, &str) + Send + Sync + 'a {
+        move |attempt, delay, reason| {
+            self.note(&format!(
+                "retry: {what}, attempt {attempt} failed ({reason}); retrying in {:.1}s",
+                delay.as_secs_f64()
+            ))
+        }
+    }
+
     /// From now on stderr lines go through `bars` (the display calls this when it draws them).
     pub fn draw_through(&self, bars: MultiProgress) {
         *lock(&self.bars) = Some(bars);
@@ -205,6 +220,19 @@ mod tests {
         let got = got.lock().unwrap();
         assert_eq!(got.stdout, ["data", "ok"]);
         assert_eq!(got.stderr, ["note", "summary"]);
+    }
+
+    #[test]
+    fn retry_notes_name_what_is_retried() {
+        let (p, got) = Printer::captured(Mode::Plain);
+        p.retry_note("searching")(2, Duration::from_millis(1500), "HTTP 503");
+        assert_eq!(
+            got.lock().unwrap().stderr,
+            ["retry: searching, attempt 2 failed (HTTP 503); retrying in 1.5s"]
+        );
+        let (q, got) = Printer::captured(Mode::Quiet);
+        q.retry_note("x")(1, Duration::ZERO, "r");
+        assert!(got.lock().unwrap().stderr.is_empty());
     }
 
     #[test]

@@ -148,7 +148,11 @@ impl TasksApi<'_> {
                 }
             }
         }
-        tasks.sort_by_key(|t| std::cmp::Reverse(t.submittime()));
+        // Newest first; tasks submitted in the same second by their ids (later ids are newer).
+        tasks.sort_by_key(|t| {
+            let id = t.task_id().and_then(|n| n.parse::<u64>().ok());
+            std::cmp::Reverse((t.submittime(), id))
+        });
         Ok(tasks)
     }
 }

@@ -53,6 +53,17 @@ pub(crate) fn invalid_identifier(id: &str, why: &str) -> Problem {
     )
 }
 
+/// A problem for each identifier that is not a valid one.
+pub(crate) fn invalid_identifiers(ids: &[String]) -> Vec<Problem> {
+    ids.iter()
+        .filter_map(|id| {
+            validate_identifier(id)
+                .err()
+                .map(|why| invalid_identifier(id, &why))
+        })
+        .collect()
+}
+
 pub async fn run(
     global: &GlobalArgs,
     args: &MetadataArgs,
@@ -63,15 +74,7 @@ pub async fn run(
     let policy = transfer.policy;
     // No bars: one line per item.
     let printer = Printer::new(transfer.quiet, true);
-    let mut problems: Vec<Problem> = args
-        .identifiers
-        .iter()
-        .filter_map(|id| {
-            validate_identifier(id)
-                .err()
-                .map(|why| invalid_identifier(id, &why))
-        })
-        .collect();
+    let mut problems = invalid_identifiers(&args.identifiers);
     let writing = args.spreadsheet.is_some()
         || !(args.modify.is_empty()
             && args.insert.is_empty()

@@ -4,8 +4,11 @@
 pub mod completions;
 pub mod configure;
 pub mod delete;
+pub mod list;
 pub mod metadata;
+pub mod search;
 pub mod status;
+pub mod tasks;
 pub mod upload;
 
 use crate::error::{msg, AppError};

@@ -46,9 +46,7 @@ fn on_the_fly_names(identifier: &str) -> [String; 4] {
     ]
 }
 
-fn download_path(identifier: &str, name: &str) -> String {
-    format!("download/{}/{}", ias3::quote(identifier), ias3::quote(name))
-}
+use crate::archive::download_path;
 
 fn listed(identifier: &str, f: &RemoteFile) -> Wanted {
     Wanted {

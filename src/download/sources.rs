@@ -4,12 +4,11 @@
 use std::io::BufRead;
 use std::path::Path;
 
-use serde_json::Value;
+use futures::TryStreamExt;
 
-use crate::archive::ARCHIVE;
+use crate::archive::search::{self, Query, SearchApi, SearchError};
 use crate::error::{msg, AppError};
-use crate::ias3;
-use crate::transport::{self, RetryPolicy};
+use crate::transport::RetryPolicy;
 
 /// One item and the files named for it (none: the filters decide).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,54 +52,34 @@ pub fn from_itemlist(path: &Path) -> Result<Vec<ItemRequest>, AppError> {
         .collect())
 }
 
-/// Identifiers per scrape page: the most the scrape API gives at once.
-const SCRAPE_COUNT: &str = "10000";
-
-// TODO(integrator): replace with archive::search (the search helper's scrape client, which
-// also retries a cursor that stops early and tolerates a drifting total).
-/// Every identifier `query` finds, by the scrape API's cursor paging.
+/// Every identifier `query` finds: `archive::search`'s scrape paging (cursor by cursor, a
+/// page that fails retried from its cursor, a drifting total tolerated). A query archive.org
+/// refuses is bad input (exit 2); a search that fails part-way is a failure (exit 1).
 pub async fn search_identifiers(
     client: &reqwest::Client,
     archive_url: &str,
     query: &str,
     policy: &RetryPolicy,
 ) -> Result<Vec<String>, AppError> {
-    let base = ias3::join(archive_url, "services/search/v1/scrape");
-    let mut found = Vec::new();
-    let mut cursor: Option<String> = None;
+    let api = SearchApi {
+        client,
+        archive_url,
+        creds: None,
+        policy,
+        timeout: std::time::Duration::from_secs(300),
+    };
+    let query = Query {
+        q: query.to_owned(),
+        ..Query::default()
+    };
     let noop = |_: u32, _: std::time::Duration, _: &str| {};
-    loop {
-        let mut url = url::Url::parse(&base).map_err(AppError::usage)?;
-        url.query_pairs_mut()
-            .append_pair("q", query)
-            .append_pair("fields", "identifier")
-            .append_pair("count", SCRAPE_COUNT);
-        if let Some(c) = &cursor {
-            url.query_pairs_mut().append_pair("cursor", c);
-        }
-        let what = format!("searching for `{query}`");
-        let answer = transport::send(&what, policy, &ARCHIVE, || client.get(url.as_str()), &noop)
-            .await
-            .map_err(AppError::failed)?;
-        if answer.status != 200 {
-            return Err(AppError::failed(msg(format!(
-                "{what}: {}",
-                answer.describe_plain()
-            ))));
-        }
-        let page: Value = serde_json::from_str(&answer.body)
-            .map_err(|e| AppError::failed(msg(format!("{what}: the answer is not JSON ({e})"))))?;
-        let items = page["items"].as_array().cloned().unwrap_or_default();
-        found.extend(
-            items
-                .iter()
-                .filter_map(|i| i["identifier"].as_str().map(str::to_owned)),
-        );
-        match page["cursor"].as_str() {
-            Some(c) if !items.is_empty() => cursor = Some(c.to_owned()),
-            _ => return Ok(found),
-        }
-    }
+    search::identifiers(&api, &query, &noop)
+        .try_collect()
+        .await
+        .map_err(|e| match e {
+            e @ SearchError::BadQuery { .. } => AppError::usage(e),
+            e => AppError::failed(e),
+        })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod ecosystem;
 mod folders;
 mod hardening;
 mod harness;
+mod harvest_search;
 mod metadata;
 mod profiles;
 mod resume;
