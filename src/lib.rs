@@ -56,6 +56,7 @@ pub fn run(cli: cli::Cli) -> Result<u8, AppError> {
             cli::Command::Status(a) => commands::status::run(&cli.global, a, &env).await,
             cli::Command::Completions(a) => commands::completions::completions(a),
             cli::Command::Man(a) => commands::completions::man(a),
+            cli::Command::Verify(a) => commands::verify::run(&cli.global, a, &env).await,
         }
     })
 }

@@ -7,6 +7,7 @@ pub mod delete;
 pub mod metadata;
 pub mod status;
 pub mod upload;
+pub mod verify;
 
 use crate::error::{msg, AppError};
 use crate::plan::Problem;

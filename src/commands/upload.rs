@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{GlobalArgs, UploadArgs};
+use crate::cli::{GlobalArgs, PlanArgs, UploadArgs};
 use crate::engine::{Engine, ItemWork, UploadOptions};
 use crate::error::{msg, AppError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::ias3;
@@ -19,6 +19,7 @@ use crate::reporter::{self, FileStatus, ReportFile, ReportFormat, Reporter, RunR
 use crate::settings::{self, Env, Settings};
 use crate::transport;
 
+mod after;
 mod checks;
 
 use checks::{
@@ -35,10 +36,10 @@ fn spool_stdin(
     args: &UploadArgs,
     printer: &Printer,
 ) -> Result<Option<tempfile::NamedTempFile>, AppError> {
-    if !args.files.iter().any(|f| f.as_os_str() == "-") {
+    if !args.plan.files.iter().any(|f| f.as_os_str() == "-") {
         return Ok(None);
     }
-    if args.files.len() != 1 || args.remote_name.is_none() {
+    if args.plan.files.len() != 1 || args.plan.remote_name.is_none() {
         return Err(AppError::usage(msg(
             "reading stdin (`-`) needs --remote-name, and no other file",
         ))
@@ -62,8 +63,10 @@ fn spool_stdin(
     Ok(Some(spool))
 }
 
+/// The plan from upload's (and verify's) inputs: identifier and files, `--spreadsheet`,
+/// `--folders`, or `--file-metadata`, with `--shard` applied; every problem at once, exit 2.
 pub fn build_plan(
-    args: &UploadArgs,
+    args: &PlanArgs,
     uploaded_paths: Option<plan::UploadedPaths>,
     stdin: Option<&std::path::Path>,
 ) -> Result<Plan, AppError> {
@@ -240,9 +243,9 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     let printer = Printer::new(args.transfer.quiet, args.transfer.no_progress);
     if let (true, Some(id), true, None) = (
         args.status_check,
-        &args.identifier,
-        args.files.is_empty(),
-        &args.spreadsheet,
+        &args.plan.identifier,
+        args.plan.files.is_empty(),
+        &args.plan.spreadsheet,
     ) {
         return status_check_only(&settings, id, &printer).await;
     }
@@ -271,7 +274,7 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         _ => None,
     };
     let stdin = spool_stdin(args, &printer)?;
-    let plan = build_plan(args, uploaded_paths, stdin.as_ref().map(|s| s.path()))?;
+    let plan = build_plan(&args.plan, uploaded_paths, stdin.as_ref().map(|s| s.path()))?;
     let report_file = match (&args.report, report_format, args.dry_run) {
         (Some(path), Some(format), false) => {
             Some(ReportFile::create(path, format).map_err(|e| {
@@ -281,11 +284,11 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         }
         _ => None,
     };
-    let mut problems = header_problems(&plan, &opts, args.spreadsheet.as_deref());
+    let mut problems = header_problems(&plan, &opts, args.plan.spreadsheet.as_deref());
     problems.extend(private_file_problems(
         &plan,
         &private_files(&settings, env, journal.as_ref().map(Journal::path)),
-        args.spreadsheet.as_deref(),
+        args.plan.spreadsheet.as_deref(),
     ));
     if !problems.is_empty() {
         return Err(super::problems_error(problems));
@@ -389,7 +392,7 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
                 &client,
                 &settings,
                 &plan,
-                args.spreadsheet.as_deref(),
+                args.plan.spreadsheet.as_deref(),
                 &printer,
             )
             .await?;
@@ -398,7 +401,7 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     let mut claims = None;
     let writer = match journal.take() {
         Some(mut j) => {
-            let start = journal::RunStart::upload(args.spreadsheet.as_deref(), resumed);
+            let start = journal::RunStart::upload(args.plan.spreadsheet.as_deref(), resumed);
             let run_id = j.begin_run(&settings.s3_url, &start)?;
             claims = Some(Arc::new(j.claims(
                 &settings.s3_url,
@@ -443,8 +446,14 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
         abort,
     );
     engine.claims = claims;
+    // For the steps after the run (the engine goes with it, closing the event channel).
+    let (client, creds, found) = (
+        engine.client.clone(),
+        engine.creds.clone(),
+        engine.found.clone(),
+    );
     let engine = Arc::new(engine);
-    let reporter = Reporter::new(printer, plan.clone(), record, report_file);
+    let reporter = Reporter::new(printer.clone(), plan.clone(), record, report_file);
     let owner = tokio::spawn(reporter.own_events(rx, engine.bytes_done.clone(), writer, deletes));
     engine.run(work).await;
     let (mut reporter, writer) = owner
@@ -468,13 +477,28 @@ pub async fn run(global: &GlobalArgs, args: &UploadArgs, env: &Env) -> Result<u8
     }
     let report_failed = reporter.finish(interrupted, &settings.archive_url);
     let record = reporter.record();
-    Ok(if interrupted {
+    let code = if interrupted {
         EXIT_INTERRUPTED
     } else if record.failed() > 0 || record.not_done() > 0 || report_failed {
         EXIT_FAILED
     } else {
         EXIT_OK
-    })
+    };
+    // The metadata that follows the sheet, and --wait.
+    let after = after::After {
+        settings: &settings,
+        args,
+        transfer: &transfer,
+        plan: plan.clone(),
+        record,
+        client,
+        creds,
+        printer,
+        in_journal: done.into_keys().map(|(id, _)| id).collect(),
+        found: std::mem::take(&mut *found.lock().unwrap_or_else(|e| e.into_inner())),
+        stop,
+    };
+    Ok(after::finish(after, code).await)
 }
 
 fn spawn_interrupt_handler(stop: CancellationToken, abort: CancellationToken, printer: Printer) {

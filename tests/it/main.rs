@@ -15,3 +15,4 @@ mod resume;
 mod status;
 mod upload;
 mod upload_faults;
+mod verify;
