@@ -294,7 +294,12 @@ pub struct UploadArgs {
     #[arg(long)]
     pub wait: bool,
     /// How long --wait waits for the items' tasks, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 3600, requires = "wait")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 3600,
+        requires = "wait"
+    )]
     pub wait_timeout: u64,
     /// Apply the sheet's (or -m's, or _meta.xml's) metadata to items that already existed and
     /// store other values (Metadata Write API, one patch per item).
@@ -352,13 +357,15 @@ pub struct PlanArgs {
 
 // ---- verify (owned by the verify work) ----
 #[derive(Debug, Args)]
-#[command(after_help = "Takes the same inputs as upload and builds the same plan, then reads \
+#[command(
+    after_help = "Takes the same inputs as upload and builds the same plan, then reads \
 each item's metadata (one GET per item, items in parallel) and prints one line per difference: \
 `ID/KEY: missing`, `pending` (not listed yet, the item has queued or running tasks), \
 `different (md5 local X, remote Y)`, `extra` (with --extra), and \
 `ID: metadata FIELD differs: local [...] remote [...]`.\n\n\
 Exit codes: 0 everything is there, 1 something differs, is missing or pending, or could not be \
-read, 2 bad input or configuration.")]
+read, 2 bad input or configuration."
+)]
 pub struct VerifyArgs {
     #[command(flatten)]
     pub plan: PlanArgs,

@@ -189,7 +189,7 @@ pub(crate) async fn set_fields(
     policy: RetryPolicy,
     jobs: usize,
     printer: Printer,
-    items: Vec<(String, Vec<(String, Vec<String>)>)>,
+    items: Vec<(String, plan::Metadata)>,
 ) -> Result<u8, AppError> {
     let client = crate::transport::client(jobs);
     archive::check_keys_before_writing(&client, archive_url, None, &creds).await?;
@@ -210,6 +210,7 @@ pub(crate) async fn set_fields(
         .map(|(identifier, fields)| Job {
             identifier,
             changes: fields
+                .0
                 .into_iter()
                 .map(|(key, values)| Change::Set { key, values })
                 .collect(),

@@ -80,7 +80,9 @@ pub(crate) struct Verified {
 impl Verified {
     /// Every item checked, and nothing differs.
     pub fn all_ok(&self) -> bool {
-        self.items.iter().all(|r| r.as_ref().is_some_and(ItemResult::ok))
+        self.items
+            .iter()
+            .all(|r| r.as_ref().is_some_and(ItemResult::ok))
     }
 
     /// The summary line.
@@ -299,12 +301,11 @@ async fn check_item(v: &Verifier, item: &ItemPlan, known: &[Option<String>]) -> 
             delay.as_secs_f64()
         ));
     };
-    let doc = match archive::item_metadata(&v.client, &v.archive_url, id, &v.policy, &on_retry)
-        .await
-    {
-        Ok(doc) => doc,
-        Err(e) => return ItemResult::failed(item, e.to_string()),
-    };
+    let doc =
+        match archive::item_metadata(&v.client, &v.archive_url, id, &v.policy, &on_retry).await {
+            Ok(doc) => doc,
+            Err(e) => return ItemResult::failed(item, e.to_string()),
+        };
     let remote = doc.as_ref().map(compare::remote_files).unwrap_or_default();
     // Hashed only when the verdict needs it: listed, with an MD5, and the same size.
     let mut local_md5 = vec![String::new(); item.files.len()];

@@ -49,8 +49,16 @@ fn verify_is_silent_and_exits_0_on_a_good_upload() {
     uploaded(&bed);
     let o = verify(&bed, &["-q"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(stdout(&o), "", "-q prints nothing on stdout when all is well");
-    assert!(stderr(&o).contains("verified 1 item, 2 files: all ok"), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "",
+        "-q prints nothing on stdout when all is well"
+    );
+    assert!(
+        stderr(&o).contains("verified 1 item, 2 files: all ok"),
+        "{}",
+        stderr(&o)
+    );
     let o = verify(&bed, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), format!("{ID}: ok (2 files)\n"));
@@ -231,7 +239,11 @@ fn upload_wait_waits_for_the_tasks_then_verifies() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(start.elapsed() >= Duration::from_secs(2));
     assert!(stderr(&o).contains("--wait: waiting"), "{}", stderr(&o));
-    assert!(stdout(&o).contains(&format!("{ID}: ok (1 file)")), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&format!("{ID}: ok (1 file)")),
+        "{}",
+        stdout(&o)
+    );
     let tasks_polls = bed
         .requests()
         .iter()
@@ -251,7 +263,15 @@ fn upload_wait_exits_1_when_a_file_differs_or_the_wait_times_out() {
     // Replaced on the server behind the journal's back: the rerun skips it, --wait finds it.
     bed.file("other.txt", b"alpha CONTENTS");
     bed.cmd()
-        .args(["upload", ID, "other.txt", "--remote-name", "a.txt", "--no-journal", "-q"])
+        .args([
+            "upload",
+            ID,
+            "other.txt",
+            "--remote-name",
+            "a.txt",
+            "--no-journal",
+            "-q",
+        ])
         .assert()
         .success();
     let o = bed
@@ -278,8 +298,16 @@ fn upload_wait_exits_1_when_a_file_differs_or_the_wait_times_out() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("still has tasks after 1s"), "{}", stderr(&o));
-    assert!(stdout(&o).contains(&format!("{ID}/c.txt: pending")), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("still has tasks after 1s"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains(&format!("{ID}/c.txt: pending")),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -293,19 +321,19 @@ fn a_rerun_after_a_title_edit_reports_it_and_update_metadata_applies_it() {
         );
         bed.file("sheet.csv", csv.as_bytes());
     };
+    let upload = |more: &[&str]| {
+        bed.cmd()
+            .args(["upload", "--spreadsheet", "sheet.csv", "--no-progress"])
+            .args(more)
+            .output()
+            .unwrap()
+    };
     bed.file("s1.txt", b"one");
     bed.file("s2.txt", b"two");
     sheet("Old title");
-    bed.cmd()
-        .args(["upload", "--spreadsheet", "sheet.csv", "-q"])
-        .assert()
-        .success();
+    assert_eq!(upload(&["-q"]).status.code(), Some(0));
     sheet("New title");
-    let o = bed
-        .cmd()
-        .args(["upload", "--spreadsheet", "sheet.csv", "--no-progress"])
-        .output()
-        .unwrap();
+    let o = upload(&[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(0), "a warning: {err}");
     assert!(err.contains("2 skipped"), "{err}");
@@ -327,14 +355,23 @@ fn a_rerun_after_a_title_edit_reports_it_and_update_metadata_applies_it() {
         bed.emu.item("sheet-item-1").unwrap().metadata["title"],
         json!("Old title")
     );
+    // --checksum's metadata GET serves the comparison too: one GET per item, no other.
+    let before = bed.requests().len();
+    let o = upload(&["--checksum", "--no-journal"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: sheet-item-1: the stored metadata differs"),
+        "{}",
+        stderr(&o)
+    );
+    let gets = bed.requests()[before..]
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with("/metadata/"))
+        .count();
+    assert_eq!(gets, 2);
     assert!(!bed.requests().iter().any(|r| r.method == "POST"));
 
-    let o = bed
-        .cmd()
-        .args(["upload", "--spreadsheet", "sheet.csv", "--no-progress"])
-        .arg("--update-metadata")
-        .output()
-        .unwrap();
+    let o = upload(&["--update-metadata"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
         stdout(&o).contains("sheet-item-1: updated (task "),
@@ -343,7 +380,11 @@ fn a_rerun_after_a_title_edit_reports_it_and_update_metadata_applies_it() {
     );
     let stored = bed.emu.item("sheet-item-1").unwrap().metadata;
     assert_eq!(stored["title"], json!("New title"));
-    assert_eq!(stored["subject"], json!(["x", "y"]), "other fields unchanged");
+    assert_eq!(
+        stored["subject"],
+        json!(["x", "y"]),
+        "other fields unchanged"
+    );
     let posts: Vec<_> = bed
         .requests()
         .into_iter()
@@ -352,11 +393,7 @@ fn a_rerun_after_a_title_edit_reports_it_and_update_metadata_applies_it() {
         .collect();
     assert_eq!(posts, ["/metadata/sheet-item-1"], "one patch, one item");
     // Now it follows the sheet: nothing to say.
-    let o = bed
-        .cmd()
-        .args(["upload", "--spreadsheet", "sheet.csv", "--no-progress"])
-        .output()
-        .unwrap();
+    let o = upload(&[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
 }

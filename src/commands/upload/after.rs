@@ -28,7 +28,7 @@ use crate::cli::UploadArgs;
 use crate::commands::verify::{self, list_text, Verifier};
 use crate::compare;
 use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
-use crate::plan::Plan;
+use crate::plan::{Metadata, Plan};
 use crate::printer::Printer;
 use crate::reporter::{plural, FileStatus, RunRecord};
 use crate::secret::Credentials;
@@ -152,7 +152,7 @@ async fn follow_sheet(a: &After<'_>) -> bool {
                 apply_command(id, &fields)
             ));
         }
-        updates.push((id.clone(), fields));
+        updates.push((id.clone(), Metadata(fields)));
     }
     if updates.is_empty() {
         return true;
@@ -209,12 +209,7 @@ fn shell_word(s: &str) -> String {
 async fn wait_and_verify(a: &After<'_>) -> bool {
     let timeout = Duration::from_secs(a.args.wait_timeout);
     let deadline = Instant::now() + timeout;
-    let ids: Vec<String> = a
-        .plan
-        .items
-        .iter()
-        .map(|i| i.identifier.clone())
-        .collect();
+    let ids: Vec<String> = a.plan.items.iter().map(|i| i.identifier.clone()).collect();
     a.printer.note(&format!(
         "--wait: waiting until {} no queued or running tasks (up to {}s)",
         if ids.len() == 1 {
@@ -302,13 +297,8 @@ async fn wait_and_verify(a: &After<'_>) -> bool {
                 .collect()
         })
         .collect();
-    let verified = verify::verify_plan(
-        Arc::new(verifier),
-        a.plan.clone(),
-        known,
-        a.stop.clone(),
-    )
-    .await;
+    let verified =
+        verify::verify_plan(Arc::new(verifier), a.plan.clone(), known, a.stop.clone()).await;
     ok && verified.all_ok()
 }
 
