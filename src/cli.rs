@@ -90,6 +90,9 @@ pub enum Command {
     /// Show an item's catalog tasks (queued, running, in error), or wait for them to finish.
     #[command(alias = "ta")]
     Tasks(Box<TasksArgs>),
+    /// Check that what upload would send is on the Archive: every file with its size and MD5,
+    /// every metadata field with its values. Sends no write.
+    Verify(Box<VerifyArgs>),
 }
 
 // ---- completions, man (owned by the ecosystem work) ----
@@ -256,44 +259,11 @@ pub struct ConfigureArgs {
 2 bad input or configuration (nothing sent), 130 interrupted."
 )]
 pub struct UploadArgs {
-    /// Item identifier (omit with --spreadsheet or --folders).
-    #[arg(value_name = "IDENTIFIER", required_unless_present_any = ["spreadsheet", "folders"])]
-    pub identifier: Option<String>,
-    /// Files or directories to upload into the item.
-    #[arg(value_name = "FILE")]
-    pub files: Vec<PathBuf>,
-    /// CSV with a `file` column, `identifier`/`item`, optional `REMOTE_NAME`, and metadata columns.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["identifier", "remote_name"])]
-    pub spreadsheet: Option<PathBuf>,
-    /// A folder of item folders, each named by its identifier (IA's batch layout): its files
-    /// are uploaded with keys relative to it; `ID_meta.xml` gives the item's metadata (not
-    /// uploaded), `ID_marc.xml`/`ID_meta.mrc` go first, `ID_files.xml` is not uploaded.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["identifier", "spreadsheet", "remote_name", "file_metadata", "keep_directories"])]
-    pub folders: Option<PathBuf>,
-    /// The spreadsheet's separator: `,`, `;` or `tab` (default: recognised from the header line).
-    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter, requires = "spreadsheet")]
-    pub delimiter: Option<u8>,
-    /// Accept multi-line cells whose lines look like rows of the sheet (otherwise refused as a
-    /// quote left open that swallowed rows).
-    #[arg(long, requires = "spreadsheet")]
-    pub allow_multiline_rows: bool,
-    /// Item metadata KEY:VALUE (repeat a key for a list). Spreadsheet cells win over it; it wins
-    /// over the same field in config.toml's profile or [defaults].
-    #[arg(short = 'm', long = "metadata", value_name = "KEY:VALUE")]
-    pub metadata: Vec<String>,
+    #[command(flatten)]
+    pub plan: PlanArgs,
     /// Extra request header KEY:VALUE, sent literally.
     #[arg(short = 'H', long = "header", value_name = "KEY:VALUE")]
     pub headers: Vec<String>,
-    /// Per-file metadata as `ia` reads it: JSON lines (or a JSON array) of
-    /// {"name": LOCAL_PATH, FIELD: VALUE or [VALUES]}; the files it names are uploaded.
-    #[arg(long, value_name = "FILE", conflicts_with = "spreadsheet")]
-    pub file_metadata: Option<PathBuf>,
-    /// Remote name (key) for a single file, or for data read from stdin (FILE `-`).
-    #[arg(short = 'r', long, value_name = "NAME")]
-    pub remote_name: Option<String>,
-    /// Keep the local directory path in the key instead of the bare file name.
-    #[arg(long)]
-    pub keep_directories: bool,
     /// Do not queue a derive task (x-archive-queue-derive: 0 on every file).
     #[arg(short = 'n', long)]
     pub no_derive: bool,
@@ -331,13 +301,97 @@ pub struct UploadArgs {
     /// Write one record per file to FILE: JSON lines (.jsonl) or CSV (.csv).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// After the last file, wait until the run's items have no queued or running tasks, then
+    /// verify them as `iaup verify` does (exit 1 when anything differs or waiting timed out).
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits for the items' tasks, in seconds.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 3600,
+        requires = "wait"
+    )]
+    pub wait_timeout: u64,
+    /// Apply the sheet's (or -m's, or _meta.xml's) metadata to items that already existed and
+    /// store other values (Metadata Write API, one patch per item).
+    #[arg(long)]
+    pub update_metadata: bool,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+/// What to upload, or verify: an identifier and files, a spreadsheet or batch folders, and how
+/// keys and metadata are made from them. Shared by `upload` and `verify`, which build the same
+/// plan from the same flags.
+#[derive(Clone, Debug, Args)]
+pub struct PlanArgs {
+    /// Item identifier (omit with --spreadsheet or --folders).
+    #[arg(value_name = "IDENTIFIER", required_unless_present_any = ["spreadsheet", "folders"])]
+    pub identifier: Option<String>,
+    /// Files or directories to upload into the item.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// CSV with a `file` column, `identifier`/`item`, optional `REMOTE_NAME`, and metadata columns.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["identifier", "remote_name"])]
+    pub spreadsheet: Option<PathBuf>,
+    /// A folder of item folders, each named by its identifier (IA's batch layout): its files
+    /// are uploaded with keys relative to it; `ID_meta.xml` gives the item's metadata (not
+    /// uploaded), `ID_marc.xml`/`ID_meta.mrc` go first, `ID_files.xml` is not uploaded.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["identifier", "spreadsheet", "remote_name", "file_metadata", "keep_directories"])]
+    pub folders: Option<PathBuf>,
+    /// The spreadsheet's separator: `,`, `;` or `tab` (default: recognised from the header line).
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter, requires = "spreadsheet")]
+    pub delimiter: Option<u8>,
+    /// Accept multi-line cells whose lines look like rows of the sheet (otherwise refused as a
+    /// quote left open that swallowed rows).
+    #[arg(long, requires = "spreadsheet")]
+    pub allow_multiline_rows: bool,
+    /// Item metadata KEY:VALUE (repeat a key for a list). Spreadsheet cells win over it; it wins
+    /// over the same field in config.toml's profile or [defaults].
+    #[arg(short = 'm', long = "metadata", value_name = "KEY:VALUE")]
+    pub metadata: Vec<String>,
+    /// Per-file metadata as `ia` reads it: JSON lines (or a JSON array) of
+    /// {"name": LOCAL_PATH, FIELD: VALUE or [VALUES]}; the files it names are uploaded.
+    #[arg(long, value_name = "FILE", conflicts_with = "spreadsheet")]
+    pub file_metadata: Option<PathBuf>,
+    /// Remote name (key) for a single file, or for data read from stdin (FILE `-`).
+    #[arg(short = 'r', long, value_name = "NAME")]
+    pub remote_name: Option<String>,
+    /// Keep the local directory path in the key instead of the bare file name.
+    #[arg(long)]
+    pub keep_directories: bool,
     /// Upload only shard K of N (1-based): items split by a hash of the identifier, so N
     /// machines (a CI matrix, a job array) can share one spreadsheet, each with its own journal.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
+}
+
+// ---- verify (owned by the verify work) ----
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Takes the same inputs as upload and builds the same plan, then reads \
+each item's metadata (one GET per item, items in parallel) and prints one line per difference: \
+`ID/KEY: missing`, `pending` (not listed yet, the item has queued or running tasks), \
+`different (md5 local X, remote Y)`, `extra` (with --extra), and \
+`ID: metadata FIELD differs: local [...] remote [...]`.\n\n\
+Exit codes: 0 everything is there, 1 something differs, is missing or pending, or could not be \
+read, 2 bad input or configuration."
+)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Also list the items' original files that the plan does not have.
+    #[arg(long)]
+    pub extra: bool,
+    /// Write one record per file and per differing metadata field to FILE: JSON lines (.jsonl)
+    /// or CSV (.csv).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     #[command(flatten)]
     pub transfer: TransferArgs,
 }
+// ---- end verify ----
 
 /// How every command that sends requests runs them: concurrency, retries, timeouts and what it
 /// prints. Unset values come from config.toml's profile or `[defaults]`, then built-in ones.
@@ -381,6 +435,7 @@ impl Command {
             Command::Search(a) => Some(&a.transfer),
             Command::List(a) => Some(&a.transfer),
             Command::Tasks(a) => Some(&a.transfer),
+            Command::Verify(a) => Some(&a.transfer),
             _ => None,
         }
     }

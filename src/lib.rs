@@ -61,6 +61,7 @@ pub fn run(cli: cli::Cli) -> Result<ExitStatus, AppError> {
             cli::Command::Search(a) => commands::search::run(&cli.global, a, &env).await,
             cli::Command::List(a) => commands::list::run(&cli.global, a, &env).await,
             cli::Command::Tasks(a) => commands::tasks::run(&cli.global, a, &env).await,
+            cli::Command::Verify(a) => commands::verify::run(&cli.global, a, &env).await,
         }
     })
 }

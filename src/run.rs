@@ -70,7 +70,7 @@ impl Interrupt {
 /// written, the summary printed, and the exit status: interrupted (130), anything failed or
 /// not done or a report that could not be written (1), else 0.
 pub async fn finish(
-    mut reporter: Reporter,
+    reporter: &mut Reporter,
     writer: Option<journal::Writer>,
     interrupt: &Interrupt,
     archive_url: &str,

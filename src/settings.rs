@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::time::Duration;
 
-use crate::cli::{GlobalArgs, TransferArgs, UploadArgs};
+use crate::cli::{GlobalArgs, PlanArgs, TransferArgs, UploadArgs};
 use crate::config::{self, ConfigEnv, ConfigError, FileConfig};
 use crate::output;
 use crate::secret::{Credentials, Secret};
@@ -434,25 +434,7 @@ impl Settings {
                 own.pick(|l| l.journal.clone())
                     .map(|(p, o)| (own.path_in(&p), o))
             });
-        // Per field: --metadata wins over the profile, which wins over [defaults].
-        let given: Vec<&str> = args
-            .map(|a| a.metadata.iter().filter_map(|m| m.split_once(':')))
-            .into_iter()
-            .flatten()
-            .map(|(k, _)| k)
-            .collect();
-        let mut seen = std::collections::BTreeSet::new();
-        let mut metadata = Vec::new();
-        for (origin, l) in own.layers() {
-            for (k, v) in &l.metadata {
-                if given.contains(&k.as_str()) || !seen.insert(k.clone()) {
-                    continue;
-                }
-                for v in v.values() {
-                    metadata.push((format!("{k}:{v}"), origin.clone()));
-                }
-            }
-        }
+        let metadata = self.default_metadata(args.map(|a| a.plan.metadata.as_slice()));
         UploadDefaults {
             jobs: t.jobs,
             retries: t.retries,
@@ -477,9 +459,47 @@ impl Settings {
         if !args.no_journal {
             out.journal = d.journal.map(|j| j.0);
         }
-        out.metadata = d.metadata.into_iter().map(|m| m.0).collect();
-        out.metadata.extend(args.metadata.iter().cloned());
+        out.plan.metadata = d.metadata.into_iter().map(|m| m.0).collect();
+        out.plan.metadata.extend(args.plan.metadata.iter().cloned());
         out
+    }
+
+    /// `plan` with the config's metadata before its `--metadata` flags, as [`Self::upload_args`]
+    /// fills it in: `verify` builds the plan upload would.
+    pub fn plan_args(&self, plan: &PlanArgs) -> PlanArgs {
+        let mut out = plan.clone();
+        out.metadata = self
+            .default_metadata(Some(&plan.metadata))
+            .into_iter()
+            .map(|m| m.0)
+            .collect();
+        out.metadata.extend(plan.metadata.iter().cloned());
+        out
+    }
+
+    /// The config's metadata (profile, then `[defaults]`) as `KEY:VALUE`s with their origin,
+    /// leaving out fields the `--metadata` flags `given` set: per field, the flag wins over the
+    /// profile, which wins over `[defaults]`.
+    fn default_metadata(&self, given: Option<&[String]>) -> Vec<(String, Origin)> {
+        let given: Vec<&str> = given
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|m| m.split_once(':'))
+            .map(|(k, _)| k)
+            .collect();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut metadata = Vec::new();
+        for (origin, l) in self.own.layers() {
+            for (k, v) in &l.metadata {
+                if given.contains(&k.as_str()) || !seen.insert(k.clone()) {
+                    continue;
+                }
+                for v in v.values() {
+                    metadata.push((format!("{k}:{v}"), origin.clone()));
+                }
+            }
+        }
+        metadata
     }
 
     /// Each transfer value and where it came from: flag, then profile, then `[defaults]`, then
@@ -701,7 +721,7 @@ mod tests {
         assert_eq!(a.transfer.jobs, Some(7));
         assert_eq!(a.transfer.sleep, Some(DEFAULT_SLEEP));
         assert_eq!(a.journal, Some(t.path().join("j.sqlite")));
-        assert_eq!(a.metadata, ["contributor:P", "subject:flag"]);
+        assert_eq!(a.plan.metadata, ["contributor:P", "subject:flag"]);
         let d = s.upload_defaults(None);
         assert_eq!(d.jobs.1, Origin::Profile("p".into()));
         assert_eq!(d.retries.1, Origin::Defaults);

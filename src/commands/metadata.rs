@@ -188,6 +188,48 @@ pub async fn run(
     write_all(ctx, jobs, transfer.jobs).await
 }
 
+/// Sets fields of items to exactly the given values through the Metadata Write API, as
+/// `iaup metadata ID -m KEY:VALUE...` would: the keys checked once, then one patch per item
+/// (items `jobs` at a time, each retried as any write), `ID: updated (task N)` per item and a
+/// summary. `upload --update-metadata` applies the sheet's values with it. Exit 0 when every
+/// item was updated or had nothing to change, 1 otherwise.
+pub(crate) async fn set_fields(
+    archive_url: &str,
+    creds: Credentials,
+    policy: RetryPolicy,
+    jobs: usize,
+    printer: Printer,
+    items: Vec<(String, plan::Metadata)>,
+) -> Result<ExitStatus, AppError> {
+    let client = crate::transport::client(jobs);
+    archive::check_keys_before_writing(&client, archive_url, None, &creds).await?;
+    let ctx = WriteCtx {
+        client,
+        archive_url: archive_url.to_owned(),
+        creds,
+        policy,
+        target: "metadata".to_owned(),
+        priority: DEFAULT_PRIORITY,
+        expectations: Vec::new(),
+        headers: Vec::new(),
+        dry_run: false,
+        printer,
+        limiter: Limiter::new(jobs),
+    };
+    let work = items
+        .into_iter()
+        .map(|(identifier, fields)| Job {
+            identifier,
+            changes: fields
+                .0
+                .into_iter()
+                .map(|(key, values)| Change::Set { key, values })
+                .collect(),
+        })
+        .collect();
+    write_all(ctx, work, jobs).await
+}
+
 /// Headers the write request sets itself, which `--header` cannot give.
 const OWNED_HEADERS: [&str; 5] = [
     "authorization",

@@ -10,6 +10,7 @@ pub mod search;
 pub mod status;
 pub mod tasks;
 pub mod upload;
+pub mod verify;
 
 use crate::error::{msg, AppError};
 use crate::plan::Problem;

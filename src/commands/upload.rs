@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::cli::{GlobalArgs, UploadArgs};
+use crate::cli::{GlobalArgs, PlanArgs, UploadArgs};
 use crate::engine::{Engine, ItemWork, UploadOptions};
 use crate::error::{msg, AppError, ExitStatus};
 use crate::ias3;
@@ -18,6 +18,7 @@ use crate::run::{self, Interrupt};
 use crate::settings::{self, Env, Settings};
 use crate::transport;
 
+mod after;
 mod checks;
 
 use checks::{
@@ -31,10 +32,10 @@ fn spool_stdin(
     args: &UploadArgs,
     printer: &Printer,
 ) -> Result<Option<tempfile::NamedTempFile>, AppError> {
-    if !args.files.iter().any(|f| f.as_os_str() == "-") {
+    if !args.plan.files.iter().any(|f| f.as_os_str() == "-") {
         return Ok(None);
     }
-    if args.files.len() != 1 || args.remote_name.is_none() {
+    if args.plan.files.len() != 1 || args.plan.remote_name.is_none() {
         return Err(AppError::usage(msg(
             "reading stdin (`-`) needs --remote-name, and no other file",
         ))
@@ -58,8 +59,10 @@ fn spool_stdin(
     Ok(Some(spool))
 }
 
+/// The plan from upload's (and verify's) inputs: identifier and files, `--spreadsheet`,
+/// `--folders`, or `--file-metadata`, with `--shard` applied; every problem at once, exit 2.
 pub fn build_plan(
-    args: &UploadArgs,
+    args: &PlanArgs,
     uploaded_paths: Option<plan::UploadedPaths>,
     stdin: Option<&std::path::Path>,
 ) -> Result<Plan, AppError> {
@@ -240,9 +243,9 @@ pub async fn run(
     let printer = Printer::new(args.transfer.quiet, args.transfer.no_progress);
     if let (true, Some(id), true, None) = (
         args.status_check,
-        &args.identifier,
-        args.files.is_empty(),
-        &args.spreadsheet,
+        &args.plan.identifier,
+        args.plan.files.is_empty(),
+        &args.plan.spreadsheet,
     ) {
         return status_check_only(&settings, id, &printer).await;
     }
@@ -277,20 +280,47 @@ pub async fn run(
         interrupt.abort.clone(),
     );
     engine.claims = claims;
+    // For the steps after the run (the engine goes with it, closing the event channel).
+    let (client, creds, found) = (
+        engine.client.clone(),
+        engine.creds.clone(),
+        engine.found.clone(),
+    );
     let engine = Arc::new(engine);
-    let reporter = Reporter::new(printer, plan.clone(), resume.record, ready.report_file);
+    let reporter = Reporter::new(
+        printer.clone(),
+        plan.clone(),
+        resume.record,
+        ready.report_file,
+    );
     let owner =
         tokio::spawn(reporter.own_events(rx, engine.bytes_done.clone(), writer, ready.deletes));
     engine.run(resume.work).await;
-    let (reporter, writer) = owner
+    let (mut reporter, writer) = owner
         .await
         .map_err(|e| AppError::failed(msg(format!("the report task failed: {e}"))))?;
-    Ok(run::finish(reporter, writer, &interrupt, &settings.archive_url).await)
+    let status = run::finish(&mut reporter, writer, &interrupt, &settings.archive_url).await;
+    // The metadata that follows the sheet, and --wait.
+    let after = after::After {
+        settings: &settings,
+        args,
+        transfer: &ready.transfer,
+        plan: plan.clone(),
+        record: reporter.record(),
+        client,
+        creds,
+        printer,
+        in_journal: resume.in_journal,
+        found: std::mem::take(&mut *found.lock().unwrap_or_else(|e| e.into_inner())),
+        stop: interrupt.stop.clone(),
+    };
+    Ok(after::finish(after, status).await)
 }
 
 /// What a run needs once its input is read and checked.
 struct Ready {
     opts: UploadOptions,
+    transfer: settings::Transfer,
     plan: Plan,
     journal: Option<Journal>,
     report_file: Option<ReportFile>,
@@ -332,7 +362,7 @@ fn prepare(
         _ => None,
     };
     let stdin = spool_stdin(args, printer)?;
-    let plan = build_plan(args, uploaded_paths, stdin.as_ref().map(|s| s.path()))?;
+    let plan = build_plan(&args.plan, uploaded_paths, stdin.as_ref().map(|s| s.path()))?;
     let report_file = match (&args.report, report_format, args.dry_run) {
         (Some(path), Some(format), false) => {
             Some(ReportFile::create(path, format).map_err(|e| {
@@ -342,11 +372,11 @@ fn prepare(
         }
         _ => None,
     };
-    let mut problems = header_problems(&plan, &opts, args.spreadsheet.as_deref());
+    let mut problems = header_problems(&plan, &opts, args.plan.spreadsheet.as_deref());
     problems.extend(private_file_problems(
         &plan,
         &private_files(settings, env, journal.as_ref().map(Journal::path)),
-        args.spreadsheet.as_deref(),
+        args.plan.spreadsheet.as_deref(),
     ));
     if !problems.is_empty() {
         return Err(super::problems_error(problems));
@@ -364,6 +394,7 @@ fn prepare(
         .then(|| LocalDeletes::new(&plan, stdin.as_ref().map(|s| s.path())));
     Ok(Some(Ready {
         opts,
+        transfer,
         plan,
         journal,
         report_file,
@@ -381,6 +412,8 @@ struct Resume {
     resumed: usize,
     /// Their local paths, for `--delete`.
     confirmed_before: Vec<std::path::PathBuf>,
+    /// Items the journal holds a file of, confirmed by an earlier run (they existed before).
+    in_journal: std::collections::HashSet<String>,
 }
 
 impl Resume {
@@ -406,6 +439,7 @@ impl Resume {
             record: RunRecord::new(plan),
             resumed: 0,
             confirmed_before: Vec::new(),
+            in_journal: done.keys().map(|(id, _)| id.clone()).collect(),
         };
         for (i, it) in plan.items.iter().enumerate() {
             let mut files = Vec::new();
@@ -488,7 +522,14 @@ async fn preflight(
     )
     .await?;
     if !args.no_collection_check {
-        check_collections(client, settings, plan, args.spreadsheet.as_deref(), printer).await?;
+        check_collections(
+            client,
+            settings,
+            plan,
+            args.plan.spreadsheet.as_deref(),
+            printer,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -501,7 +542,7 @@ async fn start_journal(
     plan: &Plan,
     resume: &Resume,
 ) -> Result<(journal::Writer, Arc<journal::Claims>), AppError> {
-    let start = journal::RunStart::upload(args.spreadsheet.as_deref(), resume.resumed);
+    let start = journal::RunStart::upload(args.plan.spreadsheet.as_deref(), resume.resumed);
     let run_id = j.begin_run(&settings.s3_url, &start)?;
     let claims = Arc::new(j.claims(&settings.s3_url, Direction::Upload, run_id, !args.checksum)?);
     let w = j.into_writer(settings.s3_url.clone(), Direction::Upload, run_id);

@@ -237,10 +237,10 @@ pub async fn run(
         transfer,
     });
     run_files(run, work).await;
-    let (reporter, writer) = owner
+    let (mut reporter, writer) = owner
         .await
         .map_err(|e| AppError::failed(msg(format!("the report task failed: {e}"))))?;
-    let status = crate::run::finish(reporter, writer, &interrupt, &settings.archive_url).await;
+    let status = crate::run::finish(&mut reporter, writer, &interrupt, &settings.archive_url).await;
     Ok(
         if status == ExitStatus::Success && !missing_items.is_empty() {
             ExitStatus::Failed

@@ -98,6 +98,9 @@ pub struct Engine {
     /// With a journal: each file is claimed before it is sent, so a run sharing the journal
     /// never sends it too.
     pub claims: Option<Arc<crate::journal::Claims>>,
+    /// `--checksum`: the metadata of each item its metadata GET found, by item index (the
+    /// metadata that follows the sheet is compared with it, without a second GET).
+    pub found: Arc<std::sync::Mutex<std::collections::HashMap<usize, serde_json::Value>>>,
 }
 
 /// Work for one item: which of its files to send (the rest were skipped before).
@@ -145,6 +148,7 @@ impl Engine {
             limiter,
             gate: Gate::default(),
             claims: None,
+            found: Default::default(),
         }
     }
 
@@ -260,7 +264,14 @@ impl Engine {
         )
         .await
         {
-            Ok(Some(v)) => v,
+            Ok(Some(v)) => {
+                let metadata = serde_json::json!({ "metadata": v["metadata"] });
+                self.found
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(idx, metadata);
+                v
+            }
             Ok(None) => return files,
             Err(e) => {
                 self.emit(Event::Notice(format!(

@@ -17,3 +17,4 @@ mod resume;
 mod status;
 mod upload;
 mod upload_faults;
+mod verify;
