@@ -321,22 +321,42 @@ fn apply(c: &Connection, to: Scope<'_>, op: Op) -> rusqlite::Result<()> {
 /// The file's row: `?1` endpoint, `?2` direction, `?3` identifier, `?4` key.
 const THE_FILE: &str = "endpoint = ?1 AND direction = ?2 AND identifier = ?3 AND key = ?4";
 
+/// Applies one op at time `now()`: each kind of op to the table it changes.
 fn apply_op(c: &Connection, to: Scope<'_>, op: Op) -> rusqlite::Result<()> {
     let t = now();
+    match op {
+        op @ (Op::Pending { .. } | Op::SameOnServer { .. }) => upsert_file(c, to, op, t),
+        op @ (Op::InFlight { .. }
+        | Op::Retry { .. }
+        | Op::Confirmed { .. }
+        | Op::Failed { .. }
+        | Op::Interrupted { .. }) => file_state(c, to, op, t),
+        op @ (Op::MultipartBegun { .. } | Op::PartConfirmed { .. } | Op::MultipartEnded { .. }) => {
+            super::parts::apply(c, to, op, t)
+        }
+        op @ (Op::Counts(_) | Op::Finish { .. }) => run_row(c, to, op, t),
+        // Handled by the writer around its commit.
+        Op::AfterCommit(_) | Op::Flush(_) => Ok(()),
+    }
+}
+
+/// A file's last word moves it from the run's not-started count to `column`.
+fn count(c: &Connection, run_id: i64, column: &str) -> rusqlite::Result<()> {
+    c.prepare_cached(&format!(
+        "UPDATE runs SET {column} = {column} + 1, n_not_started = n_not_started - 1
+         WHERE id = ?1"
+    ))?
+    .execute([run_id])?;
+    Ok(())
+}
+
+/// The ops that write a file's whole row: [`Op::Pending`] and [`Op::SameOnServer`].
+fn upsert_file(c: &Connection, to: Scope<'_>, op: Op, t: i64) -> rusqlite::Result<()> {
     let Scope {
         endpoint,
         direction,
         run_id,
     } = to;
-    // A file's last word moves it from the run's not-started count to another.
-    let count = |column: &str| -> rusqlite::Result<()> {
-        c.prepare_cached(&format!(
-            "UPDATE runs SET {column} = {column} + 1, n_not_started = n_not_started - 1
-             WHERE id = ?1"
-        ))?
-        .execute([run_id])?;
-        Ok(())
-    };
     match op {
         Op::Pending {
             identifier,
@@ -384,36 +404,6 @@ fn apply_op(c: &Connection, to: Scope<'_>, op: Op) -> rusqlite::Result<()> {
             c.prepare_cached("UPDATE runs SET n_not_started = n_not_started + 1 WHERE id = ?1")?
                 .execute([run_id])?;
         }
-        Op::InFlight { identifier, key } => {
-            c.prepare_cached(&format!(
-                "UPDATE files SET state = 'in_flight', attempts = attempts + 1, updated_at = ?5
-                 WHERE {THE_FILE}"
-            ))?
-            .execute(params![endpoint, direction, identifier, key, t])?;
-        }
-        Op::Retry {
-            identifier,
-            key,
-            error,
-        } => {
-            c.prepare_cached(&format!(
-                "UPDATE files SET last_error = ?5, updated_at = ?6 WHERE {THE_FILE}"
-            ))?
-            .execute(params![endpoint, direction, identifier, key, error, t])?;
-        }
-        Op::Confirmed {
-            identifier,
-            key,
-            md5,
-        } => {
-            c.prepare_cached(&format!(
-                "UPDATE files SET state = 'confirmed', md5 = ?5, etag = ?5, last_error = NULL,
-                   updated_at = ?6
-                 WHERE {THE_FILE}"
-            ))?
-            .execute(params![endpoint, direction, identifier, key, md5, t])?;
-            count("n_confirmed")?;
-        }
         Op::SameOnServer {
             identifier,
             key,
@@ -451,7 +441,50 @@ fn apply_op(c: &Connection, to: Scope<'_>, op: Op) -> rusqlite::Result<()> {
                 identity.inode,
                 identity.ctime_ns
             ])?;
-            count("n_skipped")?;
+            count(c, run_id, "n_skipped")?;
+        }
+        _ => unreachable!("not an op that writes a file's row: {op:?}"),
+    }
+    Ok(())
+}
+
+/// The ops that move a file from one state to the next, or note its last error.
+fn file_state(c: &Connection, to: Scope<'_>, op: Op, t: i64) -> rusqlite::Result<()> {
+    let Scope {
+        endpoint,
+        direction,
+        run_id,
+    } = to;
+    match op {
+        Op::InFlight { identifier, key } => {
+            c.prepare_cached(&format!(
+                "UPDATE files SET state = 'in_flight', attempts = attempts + 1, updated_at = ?5
+                 WHERE {THE_FILE}"
+            ))?
+            .execute(params![endpoint, direction, identifier, key, t])?;
+        }
+        Op::Retry {
+            identifier,
+            key,
+            error,
+        } => {
+            c.prepare_cached(&format!(
+                "UPDATE files SET last_error = ?5, updated_at = ?6 WHERE {THE_FILE}"
+            ))?
+            .execute(params![endpoint, direction, identifier, key, error, t])?;
+        }
+        Op::Confirmed {
+            identifier,
+            key,
+            md5,
+        } => {
+            c.prepare_cached(&format!(
+                "UPDATE files SET state = 'confirmed', md5 = ?5, etag = ?5, last_error = NULL,
+                   updated_at = ?6
+                 WHERE {THE_FILE}"
+            ))?
+            .execute(params![endpoint, direction, identifier, key, md5, t])?;
+            count(c, run_id, "n_confirmed")?;
         }
         Op::Failed {
             identifier,
@@ -463,7 +496,7 @@ fn apply_op(c: &Connection, to: Scope<'_>, op: Op) -> rusqlite::Result<()> {
                  WHERE {THE_FILE}"
             ))?
             .execute(params![endpoint, direction, identifier, key, error, t])?;
-            count("n_failed")?;
+            count(c, run_id, "n_failed")?;
         }
         Op::Interrupted { identifier, key } => {
             // `last_error` says it too: a resume checks the server first, as for any
@@ -474,11 +507,17 @@ fn apply_op(c: &Connection, to: Scope<'_>, op: Op) -> rusqlite::Result<()> {
                  WHERE {THE_FILE}"
             ))?
             .execute(params![endpoint, direction, identifier, key, t])?;
-            count("n_interrupted")?;
+            count(c, run_id, "n_interrupted")?;
         }
-        op @ (Op::MultipartBegun { .. } | Op::PartConfirmed { .. } | Op::MultipartEnded { .. }) => {
-            super::parts::apply(c, to, op, t)?;
-        }
+        _ => unreachable!("not a file state op: {op:?}"),
+    }
+    Ok(())
+}
+
+/// The ops on the run's own row: its final counts, its end (which drops its claims).
+fn run_row(c: &Connection, to: Scope<'_>, op: Op, t: i64) -> rusqlite::Result<()> {
+    let run_id = to.run_id;
+    match op {
         Op::Counts(n) => {
             c.execute(
                 "UPDATE runs SET n_confirmed = ?2, n_skipped = ?3, n_failed = ?4,
@@ -494,8 +533,6 @@ fn apply_op(c: &Connection, to: Scope<'_>, op: Op) -> rusqlite::Result<()> {
                 ],
             )?;
         }
-        // Handled by the writer around its commit.
-        Op::AfterCommit(_) | Op::Flush(_) => {}
         Op::Finish { outcome } => {
             c.execute(
                 "UPDATE runs SET finished_at = ?2, outcome = ?3 WHERE id = ?1",
@@ -503,6 +540,7 @@ fn apply_op(c: &Connection, to: Scope<'_>, op: Op) -> rusqlite::Result<()> {
             )?;
             c.execute("DELETE FROM claims WHERE run_id = ?1", params![run_id])?;
         }
+        _ => unreachable!("not a run op: {op:?}"),
     }
     Ok(())
 }
