@@ -235,19 +235,19 @@ fn keep_directories_keeps_the_given_path() {
 #[test]
 fn relative_paths_are_from_the_current_directory() {
     // Tests run in the package root, which holds this file.
-    let given = PathBuf::from("./src/plan/tests.rs");
+    let given = PathBuf::from("./src/plan/tests/sheet.rs");
     let plan = from_args("item-one", std::slice::from_ref(&given), None, &opts()).unwrap();
-    assert_eq!(keys(&plan.items[0]), ["tests.rs"]);
+    assert_eq!(keys(&plan.items[0]), ["sheet.rs"]);
     assert_eq!(plan.items[0].files[0].local, given);
     let keep = PlanOptions {
         keep_directories: true,
         ..PlanOptions::default()
     };
     let plan = from_args("item-one", std::slice::from_ref(&given), None, &keep).unwrap();
-    assert_eq!(keys(&plan.items[0]), ["src/plan/tests.rs"]);
+    assert_eq!(keys(&plan.items[0]), ["src/plan/tests/sheet.rs"]);
     // A folder keeps its path as given, as `ia` does.
     let plan = from_args("item-one", &[PathBuf::from("src/plan")], None, &opts()).unwrap();
-    assert!(keys(&plan.items[0]).contains(&"src/plan/tests.rs"));
+    assert!(keys(&plan.items[0]).contains(&"src/plan/tests/sheet.rs"));
 }
 
 #[test]
