@@ -352,11 +352,6 @@ fn count(c: &Connection, run_id: i64, column: &str) -> rusqlite::Result<()> {
 
 /// The ops that write a file's whole row: [`Op::Pending`] and [`Op::SameOnServer`].
 fn upsert_file(c: &Connection, to: Scope<'_>, op: Op, t: i64) -> rusqlite::Result<()> {
-    let Scope {
-        endpoint,
-        direction,
-        run_id,
-    } = to;
     match op {
         Op::Pending {
             identifier,
@@ -388,21 +383,21 @@ fn upsert_file(c: &Connection, to: Scope<'_>, op: Op, t: i64) -> rusqlite::Resul
                    AND files.inode IS excluded.inode AND files.ctime_ns IS excluded.ctime_ns)",
             )?
             .execute(params![
-                endpoint,
-                direction,
+                to.endpoint,
+                to.direction,
                 identifier,
                 key,
                 local_path,
                 size as i64,
                 mtime_ns,
-                run_id,
+                to.run_id,
                 t,
                 identity.canonical,
                 identity.inode,
                 identity.ctime_ns
             ])?;
             c.prepare_cached("UPDATE runs SET n_not_started = n_not_started + 1 WHERE id = ?1")?
-                .execute([run_id])?;
+                .execute([to.run_id])?;
         }
         Op::SameOnServer {
             identifier,
@@ -427,21 +422,21 @@ fn upsert_file(c: &Connection, to: Scope<'_>, op: Op, t: i64) -> rusqlite::Resul
                    ctime_ns = excluded.ctime_ns",
             )?
             .execute(params![
-                endpoint,
-                direction,
+                to.endpoint,
+                to.direction,
                 identifier,
                 key,
                 local_path,
                 size as i64,
                 mtime_ns,
                 md5,
-                run_id,
+                to.run_id,
                 t,
                 identity.canonical,
                 identity.inode,
                 identity.ctime_ns
             ])?;
-            count(c, run_id, "n_skipped")?;
+            count(c, to.run_id, "n_skipped")?;
         }
         _ => unreachable!("not an op that writes a file's row: {op:?}"),
     }
