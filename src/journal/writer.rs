@@ -335,23 +335,45 @@ fn apply(c: &Connection, to: Scope<'_>, op: Op) -> rusqlite::Result<()> {
 /// The file's row: `?1` endpoint, `?2` direction, `?3` identifier, `?4` key.
 const THE_FILE: &str = "endpoint = ?1 AND direction = ?2 AND identifier = ?3 AND key = ?4";
 
+/// Applies one op at time `now()`: each kind of op to the table it changes.
 fn apply_op(c: &Connection, to: Scope<'_>, op: Op) -> rusqlite::Result<()> {
     let t = now();
-    let Scope {
-        endpoint,
-        direction,
-        run_id,
-    } = to;
+    match op {
+        op @ (Op::Pending { .. } | Op::SameOnServer { .. } | Op::Downloaded { .. }) => {
+            upsert_file(c, to, op, t)
+        }
+        op @ (Op::InFlight { .. }
+        | Op::Retry { .. }
+        | Op::Confirmed { .. }
+        | Op::Failed { .. }
+        | Op::Interrupted { .. }) => file_state(c, to, op, t),
+        op @ (Op::MultipartBegun { .. } | Op::PartConfirmed { .. } | Op::MultipartEnded { .. }) => {
+            super::parts::apply(c, to, op, t)
+        }
+        op @ (Op::Counts(_) | Op::Finish { .. }) => run_row(c, to, op, t),
+        // Handled by the writer around its commit.
+        Op::AfterCommit(_) | Op::Flush(_) => Ok(()),
+    }
+}
+
+/// A file's last word moves it from the run's not-started count to `column`.
+fn count(c: &Connection, run_id: i64, column: &str) -> rusqlite::Result<()> {
+    c.prepare_cached(&format!(
+        "UPDATE runs SET {column} = {column} + 1, n_not_started = n_not_started - 1
+         WHERE id = ?1"
+    ))?
+    .execute([run_id])?;
+    Ok(())
+}
+
+/// The ops that write a file's whole row: [`Op::Pending`], [`Op::SameOnServer`] and
+/// [`Op::Downloaded`].
+fn upsert_file(c: &Connection, to: Scope<'_>, op: Op, t: i64) -> rusqlite::Result<()> {
     // A download's confirmation shares the upsert of `SameOnServer` but counts as confirmed.
-    let downloaded = matches!(op, Op::Downloaded { .. });
-    // A file's last word moves it from the run's not-started count to another.
-    let count = |column: &str| -> rusqlite::Result<()> {
-        c.prepare_cached(&format!(
-            "UPDATE runs SET {column} = {column} + 1, n_not_started = n_not_started - 1
-             WHERE id = ?1"
-        ))?
-        .execute([run_id])?;
-        Ok(())
+    let column = if matches!(op, Op::Downloaded { .. }) {
+        "n_confirmed"
+    } else {
+        "n_skipped"
     };
     match op {
         Op::Pending {
@@ -384,22 +406,83 @@ fn apply_op(c: &Connection, to: Scope<'_>, op: Op) -> rusqlite::Result<()> {
                    AND files.inode IS excluded.inode AND files.ctime_ns IS excluded.ctime_ns)",
             )?
             .execute(params![
-                endpoint,
-                direction,
+                to.endpoint,
+                to.direction,
                 identifier,
                 key,
                 local_path,
                 size as i64,
                 mtime_ns,
-                run_id,
+                to.run_id,
                 t,
                 identity.canonical,
                 identity.inode,
                 identity.ctime_ns
             ])?;
             c.prepare_cached("UPDATE runs SET n_not_started = n_not_started + 1 WHERE id = ?1")?
-                .execute([run_id])?;
+                .execute([to.run_id])?;
         }
+        Op::SameOnServer {
+            identifier,
+            key,
+            local_path,
+            size,
+            mtime_ns,
+            identity,
+            md5,
+        }
+        | Op::Downloaded {
+            identifier,
+            key,
+            local_path,
+            size,
+            mtime_ns,
+            identity,
+            md5,
+        } => {
+            c.prepare_cached(
+                "INSERT INTO files (endpoint, direction, identifier, key, local_path, size,
+                   mtime_ns, md5, state, attempts, run_id, created_at, updated_at,
+                   canonical_path, inode, ctime_ns)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'confirmed', 0, ?9, ?10, ?10, ?11, ?12,
+                   ?13)
+                 ON CONFLICT (endpoint, direction, identifier, key) DO UPDATE SET
+                   local_path = excluded.local_path, size = excluded.size,
+                   mtime_ns = excluded.mtime_ns, md5 = excluded.md5, state = 'confirmed',
+                   last_error = NULL, run_id = excluded.run_id, updated_at = excluded.updated_at,
+                   canonical_path = excluded.canonical_path, inode = excluded.inode,
+                   ctime_ns = excluded.ctime_ns",
+            )?
+            .execute(params![
+                to.endpoint,
+                to.direction,
+                identifier,
+                key,
+                local_path,
+                size as i64,
+                mtime_ns,
+                md5,
+                to.run_id,
+                t,
+                identity.canonical,
+                identity.inode,
+                identity.ctime_ns
+            ])?;
+            count(c, to.run_id, column)?;
+        }
+        _ => unreachable!("not an op that writes a file's row: {op:?}"),
+    }
+    Ok(())
+}
+
+/// The ops that move a file from one state to the next, or note its last error.
+fn file_state(c: &Connection, to: Scope<'_>, op: Op, t: i64) -> rusqlite::Result<()> {
+    let Scope {
+        endpoint,
+        direction,
+        run_id,
+    } = to;
+    match op {
         Op::InFlight { identifier, key } => {
             c.prepare_cached(&format!(
                 "UPDATE files SET state = 'in_flight', attempts = attempts + 1, updated_at = ?5
@@ -428,60 +511,7 @@ fn apply_op(c: &Connection, to: Scope<'_>, op: Op) -> rusqlite::Result<()> {
                  WHERE {THE_FILE}"
             ))?
             .execute(params![endpoint, direction, identifier, key, md5, t])?;
-            count("n_confirmed")?;
-        }
-        Op::SameOnServer {
-            identifier,
-            key,
-            local_path,
-            size,
-            mtime_ns,
-            identity,
-            md5,
-        }
-        | Op::Downloaded {
-            identifier,
-            key,
-            local_path,
-            size,
-            mtime_ns,
-            identity,
-            md5,
-        } => {
-            let column = if downloaded {
-                "n_confirmed"
-            } else {
-                "n_skipped"
-            };
-            c.prepare_cached(
-                "INSERT INTO files (endpoint, direction, identifier, key, local_path, size,
-                   mtime_ns, md5, state, attempts, run_id, created_at, updated_at,
-                   canonical_path, inode, ctime_ns)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'confirmed', 0, ?9, ?10, ?10, ?11, ?12,
-                   ?13)
-                 ON CONFLICT (endpoint, direction, identifier, key) DO UPDATE SET
-                   local_path = excluded.local_path, size = excluded.size,
-                   mtime_ns = excluded.mtime_ns, md5 = excluded.md5, state = 'confirmed',
-                   last_error = NULL, run_id = excluded.run_id, updated_at = excluded.updated_at,
-                   canonical_path = excluded.canonical_path, inode = excluded.inode,
-                   ctime_ns = excluded.ctime_ns",
-            )?
-            .execute(params![
-                endpoint,
-                direction,
-                identifier,
-                key,
-                local_path,
-                size as i64,
-                mtime_ns,
-                md5,
-                run_id,
-                t,
-                identity.canonical,
-                identity.inode,
-                identity.ctime_ns
-            ])?;
-            count(column)?;
+            count(c, run_id, "n_confirmed")?;
         }
         Op::Failed {
             identifier,
@@ -493,7 +523,7 @@ fn apply_op(c: &Connection, to: Scope<'_>, op: Op) -> rusqlite::Result<()> {
                  WHERE {THE_FILE}"
             ))?
             .execute(params![endpoint, direction, identifier, key, error, t])?;
-            count("n_failed")?;
+            count(c, run_id, "n_failed")?;
         }
         Op::Interrupted { identifier, key } => {
             // `last_error` says it too: a resume checks the server first, as for any
@@ -504,11 +534,17 @@ fn apply_op(c: &Connection, to: Scope<'_>, op: Op) -> rusqlite::Result<()> {
                  WHERE {THE_FILE}"
             ))?
             .execute(params![endpoint, direction, identifier, key, t])?;
-            count("n_interrupted")?;
+            count(c, run_id, "n_interrupted")?;
         }
-        op @ (Op::MultipartBegun { .. } | Op::PartConfirmed { .. } | Op::MultipartEnded { .. }) => {
-            super::parts::apply(c, to, op, t)?;
-        }
+        _ => unreachable!("not a file state op: {op:?}"),
+    }
+    Ok(())
+}
+
+/// The ops on the run's own row: its final counts, its end (which drops its claims).
+fn run_row(c: &Connection, to: Scope<'_>, op: Op, t: i64) -> rusqlite::Result<()> {
+    let run_id = to.run_id;
+    match op {
         Op::Counts(n) => {
             c.execute(
                 "UPDATE runs SET n_confirmed = ?2, n_skipped = ?3, n_failed = ?4,
@@ -524,8 +560,6 @@ fn apply_op(c: &Connection, to: Scope<'_>, op: Op) -> rusqlite::Result<()> {
                 ],
             )?;
         }
-        // Handled by the writer around its commit.
-        Op::AfterCommit(_) | Op::Flush(_) => {}
         Op::Finish { outcome } => {
             c.execute(
                 "UPDATE runs SET finished_at = ?2, outcome = ?3 WHERE id = ?1",
@@ -533,6 +567,7 @@ fn apply_op(c: &Connection, to: Scope<'_>, op: Op) -> rusqlite::Result<()> {
             )?;
             c.execute("DELETE FROM claims WHERE run_id = ?1", params![run_id])?;
         }
+        _ => unreachable!("not a run op: {op:?}"),
     }
     Ok(())
 }

@@ -2,9 +2,13 @@
 //! line uses (`,`, `;` from European Excel, tab from Google Sheets TSV), where a quote was left
 //! open (a CSV reader silently ends such a cell at the end of the file, swallowing every row
 //! after it), and whether a multi-line cell holds lines shaped like rows of the sheet (a stray
-//! quote that swallowed rows before a later quote closed it).
+//! quote that swallowed rows before a later quote closed it). Also the names a spreadsheet
+//! app shows, for problems: row numbers (blank lines counted, newlines in quoted cells not) and
+//! column letters.
 
 use std::path::Path;
+
+use csv::ByteRecord;
 
 /// The separator of the header line: `,` unless the line has none and has `;` or tabs.
 /// Returns the separator and whether it was recognised (not the default).
@@ -109,6 +113,58 @@ pub(super) fn row_like_line(
     None
 }
 
+/// Turns records into the row numbers a spreadsheet app shows: one per record, newlines inside
+/// quoted cells not counted, blank lines counted (the csv reader skips them silently).
+#[derive(Debug, Default)]
+pub(super) struct RowCounter {
+    /// The row of the last record read (0 before the first).
+    pub(super) last: usize,
+}
+
+impl RowCounter {
+    /// The row of `record`, read from `data` (the bytes given to the csv reader).
+    pub(super) fn next(&mut self, record: &ByteRecord, data: &[u8]) -> usize {
+        let start = record
+            .position()
+            .and_then(|p| usize::try_from(p.byte()).ok())
+            .unwrap_or(0);
+        let row = self.last + 1 + blank_lines_at(data, start);
+        self.last = row;
+        row
+    }
+}
+
+/// Counts the blank lines the csv reader skipped before a record. Its position points at the
+/// end of the previous record, which may be between the `\r` and `\n` of a CRLF.
+fn blank_lines_at(data: &[u8], start: usize) -> usize {
+    let mut i = start;
+    if i > 0 && data.get(i - 1) == Some(&b'\r') && data.get(i) == Some(&b'\n') {
+        i += 1;
+    }
+    let mut blanks = 0;
+    loop {
+        match data.get(i) {
+            Some(b'\n') => i += 1,
+            Some(b'\r') if data.get(i + 1) == Some(&b'\n') => i += 2,
+            Some(b'\r') => i += 1,
+            _ => return blanks,
+        }
+        blanks += 1;
+    }
+}
+
+/// Spreadsheet column letters for a 0-based column: 0 -> A, 25 -> Z, 26 -> AA.
+pub(super) fn column_letters(col: usize) -> String {
+    let mut n = col + 1;
+    let mut letters = Vec::new();
+    while n > 0 {
+        let rem = (n - 1) % 26;
+        letters.push(char::from(b'A' + rem as u8));
+        n = (n - 1) / 26;
+    }
+    letters.iter().rev().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +205,40 @@ mod tests {
             None
         );
         assert_eq!(row_like_line(&cell, b',', 3, None), None);
+    }
+
+    #[test]
+    fn blank_lines_are_counted_once_per_line_ending() {
+        assert_eq!(blank_lines_at(b"a\nb\n", 2), 0);
+        assert_eq!(blank_lines_at(b"a\n\n\nb\n", 2), 2);
+        // Position between the `\r` and `\n` of the previous record's CRLF.
+        assert_eq!(blank_lines_at(b"a\r\nb\n", 2), 0);
+        assert_eq!(blank_lines_at(b"a\r\n\r\nb\n", 2), 1);
+        assert_eq!(blank_lines_at(b"\n\nh\n", 0), 2);
+    }
+
+    #[test]
+    fn row_counter_follows_csv_positions() {
+        let data = b"h1,h2\na,\"x\ny\"\n\nb,c\r\n\r\nd,e\n";
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(&data[..]);
+        let mut record = ByteRecord::new();
+        let mut rows = RowCounter::default();
+        let mut seen = Vec::new();
+        while reader.read_byte_record(&mut record).unwrap() {
+            seen.push(rows.next(&record, data));
+        }
+        assert_eq!(seen, [1, 2, 4, 6]);
+    }
+
+    #[test]
+    fn column_letters_count_like_a_spreadsheet() {
+        assert_eq!(column_letters(0), "A");
+        assert_eq!(column_letters(25), "Z");
+        assert_eq!(column_letters(26), "AA");
+        assert_eq!(column_letters(27), "AB");
+        assert_eq!(column_letters(701), "ZZ");
+        assert_eq!(column_letters(702), "AAA");
     }
 }

@@ -4,14 +4,14 @@
 
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ETAG};
-use hyper::{Request, Response, StatusCode};
+use hyper::{HeaderMap, Request, Response, StatusCode, Uri};
 
 use super::precheck::{injected, parse_content_md5, precheck};
 use super::{key_path, ok_empty, refuse, TempFile};
 use crate::body::{self, ReadOutcome, ReadPlan};
 use crate::ctx::{Ctx, Reset};
 use crate::faults::hits;
-use crate::meta_headers;
+use crate::meta_headers::{self, Decoded};
 use crate::request::{header, header_is_one};
 use crate::respond::{self, s3_error, s3_error_with, Body, S3Code};
 use crate::state::{PutCommit, PutRecord, TaskRule};
@@ -34,75 +34,18 @@ pub(super) async fn put(
     if key.as_ref().is_some_and(|k| k.len() > 1024) {
         return Ok(refuse(ctx, req, s3_error(S3Code::KeyTooLong, &resource, &rid)).await);
     }
-    // IAS3 takes no chunked bodies; 411 (not 501) so a client does not mistake it for a
-    // transient server error.
-    let chunked = headers.get_all("transfer-encoding").iter().any(|v| {
-        String::from_utf8_lossy(v.as_bytes())
-            .to_ascii_lowercase()
-            .contains("chunked")
-    });
-    let length = header(&headers, "content-length").and_then(|v| v.parse::<u64>().ok());
-    let length = match (chunked, length) {
-        (false, Some(n)) => n,
-        // A bucket PUT carries no file: an empty body needs no Content-Length.
-        (false, None) if key.is_none() => 0,
-        _ => {
-            let resp = s3_error(S3Code::MissingContentLength, &resource, &rid);
-            return Ok(refuse(ctx, req, resp).await);
-        }
-    };
-    let wanted_md5 = match header(&headers, "content-md5") {
-        None => None,
-        Some(v) => match parse_content_md5(v) {
-            Some(d) => Some(hex::encode(d)),
-            None => {
-                return Ok(refuse(ctx, req, s3_error(S3Code::InvalidDigest, &resource, &rid)).await)
-            }
-        },
-    };
-    let decoded = match meta_headers::decode(&headers) {
-        Ok(d) => d,
-        Err(e) => {
-            let resp = s3_error_with(S3Code::InvalidArgument, &e.to_string(), &resource, &rid);
+    let asked = match Asked::parse(&headers, key.is_some()) {
+        Ok(asked) => asked,
+        Err(refusal) => {
+            let resp = refusal.answer(&resource, &rid);
             return Ok(refuse(ctx, req, resp).await);
         }
     };
     let exists = ctx.shared.state().item(&id).is_some();
-    let auto_make = header_is_one(&headers, "x-archive-auto-make-bucket")
-        || header_is_one(&headers, "x-amz-auto-make-bucket");
-    let replace = header_is_one(&headers, "x-archive-ignore-preexisting-bucket");
-    if key.is_some() && !exists && !auto_make {
+    if key.is_some() && !exists && !asked.auto_make {
         return Ok(refuse(ctx, req, s3_error(S3Code::NoSuchBucket, &resource, &rid)).await);
     }
-    let redirected = req
-        .uri()
-        .query()
-        .is_some_and(|q| q.split('&').any(|p| p == "redirected=1"));
-    if !redirected
-        && hits(
-            ctx.faults.redirect_rate,
-            ctx.seed(),
-            "redirect",
-            "PUT",
-            &path,
-            attempt,
-        )
-    {
-        ctx.strike("redirect");
-        let location = format!("{}?redirected=1", req.uri().path());
-        let mut resp = respond::with_body(
-            StatusCode::TEMPORARY_REDIRECT,
-            "application/xml",
-            respond::s3_error_body(
-                "TemporaryRedirect",
-                "Please re-send this request to the specified temporary endpoint.",
-                &resource,
-                &rid,
-            ),
-        );
-        if let Ok(v) = location.parse() {
-            resp.headers_mut().insert("location", v);
-        }
+    if let Some(resp) = redirect(ctx, req.uri(), &path, attempt, &resource, &rid) {
         return Ok(refuse(ctx, req, resp).await);
     }
     if let Some(resp) = injected(ctx, "PUT", &path, attempt, &id, &resource) {
@@ -115,9 +58,9 @@ pub(super) async fn put(
             .size();
         let mut state = ctx.shared.state();
         if !exists {
-            state.create_item(&id, decoded.item);
-        } else if replace {
-            state.replace_metadata(&id, decoded.item);
+            state.create_item(&id, asked.decoded.item);
+        } else if asked.replace {
+            state.replace_metadata(&id, asked.decoded.item);
         }
         return Ok(ok_empty(StatusCode::OK));
     };
@@ -125,8 +68,179 @@ pub(super) async fn put(
         ctx.strike("fail-first");
         return Ok(refuse(ctx, req, s3_error(S3Code::InternalError, &resource, &rid)).await);
     }
+    let plan = body_faults(ctx, asked.length, &path, attempt);
+    let temp = TempFile(ctx.shared.state().temp_path());
+    let outcome = body::read(req.into_body(), Some(&temp.0), &plan).await;
+    ctx.body_size = outcome.size();
+    let (size, md5) = match outcome {
+        ReadOutcome::Complete { size, md5 } => (size, md5),
+        cut => return cut_short(ctx, cut, &resource, &rid),
+    };
+    ctx.body_md5 = Some(md5.clone());
+    if asked.wanted_md5.as_ref().is_some_and(|w| *w != md5) {
+        return Ok(s3_error(S3Code::BadDigest, &resource, &rid));
+    }
+    let commit = asked.commit(&headers, id, key, &temp, size, md5.clone());
+    let committed = ctx
+        .shared
+        .state()
+        .commit_put(commit, TaskRule::of(&ctx.faults));
+    if committed.is_err() {
+        return Ok(s3_error(S3Code::InternalError, &resource, &rid));
+    }
+    answer(ctx, &path, attempt, &md5)
+}
+
+/// What a PUT's headers ask for, once they are found well formed.
+struct Asked {
+    /// The body's length: Content-Length, or 0 for a bucket PUT without one.
+    length: u64,
+    /// The MD5 the client says the body has (Content-MD5), in hex.
+    wanted_md5: Option<String>,
+    decoded: Decoded,
+    /// `x-archive-auto-make-bucket` (or its `x-amz-` twin): a file PUT may create its item.
+    auto_make: bool,
+    /// `x-archive-ignore-preexisting-bucket`: a bucket PUT replaces the item's metadata.
+    replace: bool,
+}
+
+/// Why a PUT's headers are refused, before any fault or body.
+enum Refusal {
+    Code(S3Code),
+    Argument(String),
+}
+
+impl Refusal {
+    fn answer(&self, resource: &str, rid: &str) -> Response<Body> {
+        match self {
+            Refusal::Code(code) => s3_error(*code, resource, rid),
+            Refusal::Argument(message) => {
+                s3_error_with(S3Code::InvalidArgument, message, resource, rid)
+            }
+        }
+    }
+}
+
+impl Asked {
+    /// Content-Length, Content-MD5 and the metadata headers, in the order IAS3 checks them.
+    fn parse(headers: &HeaderMap, has_key: bool) -> Result<Asked, Refusal> {
+        // IAS3 takes no chunked bodies; 411 (not 501) so a client does not mistake it for a
+        // transient server error.
+        let chunked = headers.get_all("transfer-encoding").iter().any(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .to_ascii_lowercase()
+                .contains("chunked")
+        });
+        let length = header(headers, "content-length").and_then(|v| v.parse::<u64>().ok());
+        let length = match (chunked, length) {
+            (false, Some(n)) => n,
+            // A bucket PUT carries no file: an empty body needs no Content-Length.
+            (false, None) if !has_key => 0,
+            _ => return Err(Refusal::Code(S3Code::MissingContentLength)),
+        };
+        let wanted_md5 = match header(headers, "content-md5") {
+            None => None,
+            Some(v) => match parse_content_md5(v) {
+                Some(d) => Some(hex::encode(d)),
+                None => return Err(Refusal::Code(S3Code::InvalidDigest)),
+            },
+        };
+        let decoded =
+            meta_headers::decode(headers).map_err(|e| Refusal::Argument(e.to_string()))?;
+        Ok(Asked {
+            length,
+            wanted_md5,
+            decoded,
+            auto_make: header_is_one(headers, "x-archive-auto-make-bucket")
+                || header_is_one(headers, "x-amz-auto-make-bucket"),
+            replace: header_is_one(headers, "x-archive-ignore-preexisting-bucket"),
+        })
+    }
+
+    /// The stored body, as the commit of file `key` of item `id`.
+    fn commit(
+        self,
+        headers: &HeaderMap,
+        id: String,
+        key: String,
+        temp: &TempFile,
+        size: u64,
+        md5: String,
+    ) -> PutCommit {
+        let record = PutRecord {
+            key: key.clone(),
+            queue_derive: header(headers, "x-archive-queue-derive") != Some("0"),
+            // The seed: "If this header is not defined IAS3 will attempt to default to the
+            // value in the content-length header."
+            size_hint: Some(
+                header(headers, "x-archive-size-hint")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(self.length),
+            ),
+            keep_old_version: header_is_one(headers, "x-archive-keep-old-version"),
+        };
+        PutCommit {
+            identifier: id,
+            key,
+            temp: temp.0.clone(),
+            size,
+            md5,
+            item_meta: Some(self.decoded.item),
+            replace_meta: self.replace,
+            file_meta: self.decoded.file,
+            record,
+        }
+    }
+}
+
+/// The redirect fault: a 307 to the same path with `?redirected=1`, which is never redirected
+/// again.
+fn redirect(
+    ctx: &mut Ctx,
+    uri: &Uri,
+    path: &str,
+    attempt: u32,
+    resource: &str,
+    rid: &str,
+) -> Option<Response<Body>> {
+    let redirected = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "redirected=1"));
+    if redirected
+        || !hits(
+            ctx.faults.redirect_rate,
+            ctx.seed(),
+            "redirect",
+            "PUT",
+            path,
+            attempt,
+        )
+    {
+        return None;
+    }
+    ctx.strike("redirect");
+    let location = format!("{}?redirected=1", uri.path());
+    let mut resp = respond::with_body(
+        StatusCode::TEMPORARY_REDIRECT,
+        "application/xml",
+        respond::s3_error_body(
+            "TemporaryRedirect",
+            "Please re-send this request to the specified temporary endpoint.",
+            resource,
+            rid,
+        ),
+    );
+    if let Ok(v) = location.parse() {
+        resp.headers_mut().insert("location", v);
+    }
+    Some(resp)
+}
+
+/// The faults that strike a file's body of `length` bytes while it is read: corruption, a
+/// reset or a stall, with the bandwidth cap.
+fn body_faults(ctx: &mut Ctx, length: u64, path: &str, attempt: u32) -> ReadPlan {
     let seed = ctx.seed();
-    let reset = length > 0 && hits(ctx.faults.reset_rate, seed, "reset", "PUT", &path, attempt);
+    let reset = length > 0 && hits(ctx.faults.reset_rate, seed, "reset", "PUT", path, attempt);
     // A reset cuts the body where a stall would start: never both (and the key's one stall is
     // not spent on a request that resets).
     let stall = ctx.faults.stall.filter(|_| {
@@ -137,10 +251,10 @@ pub(super) async fn put(
                 seed,
                 "stall",
                 "PUT",
-                &path,
+                path,
                 attempt,
             )
-            && ctx.shared.attempts.claim_stall(&path)
+            && ctx.shared.attempts.claim_stall(path)
     });
     let corrupt = length > 0
         && hits(
@@ -148,7 +262,7 @@ pub(super) async fn put(
             seed,
             "corrupt",
             "PUT",
-            &path,
+            path,
             attempt,
         );
     // In the order they strike: corruption on the first bytes, then a reset or a stall half-way.
@@ -161,78 +275,50 @@ pub(super) async fn put(
     if stall.is_some() {
         ctx.strike("stall");
     }
-    let plan = ReadPlan {
+    ReadPlan {
         expected: Some(length),
         bandwidth: ctx.faults.bandwidth,
         stall,
         reset,
         corrupt,
-    };
-    let temp = TempFile(ctx.shared.state().temp_path());
-    let outcome = body::read(req.into_body(), Some(&temp.0), &plan).await;
-    ctx.body_size = outcome.size();
-    let (size, md5) = match outcome {
-        ReadOutcome::Complete { size, md5 } => (size, md5),
+    }
+}
+
+/// The answer to a body that did not arrive whole: a reset, or the S3 error for its cause.
+fn cut_short(
+    ctx: &mut Ctx,
+    outcome: ReadOutcome,
+    resource: &str,
+    rid: &str,
+) -> Result<Response<Body>, Reset> {
+    match outcome {
         ReadOutcome::Reset { .. } => {
             ctx.conn.abort();
-            return Err(Reset);
+            Err(Reset)
         }
         ReadOutcome::Storage { error, .. } => {
             let message = format!("{} (storage: {error})", S3Code::InternalError.message());
-            return Ok(s3_error_with(
+            Ok(s3_error_with(
                 S3Code::InternalError,
                 &message,
-                &resource,
-                &rid,
-            ));
+                resource,
+                rid,
+            ))
         }
-        ReadOutcome::TimedOut { .. } => {
-            return Ok(s3_error(S3Code::RequestTimeout, &resource, &rid));
-        }
-        ReadOutcome::Incomplete { .. } => {
-            return Ok(s3_error(S3Code::IncompleteBody, &resource, &rid));
-        }
-    };
-    ctx.body_md5 = Some(md5.clone());
-    if wanted_md5.as_ref().is_some_and(|w| *w != md5) {
-        return Ok(s3_error(S3Code::BadDigest, &resource, &rid));
+        ReadOutcome::TimedOut { .. } => Ok(s3_error(S3Code::RequestTimeout, resource, rid)),
+        ReadOutcome::Incomplete { .. } => Ok(s3_error(S3Code::IncompleteBody, resource, rid)),
+        ReadOutcome::Complete { .. } => unreachable!("a complete body is not cut short"),
     }
-    let record = PutRecord {
-        key: key.clone(),
-        queue_derive: header(&headers, "x-archive-queue-derive") != Some("0"),
-        // The seed: "If this header is not defined IAS3 will attempt to default to the value in
-        // the content-length header."
-        size_hint: Some(
-            header(&headers, "x-archive-size-hint")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(length),
-        ),
-        keep_old_version: header_is_one(&headers, "x-archive-keep-old-version"),
-    };
-    let commit = PutCommit {
-        identifier: id,
-        key,
-        temp: temp.0.clone(),
-        size,
-        md5: md5.clone(),
-        item_meta: Some(decoded.item),
-        replace_meta: replace,
-        file_meta: decoded.file,
-        record,
-    };
-    let committed = ctx
-        .shared
-        .state()
-        .commit_put(commit, TaskRule::of(&ctx.faults));
-    if committed.is_err() {
-        return Ok(s3_error(S3Code::InternalError, &resource, &rid));
-    }
+}
+
+/// The answer to a stored file: 200 with its ETag, unless the lose-answer fault resets it.
+fn answer(ctx: &mut Ctx, path: &str, attempt: u32, md5: &str) -> Result<Response<Body>, Reset> {
     if hits(
         ctx.faults.lose_answer_rate,
-        seed,
+        ctx.seed(),
         "lose-answer",
         "PUT",
-        &path,
+        path,
         attempt,
     ) {
         // Stored, but the client never hears so: the case a client must check before resending.

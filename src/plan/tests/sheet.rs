@@ -1,113 +1,8 @@
-//! Tests of the whole plan module on real files and spreadsheets in temporary folders.
-//! Paths in the sheets are absolute (the current directory is shared by parallel tests);
-//! relative paths are covered with files of this repository, relative to the package root.
-
-use std::fs;
-use std::path::{Path, PathBuf};
-
-use tempfile::TempDir;
+//! Spreadsheets read into plans: the format (BOM, quoted newlines, columns, identifiers,
+//! metadata), the files and folders their `file` cells name, and every problem a sheet can have,
+//! with the row and column it is reported at.
 
 use super::*;
-
-struct Fixture {
-    dir: TempDir,
-}
-
-impl Fixture {
-    fn new() -> Self {
-        Fixture {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
-    }
-
-    /// Creates `rel` (and its folders) holding `contents`; returns its absolute path.
-    fn file(&self, rel: &str, contents: &[u8]) -> PathBuf {
-        let path = self.dir.path().join(rel);
-        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        fs::write(&path, contents).expect("write");
-        path
-    }
-
-    fn mkdir(&self, rel: &str) -> PathBuf {
-        let path = self.dir.path().join(rel);
-        fs::create_dir_all(&path).expect("mkdir");
-        path
-    }
-
-    /// An absolute path string for a sheet cell.
-    fn cell(&self, rel: &str) -> String {
-        self.dir.path().join(rel).display().to_string()
-    }
-
-    /// Writes `sheet.csv` with `text`; `{}` in the text stands for the fixture folder.
-    fn sheet(&self, text: &str) -> PathBuf {
-        self.sheet_bytes(
-            text.replace("{}", &self.dir.path().display().to_string())
-                .as_bytes(),
-        )
-    }
-
-    fn sheet_bytes(&self, bytes: &[u8]) -> PathBuf {
-        let path = self.dir.path().join("sheet.csv");
-        fs::write(&path, bytes).expect("write sheet");
-        path
-    }
-}
-
-fn opts() -> PlanOptions {
-    PlanOptions::default()
-}
-
-fn with_meta(pairs: &[(&str, &str)]) -> PlanOptions {
-    PlanOptions {
-        keep_directories: false,
-        metadata: pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-        ..PlanOptions::default()
-    }
-}
-
-fn strings(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| (*s).to_owned()).collect()
-}
-
-fn keys(item: &ItemPlan) -> Vec<&str> {
-    item.files.iter().map(|f| f.key.as_str()).collect()
-}
-
-fn rows(item: &ItemPlan) -> Vec<Option<usize>> {
-    item.files.iter().map(|f| f.row).collect()
-}
-
-fn plan_of(sheet: &Path, opts: &PlanOptions) -> Plan {
-    match from_spreadsheet(sheet, opts) {
-        Ok(plan) => plan,
-        Err(problems) => panic!("unexpected problems: {problems:#?}"),
-    }
-}
-
-fn problems_of(sheet: &Path, opts: &PlanOptions) -> Vec<Problem> {
-    match from_spreadsheet(sheet, opts) {
-        Ok(plan) => panic!("expected problems, got {plan:#?}"),
-        Err(problems) => problems,
-    }
-}
-
-/// The one problem at `row` whose message contains `needle`.
-fn find<'a>(problems: &'a [Problem], row: Option<usize>, needle: &str) -> &'a Problem {
-    let hits: Vec<_> = problems
-        .iter()
-        .filter(|p| p.row == row && p.message.contains(needle))
-        .collect();
-    assert_eq!(
-        hits.len(),
-        1,
-        "want one problem at {row:?} containing {needle:?} in {problems:#?}"
-    );
-    hits[0]
-}
 
 #[test]
 fn bom_cyrillic_title_and_quoted_newline_survive() {
@@ -340,19 +235,19 @@ fn keep_directories_keeps_the_given_path() {
 #[test]
 fn relative_paths_are_from_the_current_directory() {
     // Tests run in the package root, which holds this file.
-    let given = PathBuf::from("./src/plan/tests.rs");
+    let given = PathBuf::from("./src/plan/tests/sheet.rs");
     let plan = from_args("item-one", std::slice::from_ref(&given), None, &opts()).unwrap();
-    assert_eq!(keys(&plan.items[0]), ["tests.rs"]);
+    assert_eq!(keys(&plan.items[0]), ["sheet.rs"]);
     assert_eq!(plan.items[0].files[0].local, given);
     let keep = PlanOptions {
         keep_directories: true,
         ..PlanOptions::default()
     };
     let plan = from_args("item-one", std::slice::from_ref(&given), None, &keep).unwrap();
-    assert_eq!(keys(&plan.items[0]), ["src/plan/tests.rs"]);
+    assert_eq!(keys(&plan.items[0]), ["src/plan/tests/sheet.rs"]);
     // A folder keeps its path as given, as `ia` does.
     let plan = from_args("item-one", &[PathBuf::from("src/plan")], None, &opts()).unwrap();
-    assert!(keys(&plan.items[0]).contains(&"src/plan/tests.rs"));
+    assert!(keys(&plan.items[0]).contains(&"src/plan/tests/sheet.rs"));
 }
 
 #[test]
@@ -701,117 +596,4 @@ fn item_over_one_tib_is_a_problem_naming_it() {
         .message
         .contains("item `big-item` totals 1099511627777 bytes"));
     assert!(problems[0].message.contains("1 TiB"));
-}
-
-#[test]
-fn problem_display_omits_absent_parts() {
-    let full = Problem::new("the cell is empty")
-        .with_file("x.csv")
-        .with_row(5)
-        .with_column("file")
-        .with_hint("fill it");
-    assert_eq!(
-        full.to_string(),
-        "x.csv:5: column `file`: the cell is empty\n  hint: fill it"
-    );
-    assert_eq!(Problem::new("bare").to_string(), "bare");
-    assert_eq!(
-        Problem::new("gone").with_file("a.txt").to_string(),
-        "a.txt: gone"
-    );
-    assert_eq!(
-        Problem::new("m").with_row(3).with_column("c").to_string(),
-        "row 3: column `c`: m"
-    );
-}
-
-#[test]
-fn args_single_file_with_remote_name() {
-    let fx = Fixture::new();
-    let a = fx.file("a.txt", b"hello");
-    let plan = from_args(
-        "item-one",
-        std::slice::from_ref(&a),
-        Some("docs/hello.txt"),
-        &with_meta(&[("title", "Hi"), ("subject", "x"), ("subject", "y")]),
-    )
-    .unwrap();
-    let item = &plan.items[0];
-    assert_eq!(item.identifier, "item-one");
-    assert_eq!(keys(item), ["docs/hello.txt"]);
-    assert_eq!(item.files[0].local, a);
-    assert_eq!(item.files[0].row, None);
-    assert_eq!(item.total_bytes, 5);
-    assert_eq!(
-        item.metadata.get("subject"),
-        Some(&strings(&["x", "y"])[..])
-    );
-}
-
-#[test]
-fn args_problems_are_all_collected() {
-    let fx = Fixture::new();
-    let a = fx.file("one/same.txt", b"x");
-    let b = fx.file("two/same.txt", b"x");
-    let missing = fx.dir.path().join("missing.bin");
-    let problems = from_args(
-        "-bad",
-        &[a.clone(), b.clone(), missing.clone()],
-        Some("r.txt"),
-        &with_meta(&[("1bad", "x")]),
-    )
-    .unwrap_err();
-    find(&problems, None, "`-m 1bad:x`");
-    let p = find(
-        &problems,
-        None,
-        "invalid identifier `-bad`: it starts with `-`",
-    );
-    assert!(p.hint.as_deref().unwrap().contains("3 to 100"));
-    find(
-        &problems,
-        None,
-        "--remote-name names one file, but 3 paths were given",
-    );
-    let p = find(&problems, None, "remote name `same.txt`");
-    assert_eq!(p.file.as_deref(), Some(b.as_path()));
-    assert!(p.message.contains(&a.display().to_string()), "{p}");
-    let p = find(&problems, None, "does not exist");
-    assert_eq!(p.file.as_deref(), Some(missing.as_path()));
-    assert_eq!(p.row, None);
-    assert_eq!(problems.len(), 5, "{problems:#?}");
-}
-
-#[test]
-fn args_remote_name_on_a_folder_and_no_paths() {
-    let fx = Fixture::new();
-    fx.file("d/x.txt", b"x");
-    let problems =
-        from_args("item-one", &[fx.dir.path().join("d")], Some("r"), &opts()).unwrap_err();
-    assert_eq!(problems.len(), 1, "{problems:#?}");
-    find(&problems, None, "but this is a folder");
-
-    let problems = from_args("item-one", &[], None, &opts()).unwrap_err();
-    find(&problems, None, "no files to upload");
-}
-
-#[test]
-fn args_folders_follow_the_same_key_rules() {
-    let fx = Fixture::new();
-    fx.file("d/x.txt", b"x");
-    fx.file("d/sub/y.txt", b"yy");
-    let with_slash = PathBuf::from(format!("{}/", fx.cell("d")));
-    let plan = from_args(
-        "item-one",
-        &[fx.dir.path().join("d"), with_slash],
-        None,
-        &opts(),
-    )
-    .unwrap();
-    assert_eq!(
-        keys(&plan.items[0]),
-        ["d/sub/y.txt", "d/x.txt", "sub/y.txt", "x.txt"]
-    );
-    assert_eq!(plan.total_bytes(), 6);
-    assert_eq!(plan.file_count(), 4);
 }
