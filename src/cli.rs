@@ -79,7 +79,7 @@ pub enum Command {
     /// Write a man page for iaup and for each subcommand into a directory.
     Man(ManArgs),
     /// Download files of items: verified by MD5, resumable, in parallel.
-    #[command(alias = "do")]
+    #[command(alias = "do", mut_arg("history", |a| a.short('a').alias("download-history")))]
     Download(Box<DownloadArgs>),
     /// Search archive.org: identifiers (or chosen fields as JSON lines) of every matching item.
     #[command(alias = "se", mut_arg("timeout", |a| a.short('t')))]
@@ -393,6 +393,43 @@ pub struct VerifyArgs {
 }
 // ---- end verify ----
 
+/// Which of an item's files `list` and `download` take: every criterion given must hold.
+#[derive(Clone, Debug, Default, Args)]
+#[command(next_help_heading = "Choosing files")]
+pub struct FilterArgs {
+    /// Only files whose name matches PATTERN (`*` also matches `/`; `|` separates patterns).
+    /// Repeatable.
+    #[arg(short = 'g', long, value_name = "PATTERN")]
+    pub glob: Vec<String>,
+    /// Leave out files whose name matches PATTERN (with or without --glob). Repeatable.
+    #[arg(short = 'e', long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Only files of this format, as the metadata API names it (`JPEG`, `Text PDF`...).
+    /// Repeatable.
+    #[arg(short = 'f', long, value_name = "FORMAT")]
+    pub format: Vec<String>,
+    /// Only files of this source. Repeatable.
+    #[arg(long, value_enum, value_name = "SOURCE")]
+    pub source: Vec<crate::select::Source>,
+    /// Also take old versions kept under `history/files/`.
+    #[arg(long)]
+    pub history: bool,
+}
+
+impl FilterArgs {
+    /// The filter the flags make; a bad pattern is a problem.
+    pub fn filter(&self, problems: &mut Vec<crate::plan::Problem>) -> crate::select::FileFilter {
+        use crate::select::Patterns;
+        crate::select::FileFilter {
+            globs: Patterns::compile("--glob", &self.glob, problems),
+            exclude: Patterns::compile("--exclude", &self.exclude, problems),
+            formats: self.format.clone(),
+            sources: self.source.clone(),
+            history: self.history,
+        }
+    }
+}
+
 /// How every command that sends requests runs them: concurrency, retries, timeouts and what it
 /// prints. Unset values come from config.toml's profile or `[defaults]`, then built-in ones.
 #[derive(Clone, Debug, Default, Args)]
@@ -471,27 +508,12 @@ pub struct DownloadArgs {
     /// Identifiers, one a line, from FILE (`-`: stdin).
     #[arg(short = 'I', long, value_name = "FILE", conflicts_with = "identifier")]
     pub itemlist: Option<PathBuf>,
-    /// Only files whose name matches PATTERN (`*` also matches `/`; `|` separates patterns).
-    /// Repeatable.
-    #[arg(short = 'g', long, value_name = "PATTERN")]
-    pub glob: Vec<String>,
-    /// Leave out files whose name matches PATTERN (with or without --glob). Repeatable.
-    #[arg(short = 'e', long, value_name = "PATTERN")]
-    pub exclude: Vec<String>,
-    /// Only files of this format, as the metadata API names it (`JPEG`, `Text PDF`...).
-    /// Repeatable.
-    #[arg(short = 'f', long, value_name = "FORMAT")]
-    pub format: Vec<String>,
-    /// Only files of this source. Repeatable.
-    #[arg(long, value_enum, value_name = "SOURCE")]
-    pub source: Vec<crate::select::Source>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Also download the files archive.org makes on request (ID.epub, ID.mobi, ID_daisy.zip,
     /// ID_archive_marc.xml), as ia does.
     #[arg(long)]
     pub on_the_fly: bool,
-    /// Also download history copies (`history/files/...`).
-    #[arg(short = 'a', long, alias = "download-history")]
-    pub history: bool,
     /// Where to write (created if missing) [default: .].
     #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     pub destdir: Option<PathBuf>,
@@ -588,23 +610,8 @@ pub struct ListArgs {
     /// Print each file's full download URL instead of its name (the `location` column).
     #[arg(short = 'l', long, conflicts_with_all = ["columns", "all"])]
     pub location: bool,
-    /// Only files whose name matches PATTERN (`*` also matches `/`; `|` separates patterns).
-    /// Repeatable.
-    #[arg(short = 'g', long, value_name = "PATTERN")]
-    pub glob: Vec<String>,
-    /// Leave out files whose name matches PATTERN. Repeatable.
-    #[arg(long, value_name = "PATTERN")]
-    pub exclude: Vec<String>,
-    /// Only files of this format, as the metadata API names it (`JPEG`, `Metadata`...).
-    /// Repeatable.
-    #[arg(short = 'f', long, value_name = "FORMAT")]
-    pub format: Vec<String>,
-    /// Only files of this source. Repeatable.
-    #[arg(long, value_enum, value_name = "SOURCE")]
-    pub source: Vec<crate::select::Source>,
-    /// Also list old versions kept under history/.
-    #[arg(long)]
-    pub history: bool,
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// One JSON object a line, with the chosen columns (lists stay lists).
     #[arg(long)]
     pub json: bool,

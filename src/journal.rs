@@ -127,6 +127,16 @@ impl JournalError {
     }
 }
 
+/// Opens the journal a command names (`--journal PATH`), else the default one; its errors are
+/// the command's (exit 2: nothing was sent).
+pub fn open_named(path: Option<&Path>) -> Result<Journal, crate::error::AppError> {
+    let path = match path {
+        Some(p) => p.to_path_buf(),
+        None => default_path().map_err(JournalError::into_app)?,
+    };
+    Journal::open(&path).map_err(JournalError::into_app)
+}
+
 impl Op {
     /// A file about to be transferred, as a run records it when it starts.
     pub fn pending(identifier: &str, fp: &FilePlan) -> Op {

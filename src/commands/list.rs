@@ -17,7 +17,6 @@ use crate::cli::{GlobalArgs, ListArgs};
 use crate::error::{AppError, ExitStatus};
 use crate::item_doc::{remote_files, RemoteFile};
 use crate::printer::Printer;
-use crate::select::{FileFilter, Patterns};
 use crate::settings::{Env, Settings};
 use crate::transport;
 
@@ -145,13 +144,7 @@ pub async fn run(global: &GlobalArgs, args: &ListArgs, env: &Env) -> Result<Exit
     let settings = Settings::resolve(global, env)?;
     let transfer = settings.transfer(&args.transfer)?;
     let mut problems = invalid_identifiers(&args.identifiers);
-    let filter = FileFilter {
-        globs: Patterns::compile("--glob", &args.glob, &mut problems),
-        exclude: Patterns::compile("--exclude", &args.exclude, &mut problems),
-        formats: args.format.clone(),
-        sources: args.source.clone(),
-        history: args.history,
-    };
+    let filter = args.filter.filter(&mut problems);
     if !problems.is_empty() {
         return Err(problems_error(problems));
     }

@@ -348,11 +348,7 @@ fn prepare(
     let journal = if args.no_journal || args.dry_run {
         None
     } else {
-        let path = match &args.journal {
-            Some(p) => p.clone(),
-            None => journal::default_path()?,
-        };
-        Some(Journal::open(&path).map_err(journal::JournalError::into_app)?)
+        Some(journal::open_named(args.journal.as_deref())?)
     };
     // With --delete, what an earlier run uploaded and removed is missing now, and that is fine.
     let uploaded_paths = match (&journal, args.delete) {

@@ -26,7 +26,6 @@ use crate::plan::Problem;
 use crate::printer::Printer;
 use crate::reporter::{self, FileStatus, ReportFile, ReportFormat, Reporter, RunRecord};
 use crate::run::Interrupt;
-use crate::select::{FileFilter, Patterns};
 use crate::settings::{Env, Settings};
 use crate::transport::limiter::Limiter;
 
@@ -47,13 +46,7 @@ struct Checked {
 
 fn check(args: &DownloadArgs) -> Result<Checked, AppError> {
     let mut problems = Vec::new();
-    let filter = FileFilter {
-        globs: Patterns::compile("--glob", &args.glob, &mut problems),
-        exclude: Patterns::compile("--exclude", &args.exclude, &mut problems),
-        formats: args.format.clone(),
-        sources: args.source.clone(),
-        history: args.history,
-    };
+    let filter = args.filter.filter(&mut problems);
     let named = !args.files.is_empty()
         || args
             .identifier
@@ -154,11 +147,7 @@ pub async fn run(
     let mut journal = if args.no_journal || args.dry_run || args.stdout {
         None
     } else {
-        let path = match &args.journal {
-            Some(p) => p.clone(),
-            None => journal::default_path()?,
-        };
-        Some(Journal::open(&path).map_err(journal::JournalError::into_app)?)
+        Some(journal::open_named(args.journal.as_deref())?)
     };
     let report_file = match (&args.report, checked.report) {
         (Some(path), Some(format)) => Some(ReportFile::create(path, format).map_err(|e| {
