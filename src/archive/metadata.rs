@@ -49,6 +49,41 @@ pub async fn item_metadata(
     })
 }
 
+/// Where and how to read many items' metadata documents at once.
+#[derive(Clone)]
+pub struct ManyItems {
+    pub client: reqwest::Client,
+    pub archive_url: String,
+    pub policy: RetryPolicy,
+    /// Items read at once.
+    pub jobs: usize,
+    /// Says that a read is retried (the printer's note, or nothing).
+    pub printer: crate::printer::Printer,
+}
+
+/// One item's document, as [`item_metadata`] gives it.
+pub type ItemRead = Result<Option<Value>, ApiError>;
+
+impl ManyItems {
+    /// `GET /metadata/ID` of each of `ids`, `jobs` at a time on the shared worker pool; each
+    /// answer comes back with its index in `ids` (`None`: never started, after `stop`). Read
+    /// them in order with [`crate::run::in_order`].
+    pub fn read(
+        &self,
+        ids: Vec<String>,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> tokio::sync::mpsc::Receiver<(usize, Option<ItemRead>)> {
+        let me = self.clone();
+        crate::run::pool(ids, self.jobs.max(1), stop, move |id: String| {
+            let me = me.clone();
+            async move {
+                let on_retry = me.printer.retry_note("reading an item");
+                item_metadata(&me.client, &me.archive_url, &id, &me.policy, &on_retry).await
+            }
+        })
+    }
+}
+
 /// `ia`'s default priority for metadata tasks.
 pub const DEFAULT_PRIORITY: i32 = -5;
 

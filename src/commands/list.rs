@@ -8,15 +8,15 @@
 //! read, or had no file matching (named on stderr; the other items are still listed), 2 bad
 //! input.
 
-use futures::StreamExt;
 use serde_json::{Map, Value};
 
 use super::metadata::{invalid_identifiers, problems_error};
-use crate::archive;
+use crate::archive::{self, metadata::ManyItems};
 use crate::cli::{GlobalArgs, ListArgs};
 use crate::error::{AppError, ExitStatus};
 use crate::item_doc::{remote_files, RemoteFile};
 use crate::printer::Printer;
+use crate::run::{self, Interrupt};
 use crate::settings::{Env, Settings};
 use crate::transport;
 
@@ -150,31 +150,34 @@ pub async fn run(global: &GlobalArgs, args: &ListArgs, env: &Env) -> Result<Exit
     }
     let columns = Columns::of(args);
     let printer = Printer::new(transfer.quiet, true);
-    let client = transport::client(transfer.jobs);
     let archive_url = settings.archive_url.as_str();
-    let policy = transfer.policy;
-    let on_retry = printer.retry_note("reading an item");
-    let on_retry = &on_retry;
-    let client = &client;
-    let mut docs = futures::stream::iter(&args.identifiers)
-        .map(|id| async move {
-            let doc = archive::item_metadata(client, archive_url, id, &policy, on_retry).await;
-            (id, doc)
-        })
-        .buffered(transfer.jobs);
+    let reads = ManyItems {
+        client: transport::client(transfer.jobs),
+        archive_url: archive_url.to_owned(),
+        policy: transfer.policy,
+        jobs: transfer.jobs,
+        printer: printer.clone(),
+    };
+    let interrupt = Interrupt::install(printer.clone(), "reads");
+    let docs = reads.read(args.identifiers.clone(), interrupt.stop.clone());
     let mut code = ExitStatus::Success;
-    while let Some((id, doc)) = docs.next().await {
+    run::in_order(docs, |i, doc| {
+        let id = &args.identifiers[i];
         let doc = match doc {
-            Ok(Some(doc)) => doc,
-            Ok(None) => {
-                printer.always(&format!("{id}: no such item"));
-                code = ExitStatus::Failed;
-                continue;
+            Some(Ok(Some(doc))) => doc,
+            None => {
+                code = ExitStatus::Interrupted;
+                return;
             }
-            Err(e) => {
+            Some(Ok(None)) => {
+                printer.always(&format!("{id}: no such item"));
+                code = code.max(ExitStatus::Failed);
+                return;
+            }
+            Some(Err(e)) => {
                 printer.always(&format!("{id}: {e}"));
-                code = ExitStatus::Failed;
-                continue;
+                code = code.max(ExitStatus::Failed);
+                return;
             }
         };
         let files = remote_files(&doc);
@@ -185,14 +188,15 @@ pub async fn run(global: &GlobalArgs, args: &ListArgs, env: &Env) -> Result<Exit
             } else {
                 format!("{id}: no file matches the filters")
             });
-            code = ExitStatus::Failed;
-            continue;
+            code = code.max(ExitStatus::Failed);
+            return;
         }
         let cols = columns.for_files(&picked);
         for line in lines(&picked, &cols, id, archive_url, args.json, args.verbose) {
             printer.data(&line);
         }
-    }
+    })
+    .await;
     Ok(code)
 }
 

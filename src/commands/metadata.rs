@@ -594,30 +594,15 @@ async fn read(
     transfer: &crate::settings::Transfer,
     printer: &Printer,
 ) -> Result<ExitStatus, AppError> {
-    let client = crate::transport::client(transfer.jobs);
-    let (policy, archive_url, p) = (
-        transfer.policy,
-        settings.archive_url.clone(),
-        printer.clone(),
-    );
+    let reads = archive::metadata::ManyItems {
+        client: crate::transport::client(transfer.jobs),
+        archive_url: settings.archive_url.clone(),
+        policy: transfer.policy,
+        jobs: transfer.jobs,
+        printer: printer.clone(),
+    };
     let interrupt = Interrupt::install(printer.clone(), "reads");
-    let rx = run::pool(
-        args.identifiers.clone(),
-        transfer.jobs,
-        interrupt.stop.clone(),
-        move |id: String| {
-            let (client, archive_url, p) = (client.clone(), archive_url.clone(), p.clone());
-            async move {
-                let on_retry = move |attempt: u32, delay: Duration, reason: &str| {
-                    p.note(&format!(
-                        "retry: reading attempt {attempt} failed ({reason}); retrying in {:.1}s",
-                        delay.as_secs_f64()
-                    ));
-                };
-                archive::item_metadata(&client, &archive_url, &id, &policy, &on_retry).await
-            }
-        },
-    );
+    let rx = reads.read(args.identifiers.clone(), interrupt.stop.clone());
     let several = args.identifiers.len() > 1;
     let mut ok = true;
     run::in_order(rx, |i, result| {

@@ -7,10 +7,9 @@
 //! Exit codes: 0 no task in error (and everything finished in time), 1 a task is in error
 //! (each one named) or the wait timed out, 2 bad input or no keys.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
 use serde_json::Value;
 
 use super::metadata::{invalid_identifiers, problems_error};
@@ -18,8 +17,10 @@ use crate::archive::tasks::{wait_idle, Summary, Task, TasksApi, Waited};
 use crate::cli::{GlobalArgs, TasksArgs};
 use crate::error::{msg, AppError, ExitStatus};
 use crate::printer::Printer;
+use crate::run::{self, Interrupt};
+use crate::secret::Credentials;
 use crate::settings::{Env, Settings};
-use crate::transport;
+use crate::transport::{self, RetryPolicy};
 
 /// The table's columns.
 const HEADER: [&str; 5] = ["identifier", "task_id", "state", "cmd", "submittime"];
@@ -88,71 +89,133 @@ pub async fn run(global: &GlobalArgs, args: &TasksArgs, env: &Env) -> Result<Exi
             args.wait_timeout
         )))
     })?;
-    let creds = super::credentials(&settings)?;
     let printer = Printer::new(transfer.quiet, true);
-    let client = transport::client(transfer.jobs);
-    let api = TasksApi {
-        client: &client,
-        archive_url: &settings.archive_url,
-        creds: &creds,
-        policy: &transfer.policy,
-    };
-    let on_retry = printer.retry_note("reading tasks");
+    let asker = Arc::new(Asker {
+        client: transport::client(transfer.jobs),
+        archive_url: settings.archive_url.clone(),
+        creds: super::credentials(&settings)?,
+        policy: transfer.policy,
+        printer: printer.clone(),
+    });
+    let interrupt = Interrupt::install(printer.clone(), "reads");
     let mut code = ExitStatus::Success;
-
     if args.wait {
-        let waits = args.identifiers.iter().map(|id| {
-            let api = &api;
-            let printer = &printer;
-            let on_retry = &on_retry;
+        // Every item is waited for at once: a wait is mostly sleeping between polls.
+        let width = args.identifiers.len();
+        code = wait_all(&asker, &args.identifiers, width, wait_timeout, &interrupt).await;
+    }
+    let listed = list_all(&asker, args, transfer.jobs, &interrupt).await;
+    Ok(if interrupt.interrupted() {
+        ExitStatus::Interrupted
+    } else {
+        code.max(listed)
+    })
+}
+
+/// What asking the Tasks API needs, owned, for the worker pool.
+struct Asker {
+    client: reqwest::Client,
+    archive_url: String,
+    creds: Credentials,
+    policy: RetryPolicy,
+    printer: Printer,
+}
+
+impl Asker {
+    fn api(&self) -> TasksApi<'_> {
+        TasksApi {
+            client: &self.client,
+            archive_url: &self.archive_url,
+            creds: &self.creds,
+            policy: &self.policy,
+        }
+    }
+}
+
+/// `--wait`: until no task of any item is queued or running, a line each time an item's
+/// counts change; `Failed` when a wait timed out or could not ask.
+async fn wait_all(
+    asker: &Arc<Asker>,
+    ids: &[String],
+    width: usize,
+    timeout: Duration,
+    interrupt: &Interrupt,
+) -> ExitStatus {
+    let a = asker.clone();
+    let rx = run::pool(
+        ids.to_vec(),
+        width,
+        interrupt.stop.clone(),
+        move |id: String| {
+            let a = a.clone();
             async move {
                 let last: Mutex<Option<Summary>> = Mutex::new(None);
                 let on_poll = |s: &Summary| {
                     let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
                     if last.as_ref() != Some(s) {
-                        printer.note(&format!("waiting: {}", counts(id, s)));
+                        a.printer.note(&format!("waiting: {}", counts(&id, s)));
                         *last = Some(*s);
                     }
                 };
-                (
-                    id,
-                    wait_idle(api, id, wait_timeout, on_retry, &on_poll).await,
-                )
+                let on_retry = a.printer.retry_note("reading tasks");
+                wait_idle(&a.api(), &id, timeout, &on_retry, &on_poll).await
             }
-        });
-        for (id, waited) in futures::future::join_all(waits).await {
-            match waited {
-                Ok(Waited::Idle { .. }) => {}
-                Ok(Waited::TimedOut(s)) => {
-                    printer.always(&format!(
-                        "{} after waiting {:.0}s",
-                        counts(id, &s).replacen(": ", ": still ", 1),
-                        wait_timeout.as_secs_f64()
-                    ));
-                    code = ExitStatus::Failed;
-                }
-                Err(e) => {
-                    printer.always(&format!("{id}: {e}"));
-                    code = ExitStatus::Failed;
-                }
-            }
+        },
+    );
+    let mut code = ExitStatus::Success;
+    run::in_order(rx, |i, waited| match waited {
+        Some(Ok(Waited::Idle { .. })) | None => {}
+        Some(Ok(Waited::TimedOut(s))) => {
+            asker.printer.always(&format!(
+                "{} after waiting {:.0}s",
+                counts(&ids[i], &s).replacen(": ", ": still ", 1),
+                timeout.as_secs_f64()
+            ));
+            code = ExitStatus::Failed;
         }
-    }
+        Some(Err(e)) => {
+            asker.printer.always(&format!("{}: {e}", ids[i]));
+            code = ExitStatus::Failed;
+        }
+    })
+    .await;
+    code
+}
 
-    let api = &api;
-    let on_retry = &on_retry;
-    let mut lists = futures::stream::iter(&args.identifiers)
-        .map(|id| async move { (id, api.list(id, args.history, on_retry).await) })
-        .buffered(transfer.jobs);
+/// The items' tasks as a table (or JSON lines), items `jobs` at a time; `Failed` when an item
+/// could not be read or a task is in error.
+async fn list_all(
+    asker: &Arc<Asker>,
+    args: &TasksArgs,
+    jobs: usize,
+    interrupt: &Interrupt,
+) -> ExitStatus {
+    let (a, history) = (asker.clone(), args.history);
+    let rx = run::pool(
+        args.identifiers.clone(),
+        jobs,
+        interrupt.stop.clone(),
+        move |id: String| {
+            let a = a.clone();
+            async move {
+                let on_retry = a.printer.retry_note("reading tasks");
+                a.api().list(&id, history, &on_retry).await
+            }
+        },
+    );
+    let printer = &asker.printer;
+    let mut code = ExitStatus::Success;
     let mut rows = vec![HEADER.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>()];
     let mut in_error = Vec::new();
-    while let Some((id, listed)) = lists.next().await {
+    run::in_order(rx, |i, listed| {
+        let id = &args.identifiers[i];
         let tasks = match listed {
-            Ok(tasks) => tasks,
-            Err(e) => {
+            Some(Ok(tasks)) => tasks,
+            None => return,
+            Some(Err(e)) => {
                 printer.always(&format!("{id}: {e}"));
                 code = ExitStatus::Failed;
-                continue;
+                return;
             }
         };
         if tasks.is_empty() {
@@ -180,7 +243,8 @@ pub async fn run(global: &GlobalArgs, args: &TasksArgs, env: &Env) -> Result<Exi
                 rows.push(table_row(id, t));
             }
         }
-    }
+    })
+    .await;
     if rows.len() > 1 {
         aligned(&rows).iter().for_each(|l| printer.data(l));
     }
@@ -194,7 +258,7 @@ pub async fn run(global: &GlobalArgs, args: &TasksArgs, env: &Env) -> Result<Exi
         );
         code = ExitStatus::Failed;
     }
-    Ok(code)
+    code
 }
 
 #[cfg(test)]

@@ -19,7 +19,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -90,24 +89,36 @@ async fn follow_sheet(a: &After<'_>) -> bool {
     if candidates.is_empty() {
         return true;
     }
-    let (client, policy) = (&a.client, &a.transfer.policy);
-    let archive_url = a.settings.archive_url.as_str();
-    let noop = |_: u32, _: Duration, _: &str| {};
-    let noop = &noop;
-    let docs: Vec<_> = futures::stream::iter(candidates)
-        .map(|i| async move {
-            let doc = match a.found.get(&i) {
-                Some(d) => Ok(Some(d.clone())),
-                None => {
-                    let id = &a.plan.items[i].identifier;
-                    archive::item_metadata(client, archive_url, id, policy, noop).await
-                }
-            };
-            (i, doc)
-        })
-        .buffered(a.transfer.jobs)
-        .collect()
-        .await;
+    // `--checksum` read some already; the rest are read now.
+    let unread: Vec<usize> = candidates
+        .iter()
+        .copied()
+        .filter(|i| !a.found.contains_key(i))
+        .collect();
+    let reads = archive::metadata::ManyItems {
+        client: a.client.clone(),
+        archive_url: a.settings.archive_url.clone(),
+        policy: a.transfer.policy,
+        jobs: a.transfer.jobs,
+        printer: Printer::new(true, true),
+    };
+    let ids = unread
+        .iter()
+        .map(|&i| a.plan.items[i].identifier.clone())
+        .collect();
+    let mut read: HashMap<usize, archive::metadata::ItemRead> = HashMap::new();
+    crate::run::in_order(reads.read(ids, a.stop.clone()), |n, doc| {
+        if let Some(doc) = doc {
+            read.insert(unread[n], doc);
+        }
+    })
+    .await;
+    let docs = candidates
+        .into_iter()
+        .filter_map(|i| match a.found.get(&i) {
+            Some(d) => Some((i, Ok(Some(d.clone())))),
+            None => read.remove(&i).map(|doc| (i, doc)),
+        });
     let mut updates = Vec::new();
     for (i, doc) in docs {
         let item = &a.plan.items[i];
@@ -165,9 +176,9 @@ async fn follow_sheet(a: &After<'_>) -> bool {
         return true;
     }
     let written = crate::commands::metadata::set_fields(
-        archive_url,
+        &a.settings.archive_url,
         a.creds.clone(),
-        *policy,
+        a.transfer.policy,
         a.transfer.jobs,
         a.printer.clone(),
         updates,
