@@ -82,23 +82,7 @@ pub async fn run(
             && args.append_list.is_empty()
             && args.remove.is_empty());
     if !writing {
-        for (flag, given) in [
-            ("--target", args.target.is_some()),
-            ("--priority", args.priority.is_some()),
-            ("--dry-run", args.dry_run),
-            ("--expect", !args.expect.is_empty()),
-            ("--header", !args.headers.is_empty()),
-        ] {
-            if given {
-                problems.push(
-                    Problem::new(format!("{flag} applies to changes, and none were given"))
-                        .with_hint(
-                            "add --modify, --insert, --append, --append-list, --remove or \
-                             --spreadsheet",
-                        ),
-                );
-            }
-        }
+        problems.extend(write_flags_without_changes(args));
         if !problems.is_empty() {
             return Err(problems_error(problems));
         }
@@ -129,41 +113,7 @@ pub async fn run(
             .with_hint("use `metadata` (the default) or `files/NAME` with a file of the item"),
         );
     }
-    let jobs: Vec<Job> = match &args.spreadsheet {
-        Some(sheet) => match plan::metadata_from_spreadsheet(sheet) {
-            Ok(plan) => plan
-                .items
-                .into_iter()
-                .map(|item| {
-                    let mut changes: Vec<Change> = item
-                        .metadata
-                        .iter()
-                        .map(|(key, values)| Change::Set {
-                            key: key.to_owned(),
-                            values: values.to_vec(),
-                        })
-                        .collect();
-                    changes.extend(flag_changes.iter().cloned());
-                    Job {
-                        identifier: item.identifier,
-                        changes,
-                    }
-                })
-                .collect(),
-            Err(more) => {
-                problems.extend(more);
-                Vec::new()
-            }
-        },
-        None => args
-            .identifiers
-            .iter()
-            .map(|id| Job {
-                identifier: id.clone(),
-                changes: flag_changes.clone(),
-            })
-            .collect(),
-    };
+    let jobs = jobs_of(args, &flag_changes, &mut problems);
     if !problems.is_empty() {
         return Err(problems_error(problems));
     }
@@ -228,6 +178,64 @@ pub(crate) async fn set_fields(
         })
         .collect();
     write_all(ctx, work, jobs).await
+}
+
+/// `--target`, `--priority`, `--dry-run`, `--expect` and `--header` given without a change.
+fn write_flags_without_changes(args: &MetadataArgs) -> Vec<Problem> {
+    [
+        ("--target", args.target.is_some()),
+        ("--priority", args.priority.is_some()),
+        ("--dry-run", args.dry_run),
+        ("--expect", !args.expect.is_empty()),
+        ("--header", !args.headers.is_empty()),
+    ]
+    .into_iter()
+    .filter(|(_, given)| *given)
+    .map(|(flag, _)| {
+        Problem::new(format!("{flag} applies to changes, and none were given"))
+            .with_hint("add --modify, --insert, --append, --append-list, --remove or --spreadsheet")
+    })
+    .collect()
+}
+
+/// One job per item: a spreadsheet's rows (their cells set, then the flags' changes), or the
+/// identifiers with the flags' changes.
+fn jobs_of(args: &MetadataArgs, flag_changes: &[Change], problems: &mut Vec<Problem>) -> Vec<Job> {
+    let Some(sheet) = &args.spreadsheet else {
+        return args
+            .identifiers
+            .iter()
+            .map(|id| Job {
+                identifier: id.clone(),
+                changes: flag_changes.to_vec(),
+            })
+            .collect();
+    };
+    match plan::metadata_from_spreadsheet(sheet) {
+        Ok(plan) => plan
+            .items
+            .into_iter()
+            .map(|item| {
+                let mut changes: Vec<Change> = item
+                    .metadata
+                    .iter()
+                    .map(|(key, values)| Change::Set {
+                        key: key.to_owned(),
+                        values: values.to_vec(),
+                    })
+                    .collect();
+                changes.extend(flag_changes.iter().cloned());
+                Job {
+                    identifier: item.identifier,
+                    changes,
+                }
+            })
+            .collect(),
+        Err(more) => {
+            problems.extend(more);
+            Vec::new()
+        }
+    }
 }
 
 /// Headers the write request sets itself, which `--header` cannot give.

@@ -75,50 +75,7 @@ pub(super) async fn finish(a: After<'_>, code: ExitStatus) -> ExitStatus {
 
 /// The metadata that follows the sheet (see the module text). False when a write failed.
 async fn follow_sheet(a: &After<'_>) -> bool {
-    let candidates: Vec<usize> = a
-        .plan
-        .items
-        .iter()
-        .enumerate()
-        .filter(|(i, it)| {
-            !it.metadata.0.is_empty()
-                && (a.found.contains_key(i) || a.in_journal.contains(&it.identifier))
-        })
-        .map(|(i, _)| i)
-        .collect();
-    if candidates.is_empty() {
-        return true;
-    }
-    // `--checksum` read some already; the rest are read now.
-    let unread: Vec<usize> = candidates
-        .iter()
-        .copied()
-        .filter(|i| !a.found.contains_key(i))
-        .collect();
-    let reads = archive::metadata::ManyItems {
-        client: a.client.clone(),
-        archive_url: a.settings.archive_url.clone(),
-        policy: a.transfer.policy,
-        jobs: a.transfer.jobs,
-        printer: Printer::new(true, true),
-    };
-    let ids = unread
-        .iter()
-        .map(|&i| a.plan.items[i].identifier.clone())
-        .collect();
-    let mut read: HashMap<usize, archive::metadata::ItemRead> = HashMap::new();
-    crate::run::in_order(reads.read(ids, a.stop.clone()), |n, doc| {
-        if let Some(doc) = doc {
-            read.insert(unread[n], doc);
-        }
-    })
-    .await;
-    let docs = candidates
-        .into_iter()
-        .filter_map(|i| match a.found.get(&i) {
-            Some(d) => Some((i, Ok(Some(d.clone())))),
-            None => read.remove(&i).map(|doc| (i, doc)),
-        });
+    let docs = stored_docs(a).await;
     let mut updates = Vec::new();
     for (i, doc) in docs {
         let item = &a.plan.items[i];
@@ -192,6 +149,56 @@ async fn follow_sheet(a: &After<'_>) -> bool {
             false
         }
     }
+}
+
+/// The stored metadata of the items the run knows existed before it and whose plan sets
+/// metadata: `--checksum`'s documents, the rest read now (items in parallel).
+async fn stored_docs(a: &After<'_>) -> Vec<(usize, archive::metadata::ItemRead)> {
+    let candidates: Vec<usize> = a
+        .plan
+        .items
+        .iter()
+        .enumerate()
+        .filter(|(i, it)| {
+            !it.metadata.0.is_empty()
+                && (a.found.contains_key(i) || a.in_journal.contains(&it.identifier))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if candidates.is_empty() {
+        return Vec::new();
+    }
+    // `--checksum` read some already; the rest are read now.
+    let unread: Vec<usize> = candidates
+        .iter()
+        .copied()
+        .filter(|i| !a.found.contains_key(i))
+        .collect();
+    let reads = archive::metadata::ManyItems {
+        client: a.client.clone(),
+        archive_url: a.settings.archive_url.clone(),
+        policy: a.transfer.policy,
+        jobs: a.transfer.jobs,
+        printer: Printer::new(true, true),
+    };
+    let ids = unread
+        .iter()
+        .map(|&i| a.plan.items[i].identifier.clone())
+        .collect();
+    let mut read: HashMap<usize, archive::metadata::ItemRead> = HashMap::new();
+    crate::run::in_order(reads.read(ids, a.stop.clone()), |n, doc| {
+        if let Some(doc) = doc {
+            read.insert(unread[n], doc);
+        }
+    })
+    .await;
+    candidates
+        .into_iter()
+        .filter_map(|i| match a.found.get(&i) {
+            Some(d) => Some((i, Ok(Some(d.clone())))),
+            None => read.remove(&i).map(|doc| (i, doc)),
+        })
+        .collect()
 }
 
 /// `iaup metadata ID -m KEY:VALUE...`, quoted for a POSIX shell.
