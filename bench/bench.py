@@ -1035,6 +1035,17 @@ class Target:
     detail: str
 
 
+def target(name: str, value: float | None, goal: float, higher_better: bool, fmt,
+           why_missing: str) -> Target:
+    if value is None:
+        return Target(name, "—", None, why_missing)
+    met = value >= goal if higher_better else value < goal
+    if met:
+        return Target(name, fmt(value), True, "met")
+    by = (goal - value) / goal if higher_better else (value - goal) / goal
+    return Target(name, fmt(value), False, f"missed by {by:.0%} ({fmt(value)} against {fmt(goal)})")
+
+
 class Report:
     def __init__(self, bench: Bench):
         self.b = bench
@@ -1057,18 +1068,11 @@ class Report:
     def targets(self) -> list[Target]:
         t = []
 
-        def add(name, value, goal, higher_better, fmt, why_missing):
-            if value is None:
-                t.append(Target(name, "—", None, why_missing))
-                return
-            met = value >= goal if higher_better else value < goal
-            if met:
-                detail = "met"
-            else:
-                by = (goal - value) / goal if higher_better else (value - goal) / goal
-                detail = f"missed by {by:.0%} ({fmt(value)} against {fmt(goal)})"
-            t.append(Target(name, fmt(value), met, detail))
+        def add(*a):
+            t.append(target(*a))
 
+        if not any(not s.download for s in self.b.scenarios):
+            return t + self.download_targets()
         r = self.ratio("1", T_IA)
         add("1: iaup at least 15x faster than `ia`", r, 15, True, fmt_ratio, "no number")
         r = self.ratio("1", T_PAR)
@@ -1099,8 +1103,16 @@ class Report:
         n5 = len(c5.wl.files) if c5 else 0
         add(f"5: rerun over {n5:,} uploaded files under 2 s", self.med("5", T_IAUP), 2, False,
             fmt_s, (cell.skipped if cell and cell.skipped else "not run"))
+        return t + self.download_targets()
+
+    def download_targets(self) -> list[Target]:
         if not any(k in self.sc for k in DOWNLOAD_KEYS):
-            return t
+            return []
+        t = []
+
+        def add(*a):
+            t.append(target(*a))
+
         add("D1: `iaup download` at least 15x faster than `ia download --search`",
             self.ratio("D1", T_IA), 15, True, fmt_ratio, "no number")
         add("D1: `iaup download` at least 0.8x `curl --parallel` (curl time / iaup time >= 0.8)",
