@@ -39,8 +39,11 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 DATA = BENCH / "data"
-IAUP = ROOT / "target" / "release" / "iaup"
-EMU = ROOT / "target" / "release" / "ias3-emulator"
+# Where cargo put the release binaries: $CARGO_TARGET_DIR (relative to the repository, as cargo
+# reads it from bench/run there), else target/.
+TARGET = ROOT / os.environ.get("CARGO_TARGET_DIR", "target")
+IAUP = TARGET / "release" / "iaup"
+EMU = TARGET / "release" / "ias3-emulator"
 IA = BENCH / ".venv" / "bin" / "ia"
 TIME = "/usr/bin/time"  # GNU time, for the peak RSS
 KEY, SECRET = "BENCHKEY", "BENCHSECRET"
@@ -58,6 +61,13 @@ T_IAUP_CK = "iaup --checksum"
 T_PAR = "curl --parallel"
 T_LOOP = "curl -T loop"
 T_IA = "ia"
+T_CURL1 = "curl -o"  # download scenario D2: one plain curl for one file
+
+# Download scenarios (`--only d1,d2,d3`; 6, 7, 8 are the same).
+DOWNLOAD_KEYS = ("D1", "D2", "D3")
+DOWNLOAD_ALIASES = {"6": "D1", "7": "D2", "8": "D3"}
+# Every seeded file has this mtime, so `Last-Modified` and the metadata's mtime never change.
+SEED_MTIME = 1_700_000_000
 
 
 def log(msg: str) -> None:
@@ -170,18 +180,57 @@ def big_workload(n_files: int, size: int) -> Workload:
     return Workload(f"{n_files} x {fmt_size(size)} in 1 item", [Item("iaupbench-big", "Bench big item", files)])
 
 
+@dataclass
+class DlWorkload(Workload):
+    """Items seeded into the emulator at its start (`--seed-items`, made-up bytes), for the
+    download scenarios. A file's `path` is where it lands under a destination directory
+    (ID/NAME); its md5 is filled in from the emulator's metadata API once it runs."""
+
+    collection: str = ""
+    seed: list[dict] = field(default_factory=list)
+
+    def query(self, sub: Workload | None = None) -> str:
+        """The search that finds the items (of `sub`, a prefix of them, when given)."""
+        q = f"collection:{self.collection}"
+        if sub is not None and len(sub.items) < len(self.items):
+            q += f" AND identifier:[{sub.items[0].identifier} TO {sub.items[-1].identifier}]"
+        return q
+
+
+def dl_workload(tag: str, n_files: int, per_item: int, size: int, name: str = "f{:05d}.bin") -> DlWorkload:
+    """n_files of `size` made-up bytes, `per_item` to an item, in collection iaupbench-{tag}."""
+    coll = f"iaupbench-{tag}"
+    items, seed = [], []
+    for n, start in enumerate(range(0, n_files, per_item)):
+        ident = f"{coll}-{n:04d}"
+        files = [File(Path(ident) / name.format(i), name.format(i), size, "")
+                 for i in range(start, min(start + per_item, n_files))]
+        items.append(Item(ident, f"Bench download item {n}", files))
+        seed.append({"identifier": ident,
+                     "metadata": {"collection": coll, "title": f"Bench download item {n}",
+                                  "mediatype": "data"},
+                     "files": [{"name": f.key, "size": size, "mtime": SEED_MTIME} for f in files]})
+    wl = DlWorkload(f"{n_files} x {fmt_size(size)} in {len(items)} item{'s' if len(items) > 1 else ''}",
+                    items, coll, seed)
+    return wl
+
+
 # ---------------------------------------------------------------------------------------------
 # Emulator
 
 
 class Emulator:
-    def __init__(self, flags: list[str], workdir: Path):
+    def __init__(self, flags: list[str], workdir: Path, seed: list[dict] | None = None):
         self.workdir = workdir
         self.data_dir = workdir / "emu"
         self.log_path = workdir / "emulator.jsonl"
         shutil.rmtree(self.data_dir, ignore_errors=True)
         workdir.mkdir(parents=True, exist_ok=True)
         self.flags = flags
+        if seed:
+            seed_file = workdir / "seed-items.jsonl"
+            seed_file.write_text("".join(json.dumps(line) + "\n" for line in seed))
+            flags = flags + ["--seed-items", str(seed_file)]
         argv = [str(EMU), "--addr", "127.0.0.1:0", "--data-dir", str(self.data_dir),
                 "--access-key", KEY, "--secret-key", SECRET, "--log", str(self.log_path)] + flags
         self.err = open(workdir / "emulator.stderr", "ab")
@@ -280,9 +329,73 @@ def check_integrity(emu: Emulator, wl: Workload) -> tuple[int, list[str]]:
     return total, problems
 
 
+def fill_md5(emu: Emulator, wl: Workload) -> list[str]:
+    """Sets each file's md5 to the one the emulator lists for its copy (GET /metadata/ID);
+    problems if an item or file is missing or has another size."""
+
+    def one(item: Item) -> list[str]:
+        try:
+            with _no_proxy.open(f"{emu.url}/metadata/{item.identifier}", timeout=60) as r:
+                doc = json.loads(r.read())
+        except OSError as e:
+            return [f"{item.identifier}: metadata GET failed: {e}"]
+        have = {f["name"]: f for f in doc.get("files", [])}
+        problems = []
+        for f in item.files:
+            got = have.get(f.key)
+            if got is None or int(got.get("size", -1)) != f.size or not got.get("md5"):
+                problems.append(f"{item.identifier}/{f.key}: not seeded as expected ({got})")
+            else:
+                f.md5 = got["md5"]
+        return problems
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        return [p for ps in pool.map(one, wl.items) for p in ps]
+
+
+def check_download(wl: Workload, dest: Path) -> tuple[int, list[str]]:
+    """(files intact, problems): every file of `wl` present under `dest` with the size and the
+    MD5 the emulator lists for its copy."""
+
+    def one(f: File) -> tuple[int, str]:
+        p = dest / f.path
+        try:
+            size = p.stat().st_size
+        except OSError:
+            return 0, f"{f.path}: missing"
+        if size != f.size:
+            return 0, f"{f.path}: {size} bytes, not {f.size}"
+        h = hashlib.md5()
+        with open(p, "rb") as fh:
+            while block := fh.read(8 * MiB):
+                h.update(block)
+        if h.hexdigest() != f.md5:
+            return 0, f"{f.path}: md5 {h.hexdigest()} != {f.md5}"
+        return 1, ""
+
+    total, problems = 0, []
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        for ok, p in pool.map(one, wl.files):
+            total += ok
+            if p:
+                problems.append(p)
+    return total, problems
+
+
+_DATA_PATH = re.compile(r"^/(download/|\d+/items/|view_archive\.php)")
+
+
 def request_stats(reqs: list[dict]) -> dict:
     puts = [r for r in reqs if r.get("method") == "PUT"]
+    gets = [r for r in reqs if r.get("method") in ("GET", "HEAD")]
     return {
+        # download scenarios: metadata reads, 302s, file bodies (200/206), searches
+        "meta": sum(1 for r in gets if (r.get("path") or "").startswith("/metadata/")),
+        "redirect": sum(1 for r in gets if r.get("status") == 302),
+        "data": sum(1 for r in gets if r.get("status") in (200, 206)
+                    and _DATA_PATH.match(r.get("path") or "")),
+        "search": sum(1 for r in gets + [r for r in reqs if r.get("method") == "POST"]
+                      if (r.get("path") or "").startswith(("/services/search", "/advancedsearch"))),
         "requests": len(reqs),
         "put": len(puts),
         "put_ok": sum(1 for r in puts if r.get("status") == 200),
@@ -308,6 +421,9 @@ class Ctx:
     storm: bool = False
     rerun: bool = False
     journal: Path | None = None
+    # downloads: where files go, and what selects them (["--search", Q, "--glob", G] or [ID, FILE])
+    dest: Path | None = None
+    target: list[str] = field(default_factory=list)
 
 
 def metadata_headers(item: Item) -> list[str]:
@@ -356,7 +472,8 @@ def cmd_iaup(ctx: Ctx, checksum: bool = False) -> tuple[list[str], dict]:
     return argv, env
 
 
-def cmd_ia(ctx: Ctx) -> tuple[list[str], dict]:
+def ia_env(ctx: Ctx) -> tuple[Path, dict]:
+    """(its config file, its environment) for `ia`, sent through the emulator as a proxy."""
     env = base_env(ctx)
     proxy = f"http://127.0.0.1:{ctx.emu.port}"
     # Plain http (-i) through the emulator as a proxy; https would hit the emulator too and fail:
@@ -365,6 +482,11 @@ def cmd_ia(ctx: Ctx) -> tuple[list[str], dict]:
                NO_PROXY="", no_proxy="")
     ini = ctx.rundir / "ia.ini"
     ini.write_text(f"[s3]\naccess = {KEY}\nsecret = {SECRET}\n")
+    return ini, env
+
+
+def cmd_ia(ctx: Ctx) -> tuple[list[str], dict]:
+    ini, env = ia_env(ctx)
     argv = [str(IA), "-c", str(ini), "-i", "upload", "--spreadsheet", str(write_sheet(ctx))]
     if ctx.storm:
         argv += ["--retries", "20", "--sleep", "1"]
@@ -414,6 +536,59 @@ def cmd_curl_parallel(ctx: Ctx) -> tuple[list[str], dict]:
     argv = ["curl", "--silent", "--show-error", "--parallel", "--parallel-immediate",
             "--parallel-max", str(ctx.jobs), "--config", str(cfg)]
     return argv, base_env(ctx)
+
+
+def cmd_iaup_dl(ctx: Ctx, checksum: bool = False) -> tuple[list[str], dict]:
+    env = base_env(ctx)
+    env.update(IAUP_S3_URL=ctx.emu.url, IAUP_ARCHIVE_URL=ctx.emu.url)
+    argv = [str(IAUP), "download"] + ctx.target + ["--destdir", str(ctx.dest),
+                                                   "--jobs", str(ctx.jobs), "--no-progress"]
+    if checksum:
+        argv += ["--checksum", "--no-journal"]
+    else:
+        argv += ["--journal", str(ctx.journal or (ctx.rundir / "journal.sqlite"))]
+    return argv, env
+
+
+def cmd_ia_dl(ctx: Ctx) -> tuple[list[str], dict]:
+    """`ia download`, through the emulator as a proxy, as cmd_ia does for uploads."""
+    ini, env = ia_env(ctx)
+    return [str(IA), "-c", str(ini), "-i", "download"] + ctx.target + ["--destdir", str(ctx.dest)], env
+
+
+def dl_url(ctx: Ctx, item: Item, f: File) -> str:
+    return f"{ctx.emu.url}/download/{item.identifier}/{f.key}"
+
+
+def cmd_curl_parallel_dl(ctx: Ctx) -> tuple[list[str], dict]:
+    """Every file's /download/ URL in one `curl --parallel`, as many at once as iaup's --jobs,
+    following the 302 to the data node (`--location`) as a browser would."""
+    cfg = ctx.rundir / "curl-parallel.cfg"
+    out = []
+    transfers = [(it, f) for it in ctx.wl.items for f in it.files]
+    for n, (it, f) in enumerate(transfers):
+        out += [f'url = "{dl_url(ctx, it, f)}"', f'output = "{ctx.dest / f.path}"',
+                "create-dirs", "location", "fail"]
+        if n + 1 < len(transfers):
+            out.append("next")
+    cfg.write_text("\n".join(out) + "\n")
+    argv = ["curl", "--silent", "--show-error", "--parallel", "--parallel-immediate",
+            "--parallel-max", str(ctx.jobs), "--config", str(cfg)]
+    return argv, base_env(ctx)
+
+
+def cmd_curl_one_dl(ctx: Ctx) -> tuple[list[str], dict]:
+    """One plain `curl -L -o` per file, one at a time (scenario D2 has one file)."""
+    script = ctx.rundir / "curl-o.sh"
+    lines = ["#!/bin/bash", "rc=0"]
+    for it in ctx.wl.items:
+        for f in it.files:
+            parts = ["curl", "--silent", "--show-error", "--fail", "--location", "--create-dirs",
+                     "-o", str(ctx.dest / f.path), dl_url(ctx, it, f)]
+            lines.append(" ".join(shlex.quote(p) for p in parts) + " || rc=1")
+    lines.append("exit $rc")
+    script.write_text("\n".join(lines) + "\n")
+    return ["bash", str(script)], base_env(ctx)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -509,6 +684,7 @@ class Scenario:
     profile: str
     cells: dict[str, Cell] = field(default_factory=dict)
     rerun: bool = False
+    download: bool = False
 
 
 class Bench:
@@ -556,6 +732,91 @@ class Bench:
             self.failures.append(f"scenario {sc.key}, {tool}: {state} (log {logfile})")
         return r
 
+    # One timed run of one download tool.
+    def run_dl_tool(self, sc: Scenario, tool: str, emu: Emulator, rundir: Path, wl: Workload,
+                    dest: Path, journal: Path | None = None) -> Run:
+        rundir.mkdir(parents=True, exist_ok=True)
+        full = sc.wl
+        assert isinstance(full, DlWorkload)
+        if len(full.items) == 1:
+            # One item (D2): name it and its files, as a single download is asked for.
+            target = [wl.items[0].identifier] + [f.key for f in wl.items[0].files]
+        else:
+            target = ["--search", full.query(wl), "--glob", "*.bin"]
+        ctx = Ctx(wl, emu, rundir, self.jobs, rerun=sc.rerun, journal=journal, dest=dest,
+                  target=target)
+        argv, env = {
+            T_IAUP: lambda: cmd_iaup_dl(ctx),
+            T_IAUP_CK: lambda: cmd_iaup_dl(ctx, checksum=True),
+            T_IA: lambda: cmd_ia_dl(ctx),
+            T_PAR: lambda: cmd_curl_parallel_dl(ctx),
+            T_CURL1: lambda: cmd_curl_one_dl(ctx),
+        }[tool]()
+        off = emu.log_offset()
+        logfile = rundir / "output.log"
+        wall, rss, rc = timed(argv, env, logfile, self.args.timeout, watch=emu.died)
+        stats = request_stats(emu.requests_since(off))
+        dead = emu.died()
+        intact, problems = (0, [dead]) if dead else check_download(wl, dest)
+        r = Run(wall, rss, rc, intact, len(wl.files), problems, stats, str(logfile))
+        state = ("ok" + (f" ({r.note})" if r.note else "")) if r.ok else \
+            f"FAILED rc={rc} intact={intact}/{r.expected} {problems[:3]}"
+        log(f"  {sc.key} {tool:16s} {wall:8.2f} s  rss {rss / 1024:7.1f} MiB  "
+            f"GET meta {stats['meta']:5d} 302 {stats['redirect']:5d} file {stats['data']:5d}  {state}")
+        if not r.ok:
+            self.failures.append(f"scenario {sc.key}, {tool}: {state} (log {logfile})")
+        return r
+
+    def download_runs(self, sc: Scenario, tools: list[str]) -> None:
+        """The download scenarios: one emulator, seeded at start, serves every run (downloads
+        leave it unchanged). Each run writes into a new empty directory, deleted once checked;
+        in a rerun scenario (D3) iaup first downloads everything once (not timed) and every
+        timed run goes over that same directory."""
+        tools = self.pick(tools)
+        self.scenarios.append(sc)
+        base = self.workroot / f"s{sc.key}"
+        shutil.rmtree(base, ignore_errors=True)
+        log(f"  {sc.key} seeding the emulator: {sc.wl.name}")
+        emu = Emulator(sc.flags, base, seed=sc.wl.seed)
+        try:
+            problems = fill_md5(emu, sc.wl)
+            if problems:
+                self.failures.append(f"scenario {sc.key}: seeding failed: {problems[:3]}")
+                for t in tools:
+                    sc.cells[t] = Cell(t, skipped="seeding failed")
+                return
+            shared_dest, journal = base / "dest", base / "journal.sqlite"
+            if sc.rerun:
+                log(f"  {sc.key} setup: first download with iaup (not timed)")
+                setup = self.run_dl_tool(sc, T_IAUP, emu, base / "setup", sc.wl, shared_dest,
+                                         journal=journal)
+                if not setup.ok:
+                    for t in tools:
+                        sc.cells[t] = Cell(t, skipped="setup download failed")
+                    return
+            for t in tools:
+                sc.cells[t] = Cell(t)
+            for rep in range(self.args.runs):
+                for t in tools:
+                    cell = sc.cells[t]
+                    if cell.skipped or not self.want_more(cell) or emu.died():
+                        continue
+                    rundir = base / re.sub(r"\W+", "-", t) / str(rep)
+                    wl = self.workload_for(sc, t, cell)
+                    dest = shared_dest if sc.rerun else rundir / "dest"
+                    if not sc.rerun:
+                        shutil.rmtree(dest, ignore_errors=True)
+                    dest.mkdir(parents=True, exist_ok=True)  # `ia --destdir` must exist
+                    r = self.run_dl_tool(sc, t, emu, rundir, wl, dest,
+                                         journal=journal if sc.rerun else None)
+                    if not sc.rerun:
+                        shutil.rmtree(dest, ignore_errors=True)
+                    if sc.rerun and t in (T_IAUP, T_IAUP_CK) and r.stats["data"] > 0:
+                        r.note = f"fetched {r.stats['data']} of {len(wl.files)} files again"
+                    cell.runs.append(r)
+        finally:
+            emu.stop()
+
     def workload_for(self, sc: Scenario, tool: str, cell: Cell) -> Workload:
         """The sequential peers may run on a prefix of the items (--seq-subset), extrapolated."""
         n = self.args.seq_subset
@@ -586,7 +847,7 @@ class Bench:
         if not self.args.tools:
             return tools
         names = {T_IAUP: "iaup", T_IAUP_CK: "iaup-checksum", T_PAR: "curl-parallel",
-                 T_LOOP: "curl-loop", T_IA: "ia"}
+                 T_LOOP: "curl-loop", T_IA: "ia", T_CURL1: "curl-o"}
         chosen = set(self.args.tools.split(","))
         return [t for t in tools if names[t] in chosen or t == T_IAUP]
 
@@ -667,8 +928,13 @@ class Bench:
         log(f"{'quick' if q else 'full'} run: jobs {self.jobs}, up to {self.args.runs} runs per "
             f"cell (budget {self.args.budget:.0f} s per cell), results in {self.out}")
         small = small_workload(n_small, 10, 16 * KiB)
-        big = big_workload(2, big_size)
-        only = set(self.args.only.split(",")) if self.args.only else None
+        only = None
+        if self.args.only:
+            only = set()
+            for k in self.args.only.split(","):
+                k = k.strip()
+                k = DOWNLOAD_ALIASES.get(k, k.upper() if k.lower().startswith("d") else k)
+                only |= set(DOWNLOAD_KEYS) if k == "D" else {k}
         want = lambda k: only is None or k in only  # noqa: E731
         small_tools = [T_IAUP, T_PAR, T_LOOP, T_IA]
         big_tools = [T_IAUP, T_LOOP, T_PAR, T_IA]
@@ -676,6 +942,7 @@ class Bench:
             log(f"scenario 1: {small.name}, WAN profile")
             self.fresh_runs(Scenario("1", "many small files", small, WAN, "WAN: " + " ".join(WAN)), small_tools)
         if want("2"):
+            big = big_workload(2, big_size)
             log(f"scenario 2a: {big.name}, loopback")
             self.fresh_runs(Scenario("2a", "big files, loopback", big, [], "loopback, no limits"), big_tools)
             log(f"scenario 2b: {big.name}, 20 MiB/s per connection")
@@ -695,6 +962,28 @@ class Bench:
             log(f"scenario 5: rerun of {many.name}, everything already uploaded, loopback")
             self.rerun_scenario(Scenario("5", "rerun at scale, all uploaded", many, [],
                                          "loopback, no limits", rerun=True), [T_IAUP])
+        redirect = ["--download-redirect"]
+        if want("D1"):
+            n = self.args.dl_files or (100 if q else 2000)
+            wl = dl_workload("dl1", n, 10, 16 * KiB)
+            log(f"scenario D1: download {wl.name}, WAN profile")
+            self.download_runs(Scenario("D1", "download many small files", wl, WAN + redirect,
+                                        "WAN: " + " ".join(WAN + redirect), download=True),
+                               [T_IAUP, T_PAR, T_IA])
+        if want("D2"):
+            size = self.args.dl_big_size or ((64 if q else 2048) * MiB)
+            wl = dl_workload("dl2", 1, 1, size, name="big.bin")
+            log(f"scenario D2: download {wl.name}, loopback")
+            self.download_runs(Scenario("D2", "download one big file, loopback", wl, redirect,
+                                        "loopback, no limits, " + " ".join(redirect),
+                                        download=True), [T_IAUP, T_CURL1, T_IA])
+        if want("D3"):
+            n = self.args.rerun_files or (1000 if q else 10000)
+            wl = dl_workload("dl3", n, 10, 1 * KiB)
+            log(f"scenario D3: download again {wl.name}, everything present, loopback")
+            self.download_runs(Scenario("D3", "download rerun at scale, all present", wl, redirect,
+                                        "loopback, no limits, " + " ".join(redirect),
+                                        rerun=True, download=True), [T_IAUP, T_IAUP_CK, T_IA])
         report = Report(self)
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "RESULTS.md").write_text(report.markdown())
@@ -746,6 +1035,17 @@ class Target:
     detail: str
 
 
+def target(name: str, value: float | None, goal: float, higher_better: bool, fmt,
+           why_missing: str) -> Target:
+    if value is None:
+        return Target(name, "—", None, why_missing)
+    met = value >= goal if higher_better else value < goal
+    if met:
+        return Target(name, fmt(value), True, "met")
+    by = (goal - value) / goal if higher_better else (value - goal) / goal
+    return Target(name, fmt(value), False, f"missed by {by:.0%} ({fmt(value)} against {fmt(goal)})")
+
+
 class Report:
     def __init__(self, bench: Bench):
         self.b = bench
@@ -768,18 +1068,11 @@ class Report:
     def targets(self) -> list[Target]:
         t = []
 
-        def add(name, value, goal, higher_better, fmt, why_missing):
-            if value is None:
-                t.append(Target(name, "—", None, why_missing))
-                return
-            met = value >= goal if higher_better else value < goal
-            if met:
-                detail = "met"
-            else:
-                by = (goal - value) / goal if higher_better else (value - goal) / goal
-                detail = f"missed by {by:.0%} ({fmt(value)} against {fmt(goal)})"
-            t.append(Target(name, fmt(value), met, detail))
+        def add(*a):
+            t.append(target(*a))
 
+        if not any(not s.download for s in self.b.scenarios):
+            return t + self.download_targets()
         r = self.ratio("1", T_IA)
         add("1: iaup at least 15x faster than `ia`", r, 15, True, fmt_ratio, "no number")
         r = self.ratio("1", T_PAR)
@@ -810,12 +1103,40 @@ class Report:
         n5 = len(c5.wl.files) if c5 else 0
         add(f"5: rerun over {n5:,} uploaded files under 2 s", self.med("5", T_IAUP), 2, False,
             fmt_s, (cell.skipped if cell and cell.skipped else "not run"))
+        return t + self.download_targets()
+
+    def download_targets(self) -> list[Target]:
+        if not any(k in self.sc for k in DOWNLOAD_KEYS):
+            return []
+        t = []
+
+        def add(*a):
+            t.append(target(*a))
+
+        add("D1: `iaup download` at least 15x faster than `ia download --search`",
+            self.ratio("D1", T_IA), 15, True, fmt_ratio, "no number")
+        add("D1: `iaup download` at least 0.8x `curl --parallel` (curl time / iaup time >= 0.8)",
+            self.ratio("D1", T_PAR), 0.8, True, fmt_ratio, "no number")
+        add("D2: `iaup download` at least 0.9x a single `curl -o`, loopback",
+            self.ratio("D2", T_CURL1), 0.9, True, fmt_ratio, "no number")
+        c = self.sc.get("D3")
+        cell = c.cells.get(T_IAUP) if c else None
+        nd = len(c.wl.files) if c else 0
+        add(f"D3: download rerun over {nd:,} present files under 2 s", self.med("D3", T_IAUP), 2,
+            False, fmt_s, (cell.skipped if cell and cell.skipped else "not run"))
+        rss = [(k, self.peak_rss(k, T_IAUP)) for k in DOWNLOAD_KEYS]
+        rss = [(k, v) for k, v in rss if v is not None]
+        if rss:
+            k, v = max(rss, key=lambda kv: kv[1])
+            add(f"D: `iaup download` peak RSS under 64 MiB at any size (worst: scenario {k})",
+                v / 1024, 64, False, lambda x: f"{x:.1f} MiB", "")
         return t
 
     def table(self, s: Scenario) -> list[str]:
         wl = s.wl
+        reqs = "GET metadata / 302 / file" if s.download else "PUT / GET / 503"
         rows = ["| tool | runs | wall (median) | min–max | MB/s | files/s | peak RSS | intact | "
-                "time / iaup's | PUT / GET / 503 | server busy / wall |",
+                f"time / iaup's | {reqs} | server busy / wall |",
                 "|---|---|---|---|---|---|---|---|---|---|---|"]
         for tool, c in s.cells.items():
             if c.skipped and not c.runs:
@@ -843,7 +1164,9 @@ class Report:
                 f"| {tool} | {len(c.runs)} | {wall_txt} | {fmt_s(min(walls))}–{fmt_s(max(walls))} | "
                 f"{mbs} | {fps} | {rss:.1f} MiB | {intact} | "
                 f"{fmt_ratio(ratio) if not c.skipped else '—'} | "
-                f"{st['put']} / {st['get']} / {st['s503']} | {busy:.2f} |")
+                + (f"{st['meta']} / {st['redirect']} / {st['data']}" if s.download
+                   else f"{st['put']} / {st['get']} / {st['s503']}")
+                + f" | {busy:.2f} |")
         return rows
 
     def markdown(self) -> str:
@@ -871,6 +1194,19 @@ class Report:
             "scenario 4; after each run, every item was read back through the emulator's metadata "
             "API and every file compared by MD5 and size with the generated data (`intact`).",
             "",
+        ]
+        if any(s.download for s in b.scenarios):
+            out += [
+                "The download scenarios (D1–D3) start one emulator per scenario, its items created "
+                "at start with `--seed-items` (made-up bytes, an MD5 chain of each file's name; no "
+                "upload), with `--download-redirect`: `/download/ID/NAME` answers `302` to the "
+                "data-node path, as archive.org does. Downloads leave the emulator unchanged, so "
+                "every run of the scenario uses it; each run writes into a new empty directory "
+                "(except in D3), and afterwards every downloaded file is hashed and compared by MD5 "
+                "and size with the emulator's copy, as its metadata API lists it (`intact`).",
+                "",
+            ]
+        out += [
             "How to read the tables:",
             "",
             f"- **wall** is the median over **runs** timed runs (a cell gets up to "
@@ -884,8 +1220,10 @@ class Report:
             "runs (`ru_maxrss` via GNU `time`; for the `curl -T` loop that is the largest single "
             "`curl`).",
             "- **PUT / GET / 503** count what the emulator saw in the last run (GET includes "
-            "metadata reads); **server busy / wall** is the sum of the emulator's per-request "
-            "time over the wall time: roughly how many requests were in flight on average.",
+            "metadata reads); in the download tables **GET metadata / 302 / file** count metadata "
+            "reads, redirects and file bodies served (200 or 206); **server busy / wall** is the "
+            "sum of the emulator's per-request time over the wall time: roughly how many requests "
+            "were in flight on average.",
             "",
             f"Tools: **iaup** `upload --spreadsheet --jobs {b.jobs} --no-progress` (its defaults: "
             "`--retries 10`, backoff base 2 s that honours `Retry-After`, a fresh resume journal); "
@@ -900,6 +1238,22 @@ class Report:
             "--sleep 1`: its SlowDown handling sleeps a fixed time (default 30 s), set to 1 s here "
             "to match `Retry-After: 1`, which is fairer to `ia` than its default.",
             "",
+        ]
+        if any(s.download for s in b.scenarios):
+            out += [
+                f"Download tools: **iaup** `download --search 'collection:C' --glob '*.bin' "
+                f"--jobs {b.jobs} --no-progress` with a fresh journal (D2: `download ID big.bin`); "
+                f"**curl --parallel**: one `curl --parallel --parallel-immediate --parallel-max "
+                f"{b.jobs}` with a config file of one transfer per file (`url` of "
+                "`/download/ID/NAME`, `output`, `create-dirs`, `location`, `fail`); **curl -o**: "
+                "one `curl --fail --location -o FILE URL`; **ia**: `ia -i download --search "
+                "'collection:C' --glob '*.bin'` (D2: `ia -i download ID big.bin`) from "
+                "internetarchive 5.12.0 through the emulator with `HTTP_PROXY`, its defaults "
+                "otherwise. The search and the glob select the same files the curl rows are given "
+                "(the items' `*.bin` files, not the generated `_meta.xml`/`_files.xml`).",
+                "",
+            ]
+        out += [
             "## Targets",
             "",
             "| target | measured | result |",
@@ -926,16 +1280,33 @@ class Report:
                     "(not timed), then the same command was timed again. Every file is skipped "
                     "from the journal (same endpoint, identifier, key, size and mtime) without "
                     "being read or asked about.", ""]
+            if s.key == "D1":
+                out += [
+                    "Every tool starts from an empty directory and fetches the same files: iaup "
+                    "and `ia` find the items with the scrape API and read each item's metadata; "
+                    "the curl row is given the URLs and reads no metadata (so it neither selects "
+                    "nor verifies anything: the \"what the pipe can do\" limit).", ""]
+            if s.key == "D3":
+                out += [
+                    "The items were first downloaded once by iaup (not timed, same journal and "
+                    "directory), then each tool was run again over the same directory. iaup skips "
+                    "a file whose size and mtime match what its journal recorded when it verified "
+                    "it, so it reads each item's metadata and sends no file request; **iaup "
+                    "--checksum** (no journal) hashes every local file instead; `ia` (its default, "
+                    "no `--checksum`) sends a GET for every file (counted under file: the "
+                    "server answers 200) and skips it when `Last-Modified` and the size match the "
+                    "local file, without reading the body.",
+                    ""]
             out += self.table(s) + [""]
             subs = [f"{c.tool}: {c.subset}" for c in s.cells.values() if c.subset]
             if subs:
                 out += ["† Extrapolated linearly, not measured on the whole set: " + "; ".join(subs)
                         + ". The sequential tools' time grows linearly with the file count (one "
-                        "file at a time, same cost per file); intact, PUT and GET counts are of "
+                        "file at a time, same cost per file); intact and the request counts are of "
                         "the subset.", ""]
             out += self.diagnosis(s)
         ran = {s.key for s in b.scenarios}
-        missing = [k for k in ("1", "2a", "2b", "3", "4", "5") if k not in ran]
+        missing = [k for k in ("1", "2a", "2b", "3", "4", "5") + DOWNLOAD_KEYS if k not in ran]
         if missing:
             out += [f"Not run this time: scenario(s) {', '.join(missing)} (`--only`).", ""]
         if b.failures:
@@ -983,7 +1354,17 @@ class Report:
                 notes.append(f"- With {st['s503']} SlowDowns and `Retry-After: 1`, {self.b.jobs} "
                              f"uploads at once would lose about {ideal:.1f} s if each retry waited "
                              f"exactly 1 s; iaup lost {iaup.median - base:.1f} s.")
-        if s.key in ("2a", "2b"):
+        if s.key in ("D1", "D3"):
+            for tool, c in s.cells.items():
+                if not c.runs:
+                    continue
+                cs = c.runs[-1].stats
+                n = c.runs[-1].expected
+                notes.append(f"- {tool}: {cs['requests']} requests for {n} files ({cs['search']} "
+                             f"search, {cs['meta']} metadata GET, {cs['redirect']} redirects, "
+                             f"{cs['data']} file bodies); server busy / wall "
+                             f"{cs['busy_s'] / max(c.runs[-1].wall, 1e-9):.2f}.")
+        if s.key in ("2a", "2b", "D2"):
             for tool, c in s.cells.items():
                 if c.median:
                     notes.append(f"- {tool}: {s.wl.total_bytes / MiB / c.median:.1f} MiB/s, "
@@ -993,12 +1374,14 @@ class Report:
     def svg(self) -> str:
         """Left: grouped bars, log scale, each peer's wall time over iaup's per scenario, with
         the targets as ticks. Right: iaup's own targets (storm / scenario 1, rerun seconds)."""
-        peers = [(T_PAR, "#4e79a7"), (T_LOOP, "#f28e2b"), (T_IA, "#e15759"), (T_IAUP_CK, "#76b7b2")]
+        peers = [(T_PAR, "#4e79a7"), (T_LOOP, "#f28e2b"), (T_CURL1, "#edc948"), (T_IA, "#e15759"),
+                 (T_IAUP_CK, "#76b7b2")]
         groups = []
         for s in self.b.scenarios:
             vals = [(t, col, self.ratio(s.key, t)) for t, col in peers if t in s.cells]
             groups.append((s.key, f"{s.key}. {s.title}", vals))
-        marks = {("1", T_IA): 15, ("1", T_PAR): 0.8, ("2a", T_LOOP): 0.9, ("2b", T_LOOP): 0.9}
+        marks = {("1", T_IA): 15, ("1", T_PAR): 0.8, ("2a", T_LOOP): 0.9, ("2b", T_LOOP): 0.9,
+                 ("D1", T_IA): 15, ("D1", T_PAR): 0.8, ("D2", T_CURL1): 0.9}
         allv = [v for _, _, vals in groups for _, _, v in vals if v]
         lo = 10 ** math.floor(math.log10(min(allv + [0.5])))
         hi = 10 ** math.ceil(math.log10(max(allv + [20])))
@@ -1074,6 +1457,8 @@ class Report:
         s1, s3, s4 = self.med("1", T_IAUP), self.med("3", T_IAUP), self.med("4", T_IAUP)
         own = [("3 ÷ 1 (storm)", s3 / s1 if s1 and s3 else None, "x"),
                ("4: rerun, s", s4, " s")]
+        if "D3" in self.sc:
+            own.append(("D3: rerun, s", self.med("D3", T_IAUP), " s"))
         RL, RR = PR + 70, W - 20
         top_v = max([v for _, v, _ in own if v] + [3.0]) * 1.1
         ry = lambda v: T + ph * (1 - v / top_v)  # noqa: E731
@@ -1112,16 +1497,27 @@ def main() -> int:
     ap.add_argument("--budget", type=float, default=150.0,
                     help="seconds per cell after which no further run starts (default 150)")
     ap.add_argument("--jobs", type=int, default=8, help="iaup --jobs = curl --parallel-max (default 8)")
-    ap.add_argument("--only", default="", help="comma-separated scenarios: 1,2,3,4,5")
+    ap.add_argument("--only", default="",
+                    help="comma-separated scenarios: uploads 1,2,3,4,5; downloads d1 (2,000 small "
+                    "files over the WAN profile), d2 (one big file), d3 (rerun over 10,000 "
+                    "present files), or d for all three; 6,7,8 are aliases of d1,d2,d3 "
+                    "(default: all)")
     ap.add_argument("--tools", default="", help="comma-separated subset of: iaup,iaup-checksum,"
-                    "curl-parallel,curl-loop,ia (default all)")
+                    "curl-parallel,curl-loop,curl-o (D2's single `curl -o`),ia (default all; "
+                    "iaup always runs)")
     ap.add_argument("--seq-subset", type=int, default=None,
-                    help="run ia and the curl -T loop on the first N small files only and "
+                    help="run ia and the curl -T loop on the first N small files only (in D1 "
+                    "and D3: ia on the items holding the first N files) and "
                     "extrapolate linearly, said so in RESULTS.md (default: all; --quick: 30)")
     ap.add_argument("--small-files", type=int, default=0, help="override the small-file count")
     ap.add_argument("--rerun-files", type=int, default=0,
-                    help="files in scenario 5, the rerun at scale (default 10000; quick 1000)")
+                    help="files in scenarios 5 and D3, the reruns at scale (default 10000; "
+                    "quick 1000)")
     ap.add_argument("--big-size", type=int, default=0, help="override the big-file size (bytes)")
+    ap.add_argument("--dl-files", type=int, default=0,
+                    help="files in scenario D1 (default 2000; quick 100)")
+    ap.add_argument("--dl-big-size", type=int, default=0,
+                    help="size of D2's file in bytes (default 2 GiB; quick 64 MiB)")
     ap.add_argument("--timeout", type=float, default=4 * 3600, help="per-run timeout, seconds")
     ap.add_argument("--out", default=None, help="where RESULTS.md and ratios.svg go "
                     "(default bench/, or bench/data/quick with --quick)")
