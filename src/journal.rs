@@ -485,6 +485,47 @@ impl Journal {
         rows.collect::<Result<_, _>>().map_err(sql(&self.path))
     }
 
+    /// The digests of items' planned metadata last seen stored as planned (see
+    /// [`Journal::metadata_checked`]), by identifier.
+    pub fn metadata_digests(
+        &self,
+        endpoint: &str,
+    ) -> Result<std::collections::HashMap<String, String>, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT identifier, digest FROM item_metadata WHERE endpoint = ?1")
+            .map_err(sql(&self.path))?;
+        let rows = stmt
+            .query_map(params![endpoint], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(sql(&self.path))?;
+        rows.collect::<Result<_, _>>().map_err(sql(&self.path))
+    }
+
+    /// Records that the Archive stores exactly the planned metadata of these items (identifier,
+    /// digest of the plan's metadata), so a rerun with the same plan need not compare again.
+    pub fn metadata_checked(
+        &mut self,
+        endpoint: &str,
+        items: &[(String, String)],
+    ) -> Result<(), JournalError> {
+        let tx = self.conn.transaction().map_err(sql(&self.path))?;
+        {
+            let mut stmt = tx
+                .prepare(
+                    "INSERT INTO item_metadata (endpoint, identifier, digest, checked_at)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (endpoint, identifier) DO UPDATE SET
+                       digest = excluded.digest, checked_at = excluded.checked_at",
+                )
+                .map_err(sql(&self.path))?;
+            for (id, digest) in items {
+                stmt.execute(params![endpoint, id, digest, now()])
+                    .map_err(sql(&self.path))?;
+            }
+        }
+        tx.commit().map_err(sql(&self.path))
+    }
+
     /// The local paths of every confirmed file of `endpoint` in `direction`, as they were
     /// given.
     pub fn confirmed_paths(

@@ -311,6 +311,7 @@ pub async fn run(
         creds,
         printer,
         in_journal: resume.in_journal,
+        checked: resume.metadata_checked,
         found: std::mem::take(&mut *found.lock().unwrap_or_else(|e| e.into_inner())),
         stop: interrupt.stop.clone(),
     };
@@ -410,6 +411,8 @@ struct Resume {
     confirmed_before: Vec<std::path::PathBuf>,
     /// Items the journal holds a file of, confirmed by an earlier run (they existed before).
     in_journal: std::collections::HashSet<String>,
+    /// Digests of items' planned metadata the journal saw stored as planned.
+    metadata_checked: std::collections::HashMap<String, String>,
 }
 
 impl Resume {
@@ -436,6 +439,10 @@ impl Resume {
             resumed: 0,
             confirmed_before: Vec::new(),
             in_journal: done.keys().map(|(id, _)| id.clone()).collect(),
+            metadata_checked: match journal {
+                Some(j) => j.metadata_digests(&settings.s3_url)?,
+                None => Default::default(),
+            },
         };
         for (i, it) in plan.items.iter().enumerate() {
             let mut files = Vec::new();

@@ -59,6 +59,18 @@ fn claims_table(name: &str) -> String {
     )
 }
 
+/// The digest of each item's planned metadata the last time the Archive was seen to store
+/// exactly it (compared after an upload, or applied by `--update-metadata`): a rerun with the
+/// same sheet does not read the item's metadata again to compare it.
+const ITEM_METADATA_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS item_metadata (
+    endpoint TEXT NOT NULL,
+    identifier TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    checked_at INTEGER NOT NULL,
+    PRIMARY KEY (endpoint, identifier)
+);";
+
 /// Multipart uploads begun and not yet completed or aborted, with the source they were begun
 /// for (a changed local file must never complete an old upload), and their confirmed parts.
 /// The foreign keys say what belongs to what; SQLite does not enforce them by default, and
@@ -116,7 +128,8 @@ pub(super) fn schema() -> String {
 {}
 CREATE INDEX IF NOT EXISTS files_run ON files(run_id, state);
 {}
-{MULTIPART_TABLES}",
+{MULTIPART_TABLES}
+{ITEM_METADATA_TABLE}",
         files_table("files"),
         claims_table("claims")
     )
@@ -236,6 +249,7 @@ INSERT INTO claims_v4 (endpoint, direction, identifier, key, run_id)
 DROP TABLE claims;
 ALTER TABLE claims_v4 RENAME TO claims;
 {MULTIPART_TABLES}
+{ITEM_METADATA_TABLE}
 ",
         files_table("files_v4"),
         claims_table("claims_v4")

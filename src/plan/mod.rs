@@ -47,6 +47,12 @@ impl Metadata {
         self.0.is_empty()
     }
 
+    /// A digest of the fields and their values, in order: equal metadata, equal digest.
+    pub fn digest(&self) -> String {
+        let text = serde_json::to_string(&self.0).expect("strings serialize");
+        crate::hash::md5_hex(text.as_bytes())
+    }
+
     /// Fields in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_slice()))

@@ -392,8 +392,28 @@ fn a_rerun_after_a_title_edit_reports_it_and_update_metadata_applies_it() {
         .map(|r| r.path)
         .collect();
     assert_eq!(posts, ["/metadata/sheet-item-1"], "one patch, one item");
-    // Now it follows the sheet: nothing to say.
+    // Now it follows the sheet: nothing to say, and nothing read to say it: the journal
+    // remembers that the stored metadata is the plan's (a rerun of 10,000 present files costs
+    // no metadata GET).
+    let before = bed.requests().len();
     let o = upload(&[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    let metadata_gets = |from: usize| {
+        bed.requests()[from..]
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.starts_with("/metadata/"))
+            .count()
+    };
+    assert_eq!(metadata_gets(before), 0);
+    // A new edit of the sheet is compared again.
+    sheet("Newer title");
+    let before = bed.requests().len();
+    let o = upload(&[]);
+    assert!(
+        stderr(&o).contains("warning: sheet-item-1: the stored metadata differs"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(metadata_gets(before), 1, "only the edited item is read");
 }

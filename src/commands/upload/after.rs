@@ -47,6 +47,9 @@ pub(super) struct After<'a> {
     pub in_journal: HashSet<String>,
     /// `--checksum`: the metadata of the items its GET found, by item index.
     pub found: HashMap<usize, Value>,
+    /// The journal's digests of items' planned metadata last seen stored as planned: an item
+    /// whose plan has the same digest now is not compared again.
+    pub checked: HashMap<String, String>,
     pub stop: CancellationToken,
 }
 
@@ -77,6 +80,8 @@ pub(super) async fn finish(a: After<'_>, code: ExitStatus) -> ExitStatus {
 async fn follow_sheet(a: &After<'_>) -> bool {
     let docs = stored_docs(a).await;
     let mut updates = Vec::new();
+    // Items the Archive stores as planned: recorded, so a rerun does not compare them again.
+    let mut as_planned = Vec::new();
     for (i, doc) in docs {
         let item = &a.plan.items[i];
         let id = &item.identifier;
@@ -92,6 +97,7 @@ async fn follow_sheet(a: &After<'_>) -> bool {
         };
         let diffs = compare::check_metadata(&item.metadata, &doc);
         if diffs.is_empty() {
+            as_planned.push((id.clone(), item.metadata.digest()));
             continue;
         }
         let fields: Vec<(String, Vec<String>)> = diffs
@@ -122,7 +128,18 @@ async fn follow_sheet(a: &After<'_>) -> bool {
         }
         updates.push((id.clone(), Metadata(fields)));
     }
+    let updated: Vec<(String, String)> = updates
+        .iter()
+        .map(|(id, _)| {
+            let item = a.plan.items.iter().find(|it| &it.identifier == id);
+            (
+                id.clone(),
+                item.map(|it| it.metadata.digest()).unwrap_or_default(),
+            )
+        })
+        .collect();
     if updates.is_empty() {
+        remember_checked(a, &as_planned);
         return true;
     }
     if !a.args.update_metadata {
@@ -142,7 +159,13 @@ async fn follow_sheet(a: &After<'_>) -> bool {
     )
     .await;
     match written {
-        Ok(code) => code == ExitStatus::Success,
+        Ok(code) => {
+            if code == ExitStatus::Success {
+                as_planned.extend(updated);
+            }
+            remember_checked(a, &as_planned);
+            code == ExitStatus::Success
+        }
         Err(e) => {
             a.printer
                 .always(&format!("--update-metadata: {}", e.render()));
@@ -162,6 +185,7 @@ async fn stored_docs(a: &After<'_>) -> Vec<(usize, archive::metadata::ItemRead)>
         .filter(|(i, it)| {
             !it.metadata.0.is_empty()
                 && (a.found.contains_key(i) || a.in_journal.contains(&it.identifier))
+                && a.checked.get(&it.identifier) != Some(&it.metadata.digest())
         })
         .map(|(i, _)| i)
         .collect();
@@ -199,6 +223,24 @@ async fn stored_docs(a: &After<'_>) -> Vec<(usize, archive::metadata::ItemRead)>
             None => read.remove(&i).map(|doc| (i, doc)),
         })
         .collect()
+}
+
+/// Records in the journal (when the run keeps one) the items whose stored metadata is the
+/// plan's. A journal that cannot be written only costs a comparison next time: a warning.
+fn remember_checked(a: &After<'_>, items: &[(String, String)]) {
+    if items.is_empty() || a.args.no_journal {
+        return;
+    }
+    let recorded = crate::journal::open_named(a.args.journal.as_deref()).and_then(|mut j| {
+        j.metadata_checked(&a.settings.s3_url, items)
+            .map_err(crate::journal::JournalError::into_app)
+    });
+    if let Err(e) = recorded {
+        a.printer.always(&format!(
+            "warning: could not record the compared metadata in the journal: {}",
+            e.render()
+        ));
+    }
 }
 
 /// `iaup metadata ID -m KEY:VALUE...`, quoted for a POSIX shell.
