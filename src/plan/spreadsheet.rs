@@ -57,6 +57,7 @@ fn read_sheet(path: &Path, opts: &PlanOptions, metadata_only: bool) -> Result<Pl
         gone: Vec::new(),
         notes: Vec::new(),
         row_lines: HashMap::new(),
+        lines: sheet_text::LineCounter::default(),
     };
     sheet.read(&data);
     let Sheet {
@@ -148,6 +149,8 @@ struct Sheet<'a> {
     notes: Vec<String>,
     /// Row -> text line where they differ (a quoted cell above spans lines).
     row_lines: HashMap<usize, u32>,
+    /// Where the reader is, in lines.
+    lines: sheet_text::LineCounter,
 }
 
 impl Sheet<'_> {
@@ -241,7 +244,7 @@ impl Sheet<'_> {
             .iter()
             .position(|&b| b != b'\r' && b != b'\n')
             .map_or(data.len(), |n| start + n);
-        let line = sheet_text::line_of(data, first);
+        let line = self.lines.line_of(data, first);
         if line != row {
             self.row_lines
                 .insert(row, u32::try_from(line).unwrap_or(u32::MAX));
