@@ -14,6 +14,11 @@ pub fn data(line: &str) {
     }
 }
 
+/// Writes raw bytes to stdout (`download --stdout`); the caller decides what a failure means.
+pub fn data_bytes(bytes: &[u8]) -> std::io::Result<()> {
+    std::io::stdout().lock().write_all(bytes)
+}
+
 /// Writes a line for people to stderr.
 pub fn note(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");

@@ -39,8 +39,7 @@ impl Sink {
         match self {
             Sink::Part(p) => p.write(data),
             Sink::Stdout { hash, written } => {
-                use std::io::Write;
-                std::io::stdout().lock().write_all(data)?;
+                crate::output::data_bytes(data)?;
                 hash.update(data);
                 *written += data.len() as u64;
                 Ok(())
