@@ -317,6 +317,24 @@ pub struct UploadArgs {
     /// store other values (Metadata Write API, one patch per item).
     #[arg(long)]
     pub update_metadata: bool,
+    /// Files of at least SIZE go up as multipart uploads: in parts sent several at once, each
+    /// retried on its own, resumed part by part after a crash (e.g. 10GiB, 500MiB) [default: 4GiB]
+    #[arg(long, value_name = "SIZE", conflicts_with = "no_multipart")]
+    pub multipart_threshold: Option<bytesize::ByteSize>,
+    /// Size of each part of a multipart upload, at least 1MiB (IA, like S3, may refuse parts
+    /// under 5MiB) [default: the larger of 1GiB and the file's size / 200]
+    #[arg(long, value_name = "SIZE", conflicts_with = "no_multipart")]
+    pub part_size: Option<bytesize::ByteSize>,
+    /// Parts of one file sent at once [default: 4]
+    #[arg(long, value_name = "N", conflicts_with = "no_multipart", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub part_jobs: Option<u32>,
+    /// Send every file in one PUT, however big
+    #[arg(long)]
+    pub no_multipart: bool,
+    /// Abort the multipart uploads earlier runs left unfinished (see `iaup status`) whose local
+    /// file has changed or is gone: they can never be completed
+    #[arg(long)]
+    pub abort_stale: bool,
     #[command(flatten)]
     pub transfer: TransferArgs,
 }

@@ -21,9 +21,35 @@ pub struct FileRef {
 #[derive(Debug, Default)]
 pub struct Progress {
     pub sent: AtomicU64,
+    /// The whole file's progress, when this one counts one part of it (multipart upload).
+    pub parent: Option<Arc<Progress>>,
 }
 
 impl Progress {
+    /// The progress of one part of the file `parent` counts: what it moves counts there too.
+    pub fn part_of(parent: &Arc<Progress>) -> Progress {
+        Progress {
+            sent: AtomicU64::new(0),
+            parent: Some(parent.clone()),
+        }
+    }
+
+    /// `n` more bytes moved.
+    pub fn add(&self, n: u64) {
+        self.sent.fetch_add(n, Ordering::Relaxed);
+        if let Some(p) = &self.parent {
+            p.add(n);
+        }
+    }
+
+    /// This attempt failed: what it moved no longer counts for the file.
+    pub fn discard(&self) {
+        let n = self.sent.swap(0, Ordering::Relaxed);
+        if let Some(p) = &self.parent {
+            p.sent.fetch_sub(n.min(p.bytes()), Ordering::Relaxed);
+        }
+    }
+
     /// The bytes moved so far by this attempt.
     pub fn bytes(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
@@ -98,4 +124,20 @@ pub enum Event {
     /// `--delete` with a journal: remove this local file once the journal has committed the
     /// confirmation sent just before (a kill in between must not lose an unrecorded file).
     DeleteLocal(std::path::PathBuf),
+    /// A multipart upload of the file was created on the server (recorded so a later run
+    /// resumes it instead of sending the file again).
+    MultipartBegun {
+        file: FileRef,
+        upload_id: String,
+        part_size: u64,
+    },
+    /// One part of a multipart upload is stored: its ETag matched the MD5 of its bytes.
+    PartConfirmed {
+        upload_id: String,
+        number: u32,
+        size: u64,
+        md5: String,
+    },
+    /// A multipart upload is over (completed or aborted): nothing of it is left to resume.
+    MultipartEnded { upload_id: String },
 }

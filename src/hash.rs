@@ -34,9 +34,18 @@ pub fn normalize_etag(v: &str) -> String {
 /// Hashes a whole file (for `--verify`'s Content-MD5, `--checksum`, landed checks), on a
 /// blocking thread.
 pub async fn md5_file(path: &Path) -> std::io::Result<String> {
+    md5_range(path, 0, u64::MAX).await
+}
+
+/// Hashes at most `len` bytes of a file from `offset` (a part of a multipart upload), on a
+/// blocking thread.
+pub async fn md5_range(path: &Path, offset: u64, len: u64) -> std::io::Result<String> {
+    use std::io::{Seek, SeekFrom};
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let mut f = std::fs::File::open(&path)?;
+        f.seek(SeekFrom::Start(offset))?;
+        let mut f = f.take(len);
         let mut h = Md5::new();
         let mut buf = vec![0u8; CHUNK];
         loop {

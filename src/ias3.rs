@@ -8,6 +8,7 @@
 //! format is unit-tested without a server.
 
 pub mod check_limit;
+pub mod multipart;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 

@@ -1,7 +1,9 @@
 //! `iaup status`: what the resume journal knows. Each run, newest first: its command line
 //! (secrets masked), working directory and spreadsheet, when it started and ended, and its
 //! file counts as they stood when it stopped; then every file that is not confirmed uploaded,
-//! by its absolute local path, with its last error.
+//! by its absolute local path, with its last error; and the multipart uploads begun and not
+//! completed: how many parts are stored, and whether the local file is still the one they
+//! were begun for (else `iaup upload --abort-stale` aborts them).
 
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::error::{AppError, ExitStatus};
@@ -87,6 +89,7 @@ pub async fn run(
         ));
         output::data(&format!("  files: {}", counts(r)));
     }
+    show_multipart(&j, &runs)?;
     let problems = j.problems()?;
     if problems.is_empty() {
         output::data("every recorded file is uploaded");
@@ -116,4 +119,44 @@ pub async fn run(
         ));
     }
     Ok(ExitStatus::Failed)
+}
+
+/// The unfinished multipart uploads of every endpoint the runs used.
+fn show_multipart(j: &Journal, runs: &[RunInfo]) -> Result<(), AppError> {
+    let mut endpoints: Vec<&str> = runs.iter().map(|r| r.endpoint.as_str()).collect();
+    endpoints.sort_unstable();
+    endpoints.dedup();
+    let mut uploads = Vec::new();
+    for ep in endpoints {
+        uploads.extend(j.multipart_uploads(ep, journal::Direction::Upload)?);
+    }
+    if uploads.is_empty() {
+        return Ok(());
+    }
+    output::data(&format!(
+        "{} not completed:",
+        plural(uploads.len(), "multipart upload", "multipart uploads")
+    ));
+    for up in &uploads {
+        let cut = crate::ias3::multipart::Cut::new(up.size, up.part_size);
+        let stored: u64 = up.parts.iter().map(|p| p.size).sum();
+        let state = if crate::commands::upload::multipart::is_stale(up) {
+            "its file changed or is gone: `iaup upload --abort-stale` aborts it"
+        } else {
+            "rerun the upload to resume it"
+        };
+        output::data(&format!(
+            "  {}/{} ({}): upload {}, begun {}, {} of {} parts stored ({} of {}); {state}",
+            up.identifier,
+            up.key,
+            up.identity.canonical,
+            up.upload_id,
+            when(up.created_at),
+            up.parts.len(),
+            cut.parts(),
+            indicatif::HumanBytes(stored),
+            indicatif::HumanBytes(up.size),
+        ));
+    }
+    Ok(())
 }

@@ -20,6 +20,7 @@ use crate::transport;
 
 mod after;
 mod checks;
+pub mod multipart;
 
 use checks::{
     check_collections, header_problems, private_file_problems, private_files, status_check_only,
@@ -213,6 +214,10 @@ fn options(args: &UploadArgs, transfer: &settings::Transfer) -> Result<UploadOpt
             Err(p) => errs.push(p),
         }
     }
+    let multipart = multipart::options(args).unwrap_or_else(|p| {
+        errs.push(p);
+        None
+    });
     if !errs.is_empty() {
         return Err(super::problems_error(errs));
     }
@@ -230,6 +235,7 @@ fn options(args: &UploadArgs, transfer: &settings::Transfer) -> Result<UploadOpt
         checksum: args.checksum,
         delete_local: args.delete,
         archive_url: String::new(),
+        multipart,
     })
 }
 
@@ -260,6 +266,13 @@ pub async fn run(
     if !resume.work.is_empty() {
         preflight(&client, &settings, &plan, args, &creds, &printer).await?;
     }
+    let unfinished = match &ready.journal {
+        Some(j) => j
+            .multipart_uploads(&settings.s3_url, Direction::Upload)
+            .map_err(AppError::from)?,
+        None => Vec::new(),
+    };
+    let unfinished = multipart::Unfinished::sort(unfinished, &plan);
     let (writer, claims) = match ready.journal.take() {
         Some(j) => {
             let (w, c) = start_journal(j, &settings, args, &plan, &resume).await?;
@@ -295,6 +308,7 @@ pub async fn run(
     );
     let owner =
         tokio::spawn(reporter.own_events(rx, engine.bytes_done.clone(), writer, ready.deletes));
+    unfinished.settle(&engine, args.abort_stale, &printer).await;
     engine.run(resume.work).await;
     let (mut reporter, writer) = owner
         .await
@@ -567,18 +581,33 @@ fn print_dry_run(printer: &Printer, plan: &Plan, settings: &Settings, opts: &Upl
     for item in &plan.items {
         let last = item.files.len().saturating_sub(1);
         for (i, f) in item.files.iter().enumerate() {
-            let spec = ias3::put_request(
-                &settings.s3_url,
-                creds,
-                &opts.put_spec(
-                    item,
-                    f,
-                    opts.derive && i == last,
-                    opts.verify.then_some("(md5 of the file)"),
-                ),
+            let put = opts.put_spec(
+                item,
+                f,
+                opts.derive && i == last,
+                opts.verify.then_some("(md5 of the file)"),
             );
             printer.data(&format!("# {}", f.local.display()));
-            printer.data(spec.render().trim_end());
+            match opts
+                .multipart
+                .filter(|m| f.size >= m.threshold && f.size > 0)
+            {
+                Some(m) => {
+                    let cut = m.cut(f.size);
+                    let spec = ias3::multipart::create_request(&settings.s3_url, creds, &put);
+                    printer.data(spec.render().trim_end());
+                    printer.data(&format!(
+                        "  then {} of {} ({} at a time), and the Complete call",
+                        reporter::plural(cut.parts() as usize, "part", "parts"),
+                        indicatif::HumanBytes(cut.part_size),
+                        m.part_jobs
+                    ));
+                }
+                None => {
+                    let spec = ias3::put_request(&settings.s3_url, creds, &put);
+                    printer.data(spec.render().trim_end());
+                }
+            }
         }
     }
     printer.always(&format!(

@@ -5,7 +5,6 @@
 //! when a failure is ambiguous.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,24 +62,46 @@ impl AttemptError {
     }
 }
 
+/// What one attempt sends: `len` bytes of `local` from `offset` (a whole file, or one part of
+/// a multipart upload), where `local` must still be `file_size` bytes long.
+#[derive(Clone, Copy, Debug)]
+pub struct Source<'a> {
+    pub local: &'a Path,
+    pub file_size: u64,
+    pub offset: u64,
+    pub len: u64,
+}
+
+impl Source<'_> {
+    /// All of a file of `size` bytes.
+    pub fn whole(local: &Path, size: u64) -> Source<'_> {
+        Source {
+            local,
+            file_size: size,
+            offset: 0,
+            len: size,
+        }
+    }
+}
+
 /// Sends one PUT and classifies the outcome. `progress` counts this attempt's bytes.
 pub async fn put(
     client: &reqwest::Client,
     creds: &Credentials,
     spec: &RequestSpec,
-    local: &Path,
-    size: u64,
+    source: Source<'_>,
     watch: &Watch,
     progress: Arc<Progress>,
 ) -> AttemptResult {
-    let file = match open_as_planned(local, size).await {
+    let file = match open_as_planned(source).await {
         Ok(f) => f,
         Err(e) => return AttemptResult::Failed(e),
     };
+    let size = source.len;
     let HashedChunks { chunks, md5 } = hash::read_hashing(file, size);
     let marks = Marks::new(size);
     let body = counted_body(chunks, size, marks.clone(), move |n| {
-        progress.sent.fetch_add(n, Ordering::Relaxed);
+        progress.add(n);
     });
     let mut req = client.put(&spec.url);
     for (k, v) in spec.headers_with_auth(creds) {
@@ -105,10 +126,18 @@ pub async fn put(
     }
 }
 
-/// Opens the file, refusing one whose size is not the planned `size`.
-async fn open_as_planned(local: &Path, size: u64) -> Result<std::fs::File, AttemptError> {
+/// Opens the file at the source's offset, refusing one whose size is not the planned one.
+async fn open_as_planned(source: Source<'_>) -> Result<std::fs::File, AttemptError> {
+    use std::io::{Seek, SeekFrom};
+    let (local, size) = (source.local, source.file_size);
     let path = local.to_path_buf();
-    let file = match tokio::task::spawn_blocking(move || std::fs::File::open(path)).await {
+    let offset = source.offset;
+    let opened = tokio::task::spawn_blocking(move || {
+        let mut f = std::fs::File::open(path)?;
+        f.seek(SeekFrom::Start(offset))?;
+        Ok::<_, std::io::Error>(f)
+    });
+    let file = match opened.await {
         Ok(Ok(f)) => f,
         Ok(Err(e)) => {
             return Err(AttemptError::new(

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::attempt::{self, AttemptError, AttemptResult, Progress};
+use super::attempt::{self, AttemptError, AttemptResult, Progress, Source};
 use super::landed::LANDING_WINDOW;
 use super::{Engine, Event, FileOutcome, FileRef};
 use crate::ias3::{self, Class, RequestSpec};
@@ -119,7 +119,7 @@ impl Transfer for FilePut<'_> {
         .await;
         let (fp, creds) = (self.fp, &e.creds);
         let result = tokio::select! {
-            r = attempt::put(&e.client, creds, &self.spec, &fp.local, fp.size, &self.watch, progress) => r,
+            r = attempt::put(&e.client, creds, &self.spec, Source::whole(&fp.local, fp.size), &self.watch, progress) => r,
             _ = e.abort.cancelled() => {
                 drop(permit);
                 e.emit(Event::Interrupted { file: self.file, attempts: attempt }).await;
@@ -135,41 +135,10 @@ impl Transfer for FilePut<'_> {
     }
 
     async fn on_step(&mut self, step: &Step, failed: &Failure, attempt: u32) {
-        let e = self.engine;
-        let slowdown = ias3::is_slowdown(failed.class);
-        if slowdown {
-            e.emit(Event::SlowDown).await;
-        }
-        if failed.class == Class::Overload {
-            if let Some(n) = e.limiter.on_overload() {
-                e.emit(Event::Notice(format!(
-                    "SlowDown: lowering concurrency to {n}"
-                )))
-                .await;
-            }
-        }
-        let delay = match step {
-            Step::Retry { delay } => *delay,
-            // Not this file's fault: no retry spent; everyone holds until it clears.
-            Step::Pause => Duration::ZERO,
-            Step::Done | Step::GiveUp(_) => return,
-        };
-        e.emit(Event::Retry {
-            file: self.file,
-            attempt,
-            delay,
-            reason: failed.reason.clone(),
-            slowdown,
-        })
-        .await;
-        if matches!(step, Step::Pause) && e.gate.pause() {
-            e.emit(Event::Notice(
-                "IAS3's global task queue is full: pausing new uploads until check_limit clears"
-                    .into(),
-            ))
+        let id = &self.item.identifier;
+        self.engine
+            .after_failure(self.file, id, step, failed, attempt, &failed.reason)
             .await;
-            e.poll_until_clear(&self.item.identifier).await;
-        }
     }
 
     async fn wait(&mut self, delay: Duration) {
@@ -184,28 +153,13 @@ impl FilePut<'_> {
     /// Waits for the gate to be open and a limiter slot; `None` (reported) when Ctrl-C came
     /// first.
     async fn slot(&self) -> Option<Permit<'_>> {
-        let e = self.engine;
-        loop {
-            tokio::select! {
-                _ = e.gate.wait_open() => {}
-                _ = e.stop.cancelled() => {}
-            }
-            if e.stop.is_cancelled() {
-                e.emit(Event::NotStarted { file: self.file }).await;
-                return None;
-            }
-            let permit = tokio::select! {
-                p = e.limiter.acquire() => p,
-                _ = e.stop.cancelled() => {
-                    e.emit(Event::NotStarted { file: self.file }).await;
-                    return None;
-                }
-            };
-            if !e.gate.is_paused() {
-                return Some(permit);
-            }
-            // The run paused (global task limit) while this file waited for a slot.
+        let permit = self.engine.slot().await;
+        if permit.is_none() {
+            self.engine
+                .emit(Event::NotStarted { file: self.file })
+                .await;
         }
+        permit
     }
 
     /// A redirect is not a failure: resend there at once, with the same keys, where allowed.
@@ -256,14 +210,18 @@ impl FilePut<'_> {
         let e = self.engine;
         let file = self.file;
         let reason = match outcome {
-            Outcome::Done(End::Stored { md5 }) => return self.confirmed(md5, attempts).await,
+            Outcome::Done(End::Stored { md5 }) => {
+                e.confirmed(self.item, file, md5, attempts).await;
+                return FileOutcome::Done;
+            }
             Outcome::Done(End::Landed { md5, reason }) => {
                 e.emit(Event::Notice(format!(
                     "{}/{}: the answer was lost ({reason}) but the file is there with the right MD5",
                     self.item.identifier, self.fp.key
                 )))
                 .await;
-                return self.confirmed(md5, attempts).await;
+                e.confirmed(self.item, file, md5, attempts).await;
+                return FileOutcome::Done;
             }
             Outcome::Stopped => return FileOutcome::Interrupted,
             Outcome::Done(End::Refused(reason)) => reason,
@@ -321,19 +279,95 @@ impl FilePut<'_> {
             reason
         }
     }
+}
 
+impl Engine {
     /// The server has the file: count it, report it, and `--delete` the local copy.
-    async fn confirmed(&self, md5: String, attempts: u32) -> FileOutcome {
-        let e = self.engine;
-        e.limiter.on_success();
-        e.bytes_done.fetch_add(self.fp.size, Ordering::Relaxed);
-        e.emit(Event::Confirmed {
-            file: self.file,
+    pub(super) async fn confirmed(
+        &self,
+        item: &ItemPlan,
+        file: FileRef,
+        md5: String,
+        attempts: u32,
+    ) {
+        self.limiter.on_success();
+        self.bytes_done
+            .fetch_add(item.files[file.file].size, Ordering::Relaxed);
+        self.emit(Event::Confirmed {
+            file,
             md5,
             attempts,
         })
         .await;
-        e.delete_local(self.item, self.file.file).await;
-        FileOutcome::Done
+        self.delete_local(item, file.file).await;
+    }
+    /// Waits for the gate to be open and a limiter slot: one PUT (a whole file or a part) may
+    /// start. `None` when Ctrl-C came first.
+    pub(super) async fn slot(&self) -> Option<Permit<'_>> {
+        loop {
+            tokio::select! {
+                _ = self.gate.wait_open() => {}
+                _ = self.stop.cancelled() => {}
+            }
+            if self.stop.is_cancelled() {
+                return None;
+            }
+            let permit = tokio::select! {
+                p = self.limiter.acquire() => p,
+                _ = self.stop.cancelled() => return None,
+            };
+            if !self.gate.is_paused() {
+                return Some(permit);
+            }
+            // The run paused (global task limit) while this PUT waited for a slot.
+        }
+    }
+
+    /// What a failed PUT of `file` (of item `id`) leads to, shown as `reason`: SlowDowns
+    /// counted and lowering the AIMD limit, the retry announced, the whole run paused while
+    /// IAS3's global queue is full.
+    pub(super) async fn after_failure(
+        &self,
+        file: FileRef,
+        id: &str,
+        step: &Step,
+        failed: &Failure,
+        attempt: u32,
+        reason: &str,
+    ) {
+        let slowdown = ias3::is_slowdown(failed.class);
+        if slowdown {
+            self.emit(Event::SlowDown).await;
+        }
+        if failed.class == Class::Overload {
+            if let Some(n) = self.limiter.on_overload() {
+                self.emit(Event::Notice(format!(
+                    "SlowDown: lowering concurrency to {n}"
+                )))
+                .await;
+            }
+        }
+        let delay = match step {
+            Step::Retry { delay } => *delay,
+            // Not this file's fault: no retry spent; everyone holds until it clears.
+            Step::Pause => Duration::ZERO,
+            Step::Done | Step::GiveUp(_) => return,
+        };
+        self.emit(Event::Retry {
+            file,
+            attempt,
+            delay,
+            reason: reason.to_owned(),
+            slowdown,
+        })
+        .await;
+        if matches!(step, Step::Pause) && self.gate.pause() {
+            self.emit(Event::Notice(
+                "IAS3's global task queue is full: pausing new uploads until check_limit clears"
+                    .into(),
+            ))
+            .await;
+            self.poll_until_clear(id).await;
+        }
     }
 }

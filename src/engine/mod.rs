@@ -9,6 +9,8 @@
 pub mod attempt;
 mod file;
 mod landed;
+pub mod multipart;
+mod part;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::archive;
 use crate::ias3::check_limit::{over_limit, Gate};
 use crate::ias3::PutSpec;
+use crate::journal::MultipartUpload;
 use crate::plan::{ItemPlan, Plan};
 use crate::secret::Credentials;
 use crate::transport::limiter::Limiter;
@@ -44,6 +47,8 @@ pub struct UploadOptions {
     /// [`Event::DeleteLocal`]).
     pub delete_local: bool,
     pub archive_url: String,
+    /// `None`: `--no-multipart`.
+    pub multipart: Option<multipart::MultipartOptions>,
 }
 
 impl UploadOptions {
@@ -101,6 +106,9 @@ pub struct Engine {
     /// `--checksum`: the metadata of each item its metadata GET found, by item index (the
     /// metadata that follows the sheet is compared with it, without a second GET).
     pub found: Arc<std::sync::Mutex<std::collections::HashMap<usize, serde_json::Value>>>,
+    /// Multipart uploads earlier runs left unfinished (from the journal), by (item, key): a
+    /// file's upload is taken from here to be resumed.
+    pub resumable: std::sync::Mutex<std::collections::HashMap<(String, String), MultipartUpload>>,
 }
 
 /// Work for one item: which of its files to send (the rest were skipped before).
@@ -149,6 +157,7 @@ impl Engine {
             gate: Gate::default(),
             claims: None,
             found: Default::default(),
+            resumable: Default::default(),
         }
     }
 
@@ -186,7 +195,7 @@ impl Engine {
         let _ = self.events.send(ev).await;
     }
 
-    async fn run_item(&self, work: ItemWork) {
+    async fn run_item(self: &Arc<Self>, work: ItemWork) {
         let item = &self.plan.items[work.item];
         if self.opts.status_check && !self.stop.is_cancelled() {
             self.check_limit_before(item).await;
@@ -226,12 +235,19 @@ impl Engine {
             if !self.claim(item, file).await {
                 continue;
             }
-            if let Some(&since) = work.check.get(&f) {
-                if self.landed_before(item, file, since).await {
-                    continue;
+            let outcome = if self.goes_in_parts(&item.files[f]) {
+                // Checks an earlier run's upload itself (resumed, completed, or landed).
+                let check = work.check.get(&f).copied();
+                self.upload_multipart(item, file, derive, check).await
+            } else {
+                if let Some(&since) = work.check.get(&f) {
+                    if self.landed_before(item, file, since).await {
+                        continue;
+                    }
                 }
-            }
-            match self.upload_file(item, file, derive).await {
+                self.upload_file(item, file, derive).await
+            };
+            match outcome {
                 FileOutcome::Done => {}
                 FileOutcome::Failed => {
                     if derive && n > 0 {

@@ -151,6 +151,9 @@ impl Display {
                 self.in_flight.remove(file);
             }
             Event::Notice(text) => self.printer.note(&format!("note: {text}")),
+            Event::MultipartBegun { .. }
+            | Event::PartConfirmed { .. }
+            | Event::MultipartEnded { .. } => {}
             Event::DeleteLocal(_) | Event::SlowDown => {}
         }
     }

@@ -220,6 +220,38 @@ fn journal_op(ev: &Event, plan: &Plan) -> Option<Op> {
             }
         }
         Event::DeleteLocal(path) => Op::AfterCommit(path.clone()),
+        Event::MultipartBegun {
+            file,
+            upload_id,
+            part_size,
+        } => {
+            let (identifier, key) = ids(file);
+            let fp = &plan.items[file.item].files[file.file];
+            Op::MultipartBegun {
+                identifier,
+                key,
+                upload_id: upload_id.clone(),
+                part_size: *part_size,
+                size: fp.size,
+                mtime_ns: fp.mtime_ns,
+                identity: fp.identity.clone(),
+            }
+        }
+        Event::PartConfirmed {
+            upload_id,
+            number,
+            size,
+            md5,
+        } => Op::PartConfirmed {
+            upload_id: upload_id.clone(),
+            number: *number,
+            size: *size,
+            md5: md5.clone(),
+            etag: Some(md5.clone()),
+        },
+        Event::MultipartEnded { upload_id } => Op::MultipartEnded {
+            upload_id: upload_id.clone(),
+        },
         Event::NotStarted { .. } | Event::Notice(_) | Event::SlowDown => return None,
     })
 }

@@ -170,7 +170,12 @@ impl RunRecord {
                 self.bytes_sent += plan.items[file.item].files[file.file].size;
             }
             Event::NotStarted { file } => set(*file, FileStatus::NotStarted),
-            Event::Started { .. } | Event::Notice(_) | Event::DeleteLocal(_) => {}
+            Event::Started { .. }
+            | Event::Notice(_)
+            | Event::DeleteLocal(_)
+            | Event::MultipartBegun { .. }
+            | Event::PartConfirmed { .. }
+            | Event::MultipartEnded { .. } => {}
         }
     }
 

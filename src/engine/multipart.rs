@@ -1,0 +1,543 @@
+//! One big file as an S3 multipart upload: created once (the create call carries the item's
+//! metadata headers, size hint, derive and backup flags), its parts sent `--part-jobs` at a
+//! time (each through [`super::part`] on its own retry budget, ETag checked against its MD5),
+//! then completed. Every step is told to the journal (upload id, each confirmed part), so a
+//! killed run resumes the same upload: the server's list of parts is reconciled with the
+//! journal, and only parts it lacks are sent. An upload begun for another version of the file
+//! (size, mtime, inode or ctime changed) is aborted, never completed. The whole file's MD5 is
+//! read alongside the parts and is what the run records; the Complete answer's ETag must be it,
+//! or S3's `md5(part md5s)-N` form of the parts sent.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::part::PartOutcome;
+use super::{Engine, Event, FileOutcome, FileRef};
+use crate::events::Progress;
+use crate::ias3::multipart::{self as mp, Cut, ListedPart};
+use crate::ias3::{self, S3};
+use crate::journal::MultipartUpload;
+use crate::plan::{FilePlan, ItemPlan};
+use crate::transport::{self, Answer, Face, HttpError};
+
+/// How long to wait for a new item's bucket after the create call (IAS3 answers the create
+/// before the item exists; parts sent meanwhile fail `404 NoSuchBucket`).
+const BUCKET_WAIT: Duration = Duration::from_secs(600);
+
+/// How `--multipart-threshold`, `--part-size` and `--part-jobs` resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MultipartOptions {
+    /// Files of at least this many bytes go in parts.
+    pub threshold: u64,
+    /// `None`: [`mp::default_part_size`] of each file.
+    pub part_size: Option<u64>,
+    /// Parts of one file in flight at once.
+    pub part_jobs: usize,
+}
+
+/// 4 GiB: the smallest file the default 1 GiB parts keep 4 part jobs busy for. Each part is a
+/// task on the item's queue at IA, so smaller files go in one PUT (which 100-continue
+/// protects); above it a drop costs at most the parts in flight instead of the whole file.
+pub const DEFAULT_THRESHOLD: u64 = 4 << 30;
+
+/// Parts of one file in flight at once, by default.
+pub const DEFAULT_PART_JOBS: usize = 4;
+
+impl MultipartOptions {
+    /// The cut of a file of `size` bytes.
+    pub fn cut(&self, size: u64) -> Cut {
+        Cut::new(
+            size,
+            self.part_size
+                .unwrap_or_else(|| mp::default_part_size(size)),
+        )
+    }
+}
+
+/// Why a multipart upload did not finish; the upload stays in the journal to resume.
+enum Stop {
+    Failed(String),
+    Interrupted,
+}
+
+impl Engine {
+    /// Whether `fp` goes in parts.
+    pub(super) fn goes_in_parts(&self, fp: &FilePlan) -> bool {
+        self.opts
+            .multipart
+            .is_some_and(|m| fp.size >= m.threshold && fp.size > 0)
+    }
+
+    /// Uploads one file in parts; `maybe_landed`: an earlier run may have finished it.
+    pub(super) async fn upload_multipart(
+        self: &Arc<Self>,
+        item: &ItemPlan,
+        file: FileRef,
+        derive: bool,
+        maybe_landed: Option<Option<i64>>,
+    ) -> FileOutcome {
+        let fp = &item.files[file.file];
+        let opts = self.opts.multipart.expect("only called with multipart on");
+        let cut = opts.cut(fp.size);
+        let result = self
+            .multipart_steps(item, file, derive, cut, maybe_landed)
+            .await;
+        match result {
+            Ok(Some(md5)) => {
+                self.confirmed(item, file, md5, 1).await;
+                FileOutcome::Done
+            }
+            Ok(None) => FileOutcome::Done,
+            Err(Stop::Interrupted) => {
+                self.emit(Event::Interrupted { file, attempts: 1 }).await;
+                FileOutcome::Interrupted
+            }
+            Err(Stop::Failed(reason)) => {
+                self.emit(Event::Failed {
+                    file,
+                    reason,
+                    attempts: 1,
+                })
+                .await;
+                FileOutcome::Failed
+            }
+        }
+    }
+
+    /// The steps; `Ok(None)` when an earlier run's upload was found complete (reported).
+    async fn multipart_steps(
+        self: &Arc<Self>,
+        item: &ItemPlan,
+        file: FileRef,
+        derive: bool,
+        cut: Cut,
+        maybe_landed: Option<Option<i64>>,
+    ) -> Result<Option<String>, Stop> {
+        let fp = &item.files[file.file];
+        let id = &item.identifier;
+        let earlier = self.resumable_upload(item, fp).await;
+        let (upload_id, mut done) = match earlier {
+            Some(up) => match self.reconcile(item, fp, &up, cut).await? {
+                Some(done) => (up.upload_id, done),
+                None => {
+                    // Gone from the server: completed by the run that was killed, or aborted.
+                    if self.landed_before(item, file, Some(up.created_at)).await {
+                        self.emit(Event::MultipartEnded {
+                            upload_id: up.upload_id,
+                        })
+                        .await;
+                        return Ok(None);
+                    }
+                    self.emit(Event::MultipartEnded {
+                        upload_id: up.upload_id,
+                    })
+                    .await;
+                    (self.create(item, file, derive, cut).await?, BTreeMap::new())
+                }
+            },
+            None => {
+                if let Some(since) = maybe_landed {
+                    if self.landed_before(item, file, since).await {
+                        return Ok(None);
+                    }
+                }
+                (self.create(item, file, derive, cut).await?, BTreeMap::new())
+            }
+        };
+        self.wait_for_bucket(id).await?;
+        let progress = Arc::new(Progress::default());
+        progress.add(done.values().map(|(size, _)| *size).sum());
+        self.emit(Event::Started {
+            file,
+            attempt: 1,
+            progress: progress.clone(),
+        })
+        .await;
+        let local = fp.local.clone();
+        let whole = tokio::spawn(async move { crate::hash::md5_file(&local).await });
+        let sent = self
+            .send_parts(file, &upload_id, cut, &done, progress)
+            .await?;
+        done.extend(sent);
+        let whole_md5 = match whole.await {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => {
+                return Err(Stop::Failed(format!(
+                    "cannot read {}: {e}",
+                    fp.local.display()
+                )))
+            }
+            Err(e) => return Err(Stop::Failed(e.to_string())),
+        };
+        self.complete(item, fp, &upload_id, &done, &whole_md5)
+            .await?;
+        self.emit(Event::MultipartEnded { upload_id }).await;
+        Ok(Some(whole_md5))
+    }
+
+    /// The journal's unfinished upload of this file, if any; one begun for another version of
+    /// the file is aborted (and forgotten) instead.
+    async fn resumable_upload(&self, item: &ItemPlan, fp: &FilePlan) -> Option<MultipartUpload> {
+        let up = self
+            .resumable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(item.identifier.clone(), fp.key.clone()))?;
+        if up.matches(fp) {
+            return Some(up);
+        }
+        self.emit(Event::Notice(format!(
+            "{}/{}: the file changed since its multipart upload {} began; aborting that upload \
+             and starting again",
+            item.identifier, fp.key, up.upload_id
+        )))
+        .await;
+        self.abort_upload(&item.identifier, &fp.key, &up.upload_id)
+            .await;
+        None
+    }
+
+    /// Aborts an upload on the server (one already gone is fine) and forgets it.
+    pub async fn abort_upload(&self, id: &str, key: &str, upload_id: &str) {
+        match abort(
+            &self.client,
+            &self.s3_url,
+            &self.creds,
+            &self.opts.policy,
+            id,
+            key,
+            upload_id,
+        )
+        .await
+        {
+            Ok(()) => {}
+            Err(reason) => {
+                self.emit(Event::Notice(format!(
+                    "{id}/{key}: could not abort multipart upload {upload_id} ({reason}); \
+                     IA discards unfinished uploads in time"
+                )))
+                .await
+            }
+        }
+        self.emit(Event::MultipartEnded {
+            upload_id: upload_id.to_owned(),
+        })
+        .await;
+    }
+
+    /// The parts of `up` the server holds as the journal (or a hash of the local bytes) says
+    /// they should be, by number; `None` when the server no longer knows the upload.
+    async fn reconcile(
+        &self,
+        item: &ItemPlan,
+        fp: &FilePlan,
+        up: &MultipartUpload,
+        cut: Cut,
+    ) -> Result<Option<BTreeMap<u32, (u64, String)>>, Stop> {
+        let listed = match self
+            .list_parts(&item.identifier, &fp.key, &up.upload_id)
+            .await
+        {
+            Ok(Some(l)) => l,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(Stop::Failed(e)),
+        };
+        let journal: BTreeMap<u32, &str> = up
+            .parts
+            .iter()
+            .map(|p| (p.number, p.md5.as_str()))
+            .collect();
+        let cut = Cut::new(cut.size, up.part_size);
+        let mut done = BTreeMap::new();
+        for p in listed {
+            if p.number == 0 || p.number > cut.parts() {
+                continue;
+            }
+            let (offset, len) = cut.range(p.number);
+            if p.size != len {
+                continue;
+            }
+            let md5 = match journal.get(&p.number) {
+                Some(m) => (*m).to_owned(),
+                // Stored but not yet in the journal (the run died before writing it down):
+                // the local bytes decide.
+                None => match crate::hash::md5_range(&fp.local, offset, len).await {
+                    Ok(m) => m,
+                    Err(_) => continue,
+                },
+            };
+            if p.etag.eq_ignore_ascii_case(&md5) {
+                done.insert(p.number, (len, md5));
+            }
+        }
+        self.emit(Event::Notice(format!(
+            "{}/{}: resuming multipart upload {}: {} of {} parts already stored",
+            item.identifier,
+            fp.key,
+            up.upload_id,
+            done.len(),
+            cut.parts()
+        )))
+        .await;
+        Ok(Some(done))
+    }
+
+    /// Every part the server lists for the upload; `Ok(None)`: `404 NoSuchUpload`.
+    async fn list_parts(
+        &self,
+        id: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Option<Vec<ListedPart>>, String> {
+        let base = mp::upload_id_url(&self.s3_url, id, key, upload_id);
+        let mut all = Vec::new();
+        let mut marker: Option<u32> = None;
+        loop {
+            let url = match marker {
+                Some(m) => format!("{base}&part-number-marker={m}"),
+                None => base.clone(),
+            };
+            let answer = self.s3_call("list parts", || self.client.get(&url)).await?;
+            if answer.status == 404 {
+                return Ok(None);
+            }
+            if answer.status != 200 {
+                return Err(S3.describe(&answer));
+            }
+            let (parts, next) = mp::parse_parts(&answer.body).ok_or_else(|| {
+                format!(
+                    "list parts: not a ListPartsResult: {}",
+                    answer.describe_plain()
+                )
+            })?;
+            all.extend(parts);
+            match next {
+                Some(n) if marker != Some(n) => marker = Some(n),
+                _ => return Ok(Some(all)),
+            }
+        }
+    }
+
+    /// Creates the upload and records it.
+    async fn create(
+        &self,
+        item: &ItemPlan,
+        file: FileRef,
+        derive: bool,
+        cut: Cut,
+    ) -> Result<String, Stop> {
+        let fp = &item.files[file.file];
+        let spec = mp::create_request(
+            &self.s3_url,
+            &self.creds,
+            &self.opts.put_spec(item, fp, derive, None),
+        );
+        let headers = spec.headers_with_auth(&self.creds);
+        let answer = self
+            .s3_call("create multipart upload", || {
+                let mut req = self.client.post(&spec.url);
+                for (k, v) in &headers {
+                    req = req.header(k, v);
+                }
+                req
+            })
+            .await
+            .map_err(Stop::Failed)?;
+        if answer.status != 200 {
+            return Err(Stop::Failed(format!(
+                "create multipart upload: {}",
+                S3.describe(&answer)
+            )));
+        }
+        let upload_id = mp::parse_created(&answer.body).ok_or_else(|| {
+            Stop::Failed(format!(
+                "create multipart upload: no UploadId in the answer ({})",
+                answer.describe_plain()
+            ))
+        })?;
+        self.emit(Event::MultipartBegun {
+            file,
+            upload_id: upload_id.clone(),
+            part_size: cut.part_size,
+        })
+        .await;
+        Ok(upload_id)
+    }
+
+    /// Polls `HEAD {s3}/{id}` until the bucket exists: IAS3 creates a new item's bucket a while
+    /// after the create call answered.
+    async fn wait_for_bucket(&self, id: &str) -> Result<(), Stop> {
+        let url = ias3::join(&self.s3_url, &ias3::quote(id));
+        let started = tokio::time::Instant::now();
+        let mut wait = Duration::from_millis(250);
+        let mut told = false;
+        loop {
+            let answer = self
+                .s3_call("bucket check", || {
+                    self.client
+                        .head(&url)
+                        .header("authorization", self.creds.authorization())
+                })
+                .await;
+            match answer {
+                Ok(a) if a.status == 404 && started.elapsed() < BUCKET_WAIT => {}
+                // Anything else: the parts' own answers decide.
+                _ => return Ok(()),
+            }
+            if !told {
+                told = true;
+                self.emit(Event::Notice(format!(
+                    "{id}: waiting for IA to create the item before sending parts"
+                )))
+                .await;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.stop.cancelled() => return Err(Stop::Interrupted),
+            }
+            wait = (wait * 2).min(Duration::from_secs(15));
+        }
+    }
+
+    /// Sends the parts not in `done`, `--part-jobs` at a time; returns the ones stored.
+    async fn send_parts(
+        self: &Arc<Self>,
+        file: FileRef,
+        upload_id: &str,
+        cut: Cut,
+        done: &BTreeMap<u32, (u64, String)>,
+        progress: Arc<Progress>,
+    ) -> Result<BTreeMap<u32, (u64, String)>, Stop> {
+        let todo: Vec<u32> = (1..=cut.parts())
+            .filter(|n| !done.contains_key(n))
+            .collect();
+        let jobs = self.opts.multipart.map_or(1, |m| m.part_jobs).max(1);
+        let me = self.clone();
+        let upload: Arc<str> = upload_id.into();
+        let mut results = crate::run::pool(todo, jobs, self.stop.clone(), move |n| {
+            let (me, upload, progress) = (me.clone(), upload.clone(), progress.clone());
+            async move { me.send_part(file, &upload, cut, n, progress).await }
+        });
+        let mut sent = BTreeMap::new();
+        let mut failed: Vec<String> = Vec::new();
+        let mut stopped = false;
+        while let Some((_, r)) = results.recv().await {
+            match r {
+                Some(PartOutcome::Stored { number, md5 }) => {
+                    sent.insert(number, (cut.range(number).1, md5));
+                }
+                Some(PartOutcome::Failed(reason)) => failed.push(reason),
+                Some(PartOutcome::Stopped) | None => stopped = true,
+            }
+        }
+        if let Some(first) = failed.first() {
+            return Err(Stop::Failed(format!(
+                "{} of {} parts failed ({first}); {} parts are stored and a rerun sends only the \
+                 rest",
+                failed.len(),
+                cut.parts(),
+                done.len() + sent.len()
+            )));
+        }
+        if stopped {
+            return Err(Stop::Interrupted);
+        }
+        Ok(sent)
+    }
+
+    /// Completes the upload; success only when the answer vouches for the file.
+    async fn complete(
+        &self,
+        item: &ItemPlan,
+        fp: &FilePlan,
+        upload_id: &str,
+        parts: &BTreeMap<u32, (u64, String)>,
+        whole_md5: &str,
+    ) -> Result<(), Stop> {
+        let id = &item.identifier;
+        let list: Vec<(u32, String)> = parts.iter().map(|(n, (_, m))| (*n, m.clone())).collect();
+        let body = mp::complete_body(&list);
+        let url = mp::upload_id_url(&self.s3_url, id, &fp.key, upload_id);
+        let answer = self
+            .s3_call("complete multipart upload", || {
+                self.client
+                    .post(&url)
+                    .header("authorization", self.creds.authorization())
+                    .header("content-type", "application/xml")
+                    .body(body.clone())
+            })
+            .await
+            .map_err(Stop::Failed)?;
+        let md5s: Vec<&str> = list.iter().map(|(_, m)| m.as_str()).collect();
+        match (answer.status, mp::parse_completed(&answer.body)) {
+            (200, Some(etag)) if mp::completed_etag_ok(&etag, whole_md5, &md5s) => Ok(()),
+            (200, Some(etag)) => Err(Stop::Failed(format!(
+                "complete multipart upload: ETag {etag} is neither the file's MD5 ({whole_md5}) \
+                 nor that of the parts sent: the server assembled other bytes"
+            ))),
+            // An earlier attempt completed it and its answer was lost.
+            (404, _)
+                if self
+                    .landed(id, &fp.key, whole_md5, Some(fp.size), Duration::ZERO)
+                    .await =>
+            {
+                Ok(())
+            }
+            _ => Err(Stop::Failed(format!(
+                "complete multipart upload: {}",
+                S3.describe(&answer)
+            ))),
+        }
+    }
+
+    /// A small S3 call, retried on transport errors, 5xx and SlowDown, paced by the limiter.
+    async fn s3_call(
+        &self,
+        what: &str,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Answer, String> {
+        let noop = |_: u32, _: Duration, _: &str| {};
+        transport::send_paced(
+            what,
+            &self.opts.policy,
+            &S3,
+            Some(&self.limiter),
+            build,
+            &noop,
+        )
+        .await
+        .map_err(|e: HttpError| e.to_string())
+    }
+}
+
+/// `DELETE ...?uploadId=U`: an upload aborted, or already gone.
+pub async fn abort(
+    client: &reqwest::Client,
+    s3_url: &str,
+    creds: &crate::secret::Credentials,
+    policy: &transport::RetryPolicy,
+    id: &str,
+    key: &str,
+    upload_id: &str,
+) -> Result<(), String> {
+    let url = mp::upload_id_url(s3_url, id, key, upload_id);
+    let noop = |_: u32, _: Duration, _: &str| {};
+    let answer = transport::send(
+        "abort multipart upload",
+        policy,
+        &S3,
+        || {
+            client
+                .delete(&url)
+                .header("authorization", creds.authorization())
+        },
+        &noop,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    match answer.status {
+        200..=299 | 404 => Ok(()),
+        _ => Err(S3.describe(&answer)),
+    }
+}
