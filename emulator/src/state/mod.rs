@@ -17,7 +17,7 @@ use crate::seed::SeedFile;
 
 mod uploads;
 
-pub use uploads::{concatenate, multipart_etag, CommitPlan, Upload, Uploads};
+pub use uploads::{concatenate, multipart_etag, CommitPlan, Upload, UploadRef, Uploads};
 
 /// One item as seen by the inspection API.
 #[derive(Clone, Debug)]

@@ -59,6 +59,15 @@ impl CommitPlan {
     }
 }
 
+/// Names an upload as every call does: its item, its key and its id (an id is valid for its own
+/// file only).
+#[derive(Clone, Copy, Debug)]
+pub struct UploadRef<'a> {
+    pub id: &'a str,
+    pub key: &'a str,
+    pub upload_id: &'a str,
+}
+
 /// One stored part.
 #[derive(Clone, Debug)]
 pub struct Part {
@@ -83,9 +92,11 @@ pub struct Upload {
 }
 
 impl Upload {
-    /// Whether this upload is of file `key` of item `id`.
-    pub fn is_of(&self, id: &str, key: &str) -> bool {
-        self.plan.identifier == id && self.plan.key == key
+    /// Whether `named` names this upload.
+    pub fn is(&self, named: UploadRef) -> bool {
+        self.upload_id == named.upload_id
+            && self.plan.identifier == named.id
+            && self.plan.key == named.key
     }
 
     /// Removes every part's file.
@@ -169,12 +180,12 @@ impl State {
         self.uploads.buckets_due.contains_key(id)
     }
 
-    /// The upload `upload_id` of file `key` of item `id`.
-    pub fn upload_mut(&mut self, id: &str, key: &str, upload_id: &str) -> Option<&mut Upload> {
+    /// The upload `named`, if it is in progress.
+    pub fn upload_mut(&mut self, named: UploadRef) -> Option<&mut Upload> {
         self.uploads
             .by_id
-            .get_mut(upload_id)
-            .filter(|u| u.is_of(id, key))
+            .get_mut(named.upload_id)
+            .filter(|u| u.is(named))
     }
 
     /// The uploads in progress into item `id`, by key then by age.
@@ -194,15 +205,13 @@ impl State {
     /// Keeps the complete body `temp` as part `number` of the upload, replacing an earlier one.
     pub fn store_part(
         &mut self,
-        id: &str,
-        key: &str,
-        upload_id: &str,
+        named: UploadRef,
         number: u32,
         temp: &Path,
         size: u64,
         md5: String,
     ) -> Result<(), StateError> {
-        if self.upload_mut(id, key, upload_id).is_none() {
+        if self.upload_mut(named).is_none() {
             return Err(StateError::NoSuchUpload);
         }
         let path = self.temp_path();
@@ -213,9 +222,7 @@ impl State {
             md5,
             modified: unix_now(),
         };
-        let upload = self
-            .upload_mut(id, key, upload_id)
-            .ok_or(StateError::NoSuchUpload)?;
+        let upload = self.upload_mut(named).ok_or(StateError::NoSuchUpload)?;
         if let Some(old) = upload.parts.insert(number, part) {
             let _ = std::fs::remove_file(&old.path);
         }
@@ -223,8 +230,8 @@ impl State {
     }
 
     /// Forgets the upload and removes its parts; false if there is none.
-    pub fn abort_upload(&mut self, id: &str, key: &str, upload_id: &str) -> bool {
-        match self.take_upload(id, key, upload_id) {
+    pub fn abort_upload(&mut self, named: UploadRef) -> bool {
+        match self.take_upload(named) {
             Some(upload) => {
                 upload.remove_parts();
                 true
@@ -234,16 +241,14 @@ impl State {
     }
 
     /// Takes the upload out (to assemble it outside the lock).
-    pub fn take_upload(&mut self, id: &str, key: &str, upload_id: &str) -> Option<Upload> {
-        self.upload_mut(id, key, upload_id)?;
-        self.uploads.by_id.remove(upload_id)
+    pub fn take_upload(&mut self, named: UploadRef) -> Option<Upload> {
+        self.upload_mut(named)?;
+        self.uploads.by_id.remove(named.upload_id)
     }
 
     /// Puts back an upload whose assembly failed.
     pub fn restore_upload(&mut self, upload: Upload) {
-        self.uploads
-            .by_id
-            .insert(upload.upload_id.clone(), upload);
+        self.uploads.by_id.insert(upload.upload_id.clone(), upload);
     }
 
     /// Commits an assembled upload (`temp` holds the concatenation) and removes its parts.

@@ -22,7 +22,7 @@ use crate::config::SlowDownKind;
 use crate::ctx::{Ctx, Reset};
 use crate::request::{query_pairs, query_param};
 use crate::respond::{self, s3_error, s3_error_with, Body, S3Code};
-use crate::state::{concatenate, multipart_etag, StateError, TaskRule};
+use crate::state::{concatenate, multipart_etag, StateError, TaskRule, UploadRef};
 
 /// A Complete body longer than this is refused (10,000 parts take about 1 MB).
 const MAX_COMPLETE_BODY: usize = 4 << 20;
@@ -93,6 +93,14 @@ struct Target {
 }
 
 impl Target {
+    fn upload(&self) -> UploadRef<'_> {
+        UploadRef {
+            id: &self.id,
+            key: &self.key,
+            upload_id: &self.upload_id,
+        }
+    }
+
     fn error(&self, code: S3Code) -> Response<Body> {
         s3_error(code, &self.resource, &self.rid)
     }
@@ -221,15 +229,10 @@ async fn upload_part(
     if wanted_md5.is_some_and(|w| w != md5) {
         return Ok(t.error(S3Code::BadDigest));
     }
-    let stored = ctx.shared.state().store_part(
-        &t.id,
-        &t.key,
-        &t.upload_id,
-        number,
-        &temp.0,
-        size,
-        md5.clone(),
-    );
+    let stored = ctx
+        .shared
+        .state()
+        .store_part(t.upload(), number, &temp.0, size, md5.clone());
     match stored {
         Ok(()) => answer(ctx, &t.path, t.attempt, &md5),
         // Aborted or completed while the body was arriving.
@@ -245,7 +248,7 @@ fn bucket_and_upload(ctx: &mut Ctx, t: &Target) -> Option<Response<Body>> {
     if !state.bucket_ready(&t.id) {
         return Some(t.error(S3Code::NoSuchBucket));
     }
-    if state.upload_mut(&t.id, &t.key, &t.upload_id).is_none() {
+    if state.upload_mut(t.upload()).is_none() {
         return Some(t.error(S3Code::NoSuchUpload));
     }
     None
@@ -256,7 +259,7 @@ async fn list_parts(ctx: &mut Ctx, req: Request<Incoming>, t: &Target) -> Respon
     let listed = ctx
         .shared
         .state()
-        .upload_mut(&t.id, &t.key, &t.upload_id)
+        .upload_mut(t.upload())
         .map(|u| xml::parts(u));
     let resp = match listed {
         None => t.error(S3Code::NoSuchUpload),
@@ -272,14 +275,10 @@ async fn list_parts(ctx: &mut Ctx, req: Request<Incoming>, t: &Target) -> Respon
 /// list is checked against the stored parts, the listed parts are concatenated on disk and the
 /// file committed; the upload is forgotten.
 async fn complete(ctx: &mut Ctx, req: Request<Incoming>, t: &Target) -> Response<Body> {
-    let calls = ctx
-        .shared
-        .state()
-        .upload_mut(&t.id, &t.key, &t.upload_id)
-        .map(|u| {
-            u.complete_calls += 1;
-            u.complete_calls
-        });
+    let calls = ctx.shared.state().upload_mut(t.upload()).map(|u| {
+        u.complete_calls += 1;
+        u.complete_calls
+    });
     let Some(calls) = calls else {
         return refuse(ctx, req, t.error(S3Code::NoSuchUpload)).await;
     };
@@ -308,7 +307,7 @@ async fn assemble(ctx: &mut Ctx, t: &Target, listed: &[xml::PartRef]) -> Respons
     let min_part = ctx.shared.config.min_part_size;
     let (upload, temp) = {
         let mut state = ctx.shared.state();
-        let Some(upload) = state.upload_mut(&t.id, &t.key, &t.upload_id) else {
+        let Some(upload) = state.upload_mut(t.upload()) else {
             return t.error(S3Code::NoSuchUpload);
         };
         let found: Option<Vec<_>> = listed
@@ -322,12 +321,15 @@ async fn assemble(ctx: &mut Ctx, t: &Target, listed: &[xml::PartRef]) -> Respons
         if found[..last].iter().any(|p| p.size < min_part) {
             return t.error(S3Code::EntityTooSmall);
         }
-        let Some(upload) = state.take_upload(&t.id, &t.key, &t.upload_id) else {
+        let Some(upload) = state.take_upload(t.upload()) else {
             return t.error(S3Code::NoSuchUpload);
         };
         (upload, TempFile(state.temp_path()))
     };
-    let paths: Vec<_> = listed.iter().map(|l| upload.parts[&l.number].path.clone()).collect();
+    let paths: Vec<_> = listed
+        .iter()
+        .map(|l| upload.parts[&l.number].path.clone())
+        .collect();
     let md5s: Vec<&str> = listed
         .iter()
         .map(|l| upload.parts[&l.number].md5.as_str())
@@ -381,20 +383,12 @@ async fn read_small_body(ctx: &mut Ctx, mut body: Incoming) -> Option<String> {
 
 /// `DELETE /{id}/{key}?uploadId=U`: `204`, the parts removed.
 async fn abort(ctx: &mut Ctx, req: Request<Incoming>, t: &Target) -> Response<Body> {
-    let known = ctx
-        .shared
-        .state()
-        .upload_mut(&t.id, &t.key, &t.upload_id)
-        .is_some();
+    let known = ctx.shared.state().upload_mut(t.upload()).is_some();
     let resp = if !known {
         t.error(S3Code::NoSuchUpload)
     } else if let Some(resp) = t.faults(ctx) {
         resp
-    } else if ctx
-        .shared
-        .state()
-        .abort_upload(&t.id, &t.key, &t.upload_id)
-    {
+    } else if ctx.shared.state().abort_upload(t.upload()) {
         ok_empty(StatusCode::NO_CONTENT)
     } else {
         t.error(S3Code::NoSuchUpload)
