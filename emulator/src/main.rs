@@ -349,4 +349,29 @@ mod tests {
         assert_eq!(config.secret_key, "sk-zz9");
         assert_eq!(config.password, "pw-zz9");
     }
+
+    #[test]
+    fn multipart_flags_reach_the_config() {
+        let base = [
+            "ias3-emulator",
+            "--data-dir",
+            "/tmp/x",
+            "--access-key",
+            "AK",
+        ];
+        let defaults = Args::parse_from(base.iter().chain(&["--secret-key", "s"])).into_config();
+        assert_eq!(defaults.min_part_size, 5 << 20);
+        assert_eq!(defaults.faults.complete_slowdowns, 0);
+        let set = Args::parse_from(base.iter().chain(&[
+            "--secret-key",
+            "s",
+            "--min-part-size",
+            "64KiB",
+            "--complete-slowdowns",
+            "3",
+        ]))
+        .into_config();
+        assert_eq!(set.min_part_size, 64 << 10);
+        assert_eq!(set.faults.complete_slowdowns, 3);
+    }
 }
