@@ -1,4 +1,4 @@
-//! Wall-clock helpers: unix seconds now, and IA's `YYYY-mm-dd hh:mm:ss` (UTC) date format,
+//! Wall-clock helpers: unix seconds now, IA's `YYYY-mm-dd hh:mm:ss` (UTC) date format and S3's,
 //! computed without a date crate (civil-from-days, Howard Hinnant's algorithm).
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -24,6 +24,11 @@ pub fn ia_date(unix: u64) -> String {
     )
 }
 
+/// `YYYY-mm-ddThh:mm:ss.000Z`, as S3 XML writes `LastModified` and `Initiated`.
+pub fn s3_date(unix: u64) -> String {
+    ia_date(unix).replace(' ', "T") + ".000Z"
+}
+
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
@@ -46,5 +51,6 @@ mod tests {
         assert_eq!(ia_date(0), "1970-01-01 00:00:00");
         assert_eq!(ia_date(951_782_400), "2000-02-29 00:00:00");
         assert_eq!(ia_date(1_700_000_000), "2023-11-14 22:13:20");
+        assert_eq!(s3_date(1_700_000_000), "2023-11-14T22:13:20.000Z");
     }
 }

@@ -35,9 +35,16 @@ pub struct Config {
     /// (`/0/items/{id}/{name}`, on the same port), as archive.org does; ZIP members go to
     /// `/view_archive.php?archive=...&file=...`. Off by default: downloads answer directly.
     pub download_redirect: bool,
+    /// A multipart upload's parts other than the last must be at least this long, or its
+    /// Complete is refused with `400 EntityTooSmall` (default [`DEFAULT_MIN_PART_SIZE`], S3's
+    /// 5 MiB; tests set it low).
+    pub min_part_size: u64,
     /// Faults to inject (none by default).
     pub faults: Faults,
 }
+
+/// S3's minimum size of a multipart upload's part (but the last).
+pub const DEFAULT_MIN_PART_SIZE: u64 = 5 << 20;
 
 /// The collections every emulator has: IA's open collections anyone may upload to, and the
 /// one for tests.
@@ -65,6 +72,7 @@ impl Config {
             log: None,
             collections: DEFAULT_COLLECTIONS.iter().map(|c| c.to_string()).collect(),
             download_redirect: false,
+            min_part_size: DEFAULT_MIN_PART_SIZE,
             faults: Faults::default(),
         }
     }
@@ -84,6 +92,7 @@ impl std::fmt::Debug for Config {
             .field("log", &self.log)
             .field("collections", &self.collections)
             .field("download_redirect", &self.download_redirect)
+            .field("min_part_size", &self.min_part_size)
             .field("faults", &self.faults)
             .finish()
     }
@@ -130,7 +139,7 @@ impl std::str::FromStr for SlowDownKind {
 /// of (seed, fault, method, path, attempt), so concurrency does not change which requests fail.
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
-    /// Fraction of S3 PUT/DELETE answered `503 SlowDown`.
+    /// Fraction of S3 PUT/DELETE (and multipart calls) answered `503 SlowDown`.
     pub slowdown_rate: f64,
     /// Which SlowDown text to send.
     pub slowdown_kind: SlowDownKind,
@@ -141,8 +150,10 @@ pub struct Faults {
     pub global_limit_ms: u64,
     /// Fraction of PUTs whose connection is reset about half-way through the body.
     pub reset_rate: f64,
-    /// Fraction of S3 PUT/DELETE answered `500 InternalError`.
+    /// Fraction of S3 PUT/DELETE (and multipart calls) answered `500 InternalError`.
     pub error_rate: f64,
+    /// The first N Complete calls of every multipart upload are answered `503 SlowDown`.
+    pub complete_slowdowns: u32,
     /// Fraction of PUTs whose body is damaged in transit (first byte flipped): stored and
     /// answered 200 with the ETag of the damaged bytes.
     pub corrupt_rate: f64,

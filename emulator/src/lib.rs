@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{
     parse_bytes, parse_rate, parse_seconds, Config, Faults, ParseError, SlowDownKind,
+    DEFAULT_MIN_PART_SIZE,
 };
 pub use ctx::RequestRecord;
 pub use seed::SeedFile;

@@ -13,7 +13,8 @@ use ias3_emulator::{
 
 /// A local stand-in for the Internet Archive's IAS3 and metadata API, with fault injection.
 ///
-/// One port serves both faces: S3 (PUT/DELETE/GET/HEAD /{id}/{key}, GET /?check_limit=1) and
+/// One port serves both faces: S3 (PUT/DELETE/GET/HEAD /{id}/{key}, multipart uploads,
+/// GET /?check_limit=1) and
 /// archive.org (/metadata/{id}, /services/xauthn/?op=login, /services/user.php?op=whoami,
 /// /services/search/v1/scrape, /advancedsearch.php, /services/tasks.php, /download/{id}/{name}
 /// with Range and ZIP members, the data-node path /0/items/{id}/{name}, /view_archive.php).
@@ -54,7 +55,7 @@ struct Args {
     #[arg(long, value_name = "ID")]
     collection: Vec<String>,
 
-    /// Fraction (0..1) of S3 PUT/DELETE answered 503 SlowDown.
+    /// Fraction (0..1) of S3 PUT/DELETE (and multipart calls) answered 503 SlowDown.
     #[arg(long, value_parser = parse_rate, default_value = "0")]
     slowdown_rate: f64,
     /// Which SlowDown: overload, global-limit or spam.
@@ -69,9 +70,16 @@ struct Args {
     /// Fraction of PUTs whose connection is reset half-way through the body.
     #[arg(long, value_parser = parse_rate, default_value = "0")]
     reset_rate: f64,
-    /// Fraction of S3 PUT/DELETE answered 500 InternalError.
+    /// Fraction of S3 PUT/DELETE (and multipart calls) answered 500 InternalError.
     #[arg(long, value_parser = parse_rate, default_value = "0")]
     error_rate: f64,
+    /// The first N Complete calls of every multipart upload are answered 503 SlowDown.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    complete_slowdowns: u32,
+    /// Smallest part (but the last) a multipart Complete accepts, else 400 EntityTooSmall
+    /// (suffixes as --bandwidth).
+    #[arg(long, value_parser = parse_bytes, value_name = "BYTES", default_value = "5MiB")]
+    min_part_size: u64,
     /// Fraction of PUTs damaged in transit: first byte flipped, stored, answered 200 with the
     /// ETag of what was stored (only an ETag check catches it).
     #[arg(long, value_parser = parse_rate, default_value = "0")]
@@ -172,6 +180,7 @@ impl Args {
             global_limit_ms: self.global_limit_ms,
             reset_rate: self.reset_rate,
             error_rate: self.error_rate,
+            complete_slowdowns: self.complete_slowdowns,
             corrupt_rate: self.corrupt_rate,
             lose_answer_rate: self.lose_answer_rate,
             redirect_rate: self.redirect_rate,
@@ -192,6 +201,7 @@ impl Args {
             get_bandwidth: self.get_bandwidth,
         };
         config.download_redirect = self.download_redirect;
+        config.min_part_size = self.min_part_size;
         config
     }
 }
@@ -338,5 +348,30 @@ mod tests {
         let config = args.into_config();
         assert_eq!(config.secret_key, "sk-zz9");
         assert_eq!(config.password, "pw-zz9");
+    }
+
+    #[test]
+    fn multipart_flags_reach_the_config() {
+        let base = [
+            "ias3-emulator",
+            "--data-dir",
+            "/tmp/x",
+            "--access-key",
+            "AK",
+        ];
+        let defaults = Args::parse_from(base.iter().chain(&["--secret-key", "s"])).into_config();
+        assert_eq!(defaults.min_part_size, 5 << 20);
+        assert_eq!(defaults.faults.complete_slowdowns, 0);
+        let set = Args::parse_from(base.iter().chain(&[
+            "--secret-key",
+            "s",
+            "--min-part-size",
+            "64KiB",
+            "--complete-slowdowns",
+            "3",
+        ]))
+        .into_config();
+        assert_eq!(set.min_part_size, 64 << 10);
+        assert_eq!(set.faults.complete_slowdowns, 3);
     }
 }

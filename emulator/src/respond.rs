@@ -1,6 +1,6 @@
 //! Building responses: the body type every handler returns, JSON answers, and IAS3's S3-style
-//! XML error bodies with the codes, statuses and messages of the IAS3 reference's error table.
-//! Handlers decide which answer to give; this module only knows how each is spelled.
+//! XML error bodies with the codes, statuses and messages of the IAS3 reference's error table
+//! (and S3's for multipart uploads). Handlers decide which answer to give; this module only knows how each is spelled.
 
 use std::convert::Infallible;
 
@@ -48,17 +48,22 @@ pub enum S3Code {
     AccessDenied,
     BadDigest,
     BucketNotEmpty,
+    EntityTooSmall,
     IncompleteBody,
     InternalError,
     InvalidArgument,
     InvalidBucketName,
     InvalidDigest,
+    InvalidPart,
+    InvalidPartOrder,
     InvalidURI,
     KeyTooLong,
+    MalformedXML,
     MethodNotAllowed,
     MissingContentLength,
     NoSuchBucket,
     NoSuchKey,
+    NoSuchUpload,
     NotImplemented,
     RequestTimeout,
     ServiceUnavailable,
@@ -67,21 +72,26 @@ pub enum S3Code {
 
 impl S3Code {
     /// Every code, for `x-archive-simulate-error`.
-    pub const ALL: [S3Code; 18] = [
+    pub const ALL: [S3Code; 23] = [
         S3Code::AccessDenied,
         S3Code::BadDigest,
         S3Code::BucketNotEmpty,
+        S3Code::EntityTooSmall,
         S3Code::IncompleteBody,
         S3Code::InternalError,
         S3Code::InvalidArgument,
         S3Code::InvalidBucketName,
         S3Code::InvalidDigest,
+        S3Code::InvalidPart,
+        S3Code::InvalidPartOrder,
         S3Code::InvalidURI,
         S3Code::KeyTooLong,
+        S3Code::MalformedXML,
         S3Code::MethodNotAllowed,
         S3Code::MissingContentLength,
         S3Code::NoSuchBucket,
         S3Code::NoSuchKey,
+        S3Code::NoSuchUpload,
         S3Code::NotImplemented,
         S3Code::RequestTimeout,
         S3Code::ServiceUnavailable,
@@ -94,17 +104,22 @@ impl S3Code {
             S3Code::AccessDenied => "AccessDenied",
             S3Code::BadDigest => "BadDigest",
             S3Code::BucketNotEmpty => "BucketNotEmpty",
+            S3Code::EntityTooSmall => "EntityTooSmall",
             S3Code::IncompleteBody => "IncompleteBody",
             S3Code::InternalError => "InternalError",
             S3Code::InvalidArgument => "InvalidArgument",
             S3Code::InvalidBucketName => "InvalidBucketName",
             S3Code::InvalidDigest => "InvalidDigest",
+            S3Code::InvalidPart => "InvalidPart",
+            S3Code::InvalidPartOrder => "InvalidPartOrder",
             S3Code::InvalidURI => "InvalidURI",
             S3Code::KeyTooLong => "KeyTooLong",
+            S3Code::MalformedXML => "MalformedXML",
             S3Code::MethodNotAllowed => "MethodNotAllowed",
             S3Code::MissingContentLength => "MissingContentLength",
             S3Code::NoSuchBucket => "NoSuchBucket",
             S3Code::NoSuchKey => "NoSuchKey",
+            S3Code::NoSuchUpload => "NoSuchUpload",
             S3Code::NotImplemented => "NotImplemented",
             S3Code::RequestTimeout => "RequestTimeout",
             S3Code::ServiceUnavailable => "ServiceUnavailable",
@@ -127,16 +142,22 @@ impl S3Code {
             S3Code::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             S3Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             S3Code::MissingContentLength => StatusCode::LENGTH_REQUIRED,
-            S3Code::NoSuchBucket | S3Code::NoSuchKey => StatusCode::NOT_FOUND,
+            S3Code::NoSuchBucket | S3Code::NoSuchKey | S3Code::NoSuchUpload => {
+                StatusCode::NOT_FOUND
+            }
             S3Code::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             S3Code::ServiceUnavailable | S3Code::SlowDown => StatusCode::SERVICE_UNAVAILABLE,
             S3Code::BadDigest
+            | S3Code::EntityTooSmall
             | S3Code::IncompleteBody
             | S3Code::InvalidArgument
             | S3Code::InvalidBucketName
             | S3Code::InvalidDigest
+            | S3Code::InvalidPart
+            | S3Code::InvalidPartOrder
             | S3Code::InvalidURI
             | S3Code::KeyTooLong
+            | S3Code::MalformedXML
             | S3Code::RequestTimeout => StatusCode::BAD_REQUEST,
         }
     }
@@ -147,6 +168,9 @@ impl S3Code {
             S3Code::AccessDenied => "Access Denied",
             S3Code::BadDigest => "The Content-MD5 you specified did not match what we received.",
             S3Code::BucketNotEmpty => "The bucket you tried to delete is not empty.",
+            S3Code::EntityTooSmall => {
+                "Your proposed upload is smaller than the minimum allowed object size."
+            }
             S3Code::IncompleteBody => {
                 "You did not provide the number of bytes specified by the Content-Length HTTP header"
             }
@@ -154,12 +178,24 @@ impl S3Code {
             S3Code::InvalidArgument => "Invalid Argument",
             S3Code::InvalidBucketName => "The specified bucket is not valid.",
             S3Code::InvalidDigest => "The Content-MD5 you specified was an invalid.",
+            S3Code::InvalidPart => {
+                "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag."
+            }
+            S3Code::InvalidPartOrder => {
+                "The list of parts was not in ascending order. The parts list must be specified in order by part number."
+            }
             S3Code::InvalidURI => "Couldn't parse the specified URI.",
             S3Code::KeyTooLong => "Your key is too long.",
+            S3Code::MalformedXML => {
+                "The XML you provided was not well-formed or did not validate against our published schema."
+            }
             S3Code::MethodNotAllowed => "The specified method is not allowed against this resource.",
             S3Code::MissingContentLength => "You must provide the Content-Length HTTP header.",
             S3Code::NoSuchBucket => "The specified bucket does not exist.",
             S3Code::NoSuchKey => "The specified key does not exist.",
+            S3Code::NoSuchUpload => {
+                "The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed."
+            }
             S3Code::NotImplemented => {
                 "A header you provided implies functionality that is not implemented."
             }

@@ -44,7 +44,9 @@ pub(super) async fn delete(
         Ok(()) => ok_empty(StatusCode::NO_CONTENT),
         Err(StateError::NoSuchItem) => s3_error(S3Code::NoSuchBucket, &resource, &rid),
         Err(StateError::NoSuchFile) => s3_error(S3Code::NoSuchKey, &resource, &rid),
-        Err(StateError::Io(_)) => s3_error(S3Code::InternalError, &resource, &rid),
+        Err(StateError::Io(_) | StateError::NoSuchUpload) => {
+            s3_error(S3Code::InternalError, &resource, &rid)
+        }
     };
     Ok(refuse(ctx, req, resp).await)
 }

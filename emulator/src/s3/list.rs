@@ -110,7 +110,7 @@ pub(super) fn list_bucket(
             format!(
                 "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>\"{}\"</ETag><Size>{}</Size><StorageClass>STANDARD</StorageClass></Contents>",
                 respond::xml_escape(&f.name),
-                crate::clock::ia_date(f.data.mtime).replace(' ', "T") + ".000Z",
+                crate::clock::s3_date(f.data.mtime),
                 f.data.md5,
                 f.data.size
             )

@@ -1,16 +1,18 @@
 //! The IAS3 face (`s3.us.archive.org`): PUT, DELETE, GET and HEAD of `/{id}/{key}`, PUT of a
-//! bucket, `GET /?check_limit=1`, and the S3-level faults (SlowDown of each kind, 500s,
-//! fail-first, resets and stalls mid-body). It checks what IAS3 checks, in this order: simulated
-//! error, LOW auth, identifier, key (not IA's generated `_meta.xml`/`_files.xml`) — the shared
-//! [`precheck`] of PUT and DELETE — then Content-Length, Content-MD5 syntax, metadata headers,
-//! bucket existence, injected faults; then the body is streamed to disk and its MD5 compared. A
+//! bucket, `GET /?check_limit=1`, S3 multipart uploads (told apart by their query string), and
+//! the S3-level faults (SlowDown of each kind, 500s, fail-first, resets and stalls mid-body). It
+//! checks what IAS3 checks, in this order: simulated error, LOW auth, identifier, key (not IA's
+//! generated `_meta.xml`/`_files.xml`) — the shared [`precheck`] of PUT, DELETE and the
+//! multipart calls — then Content-Length, Content-MD5 syntax, metadata headers, bucket
+//! existence, injected faults; then the body is streamed to disk and its MD5 compared. A
 //! refused request's body is still read and discarded (unless the client sent
 //! `Expect: 100-continue`), so the client sees the answer rather than a broken pipe. This file
-//! routes; `precheck`, `put`, `delete` and `list` hold the handlers. GETs of a file are served
-//! by the shared `files` module, as archive.org's downloads are.
+//! routes; `precheck`, `put`, `delete`, `list` and `multipart` hold the handlers. GETs of a
+//! file are served by the shared `files` module, as archive.org's downloads are.
 
 mod delete;
 mod list;
+mod multipart;
 mod precheck;
 mod put;
 
@@ -34,6 +36,10 @@ pub(crate) async fn handle(ctx: &mut Ctx, req: Request<Incoming>) -> Result<Resp
         .await);
     };
     let method = req.method().clone();
+    if let (Some(id), Some(call)) = (&id, multipart::Call::of(&method, req.uri(), key.is_some())) {
+        let id = id.clone();
+        return multipart::handle(ctx, req, call, id, key, resource).await;
+    }
     match (method, id, key) {
         (Method::GET | Method::HEAD, None, _) => Ok(list::root(ctx, &req)),
         (Method::PUT, Some(id), key) => put::put(ctx, req, id, key, resource).await,

@@ -69,7 +69,7 @@ fn simulated(
 
 /// A 503 SlowDown in IA's words. IA keeps `Message` constant and puts the reason for global
 /// rationing and spam in `Resource` (`ia` prints them as "Message - Resource").
-fn slowdown(ctx: &Ctx, kind: SlowDownKind, id: &str, resource: &str) -> Response<Body> {
+pub(super) fn slowdown(ctx: &Ctx, kind: SlowDownKind, id: &str, resource: &str) -> Response<Body> {
     let reason = match kind {
         SlowDownKind::Overload => resource.to_string(),
         SlowDownKind::GlobalLimit => {

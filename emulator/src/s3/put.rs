@@ -1,6 +1,7 @@
 //! `PUT` of an item (bucket) or a file: after the shared precheck, Content-Length, Content-MD5,
 //! metadata headers, bucket existence, the redirect and rate faults; then the body streams to a
-//! temp file (with the reset, stall and corruption faults) and is committed to the item.
+//! temp file (with the reset, stall and corruption faults) and is committed to the item. The
+//! header checks, body faults and answers are shared with multipart's part PUTs and create call.
 
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ETAG};
@@ -14,7 +15,7 @@ use crate::faults::hits;
 use crate::meta_headers::{self, Decoded};
 use crate::request::{header, header_is_one};
 use crate::respond::{self, s3_error, s3_error_with, Body, S3Code};
-use crate::state::{PutCommit, PutRecord, TaskRule};
+use crate::state::{CommitPlan, TaskRule};
 
 /// `PUT /{id}` (create the item, or replace its metadata) or `PUT /{id}/{key}` (store a file).
 pub(super) async fn put(
@@ -42,7 +43,7 @@ pub(super) async fn put(
         }
     };
     let exists = ctx.shared.state().item(&id).is_some();
-    if key.is_some() && !exists && !asked.auto_make {
+    if key.is_some() && !exists && !asked.intent.auto_make {
         return Ok(refuse(ctx, req, s3_error(S3Code::NoSuchBucket, &resource, &rid)).await);
     }
     if let Some(resp) = redirect(ctx, req.uri(), &path, attempt, &resource, &rid) {
@@ -58,9 +59,9 @@ pub(super) async fn put(
             .size();
         let mut state = ctx.shared.state();
         if !exists {
-            state.create_item(&id, asked.decoded.item);
-        } else if asked.replace {
-            state.replace_metadata(&id, asked.decoded.item);
+            state.create_item(&id, asked.intent.decoded.item);
+        } else if asked.intent.replace {
+            state.replace_metadata(&id, asked.intent.decoded.item);
         }
         return Ok(ok_empty(StatusCode::OK));
     };
@@ -80,7 +81,10 @@ pub(super) async fn put(
     if asked.wanted_md5.as_ref().is_some_and(|w| *w != md5) {
         return Ok(s3_error(S3Code::BadDigest, &resource, &rid));
     }
-    let commit = asked.commit(&headers, id, key, &temp, size, md5.clone());
+    let commit = asked
+        .intent
+        .plan(id, key)
+        .commit(temp.0.clone(), size, md5.clone());
     let committed = ctx
         .shared
         .state()
@@ -97,21 +101,30 @@ struct Asked {
     length: u64,
     /// The MD5 the client says the body has (Content-MD5), in hex.
     wanted_md5: Option<String>,
-    decoded: Decoded,
+    intent: Intent,
+}
+
+/// What a file's headers ask of its commit: metadata, bucket creation, derive, size hint, old
+/// version. A file PUT's, or a multipart create call's (applied at its Complete).
+pub(super) struct Intent {
+    pub(super) decoded: Decoded,
     /// `x-archive-auto-make-bucket` (or its `x-amz-` twin): a file PUT may create its item.
-    auto_make: bool,
+    pub(super) auto_make: bool,
     /// `x-archive-ignore-preexisting-bucket`: a bucket PUT replaces the item's metadata.
-    replace: bool,
+    pub(super) replace: bool,
+    queue_derive: bool,
+    size_hint: Option<u64>,
+    keep_old_version: bool,
 }
 
 /// Why a PUT's headers are refused, before any fault or body.
-enum Refusal {
+pub(super) enum Refusal {
     Code(S3Code),
     Argument(String),
 }
 
 impl Refusal {
-    fn answer(&self, resource: &str, rid: &str) -> Response<Body> {
+    pub(super) fn answer(&self, resource: &str, rid: &str) -> Response<Body> {
         match self {
             Refusal::Code(code) => s3_error(*code, resource, rid),
             Refusal::Argument(message) => {
@@ -124,71 +137,73 @@ impl Refusal {
 impl Asked {
     /// Content-Length, Content-MD5 and the metadata headers, in the order IAS3 checks them.
     fn parse(headers: &HeaderMap, has_key: bool) -> Result<Asked, Refusal> {
-        // IAS3 takes no chunked bodies; 411 (not 501) so a client does not mistake it for a
-        // transient server error.
-        let chunked = headers.get_all("transfer-encoding").iter().any(|v| {
-            String::from_utf8_lossy(v.as_bytes())
-                .to_ascii_lowercase()
-                .contains("chunked")
-        });
-        let length = header(headers, "content-length").and_then(|v| v.parse::<u64>().ok());
-        let length = match (chunked, length) {
-            (false, Some(n)) => n,
-            // A bucket PUT carries no file: an empty body needs no Content-Length.
-            (false, None) if !has_key => 0,
-            _ => return Err(Refusal::Code(S3Code::MissingContentLength)),
-        };
-        let wanted_md5 = match header(headers, "content-md5") {
-            None => None,
-            Some(v) => match parse_content_md5(v) {
-                Some(d) => Some(hex::encode(d)),
-                None => return Err(Refusal::Code(S3Code::InvalidDigest)),
-            },
-        };
-        let decoded =
-            meta_headers::decode(headers).map_err(|e| Refusal::Argument(e.to_string()))?;
+        let (length, wanted_md5) = body_headers(headers, has_key)?;
         Ok(Asked {
             length,
             wanted_md5,
+            intent: Intent::parse(headers)?,
+        })
+    }
+}
+
+/// Content-Length (required when `has_key`) and the Content-MD5 (as hex) of a body.
+pub(super) fn body_headers(
+    headers: &HeaderMap,
+    has_key: bool,
+) -> Result<(u64, Option<String>), Refusal> {
+    // IAS3 takes no chunked bodies; 411 (not 501) so a client does not mistake it for a
+    // transient server error.
+    let chunked = headers.get_all("transfer-encoding").iter().any(|v| {
+        String::from_utf8_lossy(v.as_bytes())
+            .to_ascii_lowercase()
+            .contains("chunked")
+    });
+    let length = header(headers, "content-length").and_then(|v| v.parse::<u64>().ok());
+    let length = match (chunked, length) {
+        (false, Some(n)) => n,
+        // A bucket PUT carries no file: an empty body needs no Content-Length.
+        (false, None) if !has_key => 0,
+        _ => return Err(Refusal::Code(S3Code::MissingContentLength)),
+    };
+    let wanted_md5 = match header(headers, "content-md5") {
+        None => None,
+        Some(v) => match parse_content_md5(v) {
+            Some(d) => Some(hex::encode(d)),
+            None => return Err(Refusal::Code(S3Code::InvalidDigest)),
+        },
+    };
+    Ok((length, wanted_md5))
+}
+
+impl Intent {
+    /// The metadata headers (refused when malformed) and the commit flags.
+    pub(super) fn parse(headers: &HeaderMap) -> Result<Intent, Refusal> {
+        let decoded =
+            meta_headers::decode(headers).map_err(|e| Refusal::Argument(e.to_string()))?;
+        Ok(Intent {
             decoded,
             auto_make: header_is_one(headers, "x-archive-auto-make-bucket")
                 || header_is_one(headers, "x-amz-auto-make-bucket"),
             replace: header_is_one(headers, "x-archive-ignore-preexisting-bucket"),
+            queue_derive: header(headers, "x-archive-queue-derive") != Some("0"),
+            // The seed: "If this header is not defined IAS3 will attempt to default to the
+            // value in the content-length header." (the stored size, see `CommitPlan`).
+            size_hint: header(headers, "x-archive-size-hint").and_then(|v| v.parse().ok()),
+            keep_old_version: header_is_one(headers, "x-archive-keep-old-version"),
         })
     }
 
-    /// The stored body, as the commit of file `key` of item `id`.
-    fn commit(
-        self,
-        headers: &HeaderMap,
-        id: String,
-        key: String,
-        temp: &TempFile,
-        size: u64,
-        md5: String,
-    ) -> PutCommit {
-        let record = PutRecord {
-            key: key.clone(),
-            queue_derive: header(headers, "x-archive-queue-derive") != Some("0"),
-            // The seed: "If this header is not defined IAS3 will attempt to default to the
-            // value in the content-length header."
-            size_hint: Some(
-                header(headers, "x-archive-size-hint")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(self.length),
-            ),
-            keep_old_version: header_is_one(headers, "x-archive-keep-old-version"),
-        };
-        PutCommit {
+    /// What committing file `key` of item `id` with these headers does.
+    pub(super) fn plan(self, id: String, key: String) -> CommitPlan {
+        CommitPlan {
             identifier: id,
             key,
-            temp: temp.0.clone(),
-            size,
-            md5,
-            item_meta: Some(self.decoded.item),
+            item_meta: self.decoded.item,
             replace_meta: self.replace,
             file_meta: self.decoded.file,
-            record,
+            queue_derive: self.queue_derive,
+            size_hint: self.size_hint,
+            keep_old_version: self.keep_old_version,
         }
     }
 }
@@ -238,7 +253,7 @@ fn redirect(
 
 /// The faults that strike a file's body of `length` bytes while it is read: corruption, a
 /// reset or a stall, with the bandwidth cap.
-fn body_faults(ctx: &mut Ctx, length: u64, path: &str, attempt: u32) -> ReadPlan {
+pub(super) fn body_faults(ctx: &mut Ctx, length: u64, path: &str, attempt: u32) -> ReadPlan {
     let seed = ctx.seed();
     let reset = length > 0 && hits(ctx.faults.reset_rate, seed, "reset", "PUT", path, attempt);
     // A reset cuts the body where a stall would start: never both (and the key's one stall is
@@ -285,7 +300,7 @@ fn body_faults(ctx: &mut Ctx, length: u64, path: &str, attempt: u32) -> ReadPlan
 }
 
 /// The answer to a body that did not arrive whole: a reset, or the S3 error for its cause.
-fn cut_short(
+pub(super) fn cut_short(
     ctx: &mut Ctx,
     outcome: ReadOutcome,
     resource: &str,
@@ -312,7 +327,12 @@ fn cut_short(
 }
 
 /// The answer to a stored file: 200 with its ETag, unless the lose-answer fault resets it.
-fn answer(ctx: &mut Ctx, path: &str, attempt: u32, md5: &str) -> Result<Response<Body>, Reset> {
+pub(super) fn answer(
+    ctx: &mut Ctx,
+    path: &str,
+    attempt: u32,
+    md5: &str,
+) -> Result<Response<Body>, Reset> {
     if hits(
         ctx.faults.lose_answer_rate,
         ctx.seed(),

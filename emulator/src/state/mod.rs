@@ -1,8 +1,9 @@
 //! The emulator's memory of items: their metadata, their files (bodies live on disk under the
 //! data dir), the PUTs they received and their pending tasks. Operations here are the item-level
 //! rules of IA (defaults of new items, history copies, derives, cascade deletes, task delays);
-//! HTTP parsing and error answers are the S3 and archive handlers' business. Also the public
-//! snapshot types returned by [`crate::Emulator::item`].
+//! multipart uploads in progress, and the buckets they promise, live in `uploads`. HTTP parsing
+//! and error answers are the S3 and archive handlers' business. Also the public snapshot types
+//! returned by [`crate::Emulator::item`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,10 @@ use serde_json::{json, Map, Value};
 
 use crate::clock::{ia_date, unix_now};
 use crate::seed::SeedFile;
+
+mod uploads;
+
+pub use uploads::{concatenate, multipart_etag, CommitPlan, Upload, UploadRef, Uploads};
 
 /// One item as seen by the inspection API.
 #[derive(Clone, Debug)]
@@ -272,6 +277,7 @@ pub struct State {
     items: HashMap<String, Item>,
     next_task: u64,
     next_blob: u64,
+    uploads: Uploads,
 }
 
 /// Why a state change failed.
@@ -283,6 +289,9 @@ pub enum StateError {
     /// The file does not exist.
     #[error("no such file")]
     NoSuchFile,
+    /// The multipart upload does not exist (never did, or was completed or aborted).
+    #[error("no such upload")]
+    NoSuchUpload,
     /// The disk said no.
     #[error("storage error: {0}")]
     Io(#[from] std::io::Error),
@@ -304,6 +313,7 @@ impl State {
             items: HashMap::new(),
             next_task: 1000,
             next_blob,
+            uploads: Uploads::default(),
         })
     }
 

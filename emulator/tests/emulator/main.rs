@@ -1,6 +1,6 @@
 //! Integration tests of the emulator over real HTTP on 127.0.0.1: one test binary, one module
-//! per area (S3 face, metadata headers, archive.org face, raw wire behaviour, faults, the
-//! binary itself). `common` starts emulators and speaks raw HTTP where reqwest would hide
+//! per area (S3 face, multipart uploads, metadata headers, archive.org face, raw wire
+//! behaviour, faults, the binary itself). `common` starts emulators and speaks raw HTTP where reqwest would hide
 //! what is being tested.
 
 mod archive;
@@ -9,5 +9,6 @@ mod common;
 mod faults;
 mod harvest;
 mod metadata_headers;
+mod multipart;
 mod s3;
 mod wire;

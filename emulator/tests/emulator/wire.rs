@@ -131,6 +131,57 @@ async fn expect_continue_gets_the_refusal_before_the_body() {
     assert_eq!(xml_code(&resp.text()), "AccessDenied");
 }
 
+/// A PUT refused before its body (bad auth: 403; a SlowDown fault: 503) under
+/// `Expect: 100-continue` is answered without the body, and the log counts 0 body bytes.
+#[tokio::test]
+async fn refused_expect_continue_puts_cost_no_body_bytes_in_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("requests.jsonl");
+    let log_path = log.clone();
+    let env = start_with(move |c| c.log = Some(log_path)).await;
+    let head = |authorization: &str| {
+        format!(
+            "PUT /myitem1/big.bin HTTP/1.1\r\nHost: localhost\r\nAuthorization: {authorization}\r\nx-archive-auto-make-bucket: 1\r\nExpect: 100-continue\r\nContent-Length: 1073741824\r\n\r\n"
+        )
+    };
+    let mut conn = raw_connect(&env).await;
+    raw_send(&mut conn, head("LOW nobody:nothing").as_bytes()).await;
+    let resp = read_response(&mut conn).await.expect("answer");
+    assert_eq!(
+        (resp.status, xml_code(&resp.text())),
+        (403, "AccessDenied".to_string())
+    );
+
+    env.emu.set_faults(ias3_emulator::Faults {
+        slowdown_rate: 1.0,
+        ..ias3_emulator::Faults::default()
+    });
+    let mut conn = raw_connect(&env).await;
+    raw_send(&mut conn, head(&auth()).as_bytes()).await;
+    let resp = read_response(&mut conn).await.expect("answer");
+    assert_eq!(
+        (resp.status, xml_code(&resp.text())),
+        (503, "SlowDown".to_string())
+    );
+
+    let text = std::fs::read_to_string(&log).expect("log written");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        (lines[0]["status"].clone(), lines[0]["body_size"].clone()),
+        (json!(403), json!(0))
+    );
+    assert_eq!(
+        (lines[1]["status"].clone(), lines[1]["body_size"].clone()),
+        (json!(503), json!(0))
+    );
+    assert_eq!(lines[1]["fault"], json!("slowdown:overload"));
+    assert!(env.emu.item("myitem1").is_none());
+}
+
 /// `Emulator::spawn` serves from its own thread, for tests without a runtime, and stops on drop.
 #[test]
 fn spawned_emulator_serves_sync_tests() {
