@@ -298,12 +298,18 @@ impl Engine {
                 Some(m) => format!("{base}&part-number-marker={m}"),
                 None => base.clone(),
             };
-            let answer = self.s3_call("list parts", || self.client.get(&url)).await?;
+            let answer = self
+                .s3_call("list parts", || {
+                    self.client
+                        .get(&url)
+                        .header("authorization", self.creds.authorization())
+                })
+                .await?;
             if answer.status == 404 {
                 return Ok(None);
             }
             if answer.status != 200 {
-                return Err(S3.describe(&answer));
+                return Err(format!("list parts: {}", S3.describe(&answer)));
             }
             let (parts, next) = mp::parse_parts(&answer.body).ok_or_else(|| {
                 format!(

@@ -12,6 +12,7 @@ mod hardening;
 mod harness;
 mod harvest_search;
 mod metadata;
+mod multipart;
 mod profiles;
 mod resume;
 mod status;
