@@ -136,6 +136,36 @@ mod tests {
         super::super::client::client(1)
     }
 
+    /// A server that reads the request and closes the connection without an answer.
+    async fn read_then_close(mut s: tokio::net::TcpStream) {
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf).await;
+    }
+
+    /// A server that answers plain HTTP where TLS was expected.
+    async fn answer_plain_http(mut s: tokio::net::TcpStream) {
+        let _ = s
+            .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+            .await;
+        let _ = s.flush().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    /// Runs `serve` on the first connection to `l`, if any.
+    fn serve_once<F>(
+        l: Option<TcpListener>,
+        serve: impl FnOnce(tokio::net::TcpStream) -> F + Send + 'static,
+    ) where
+        F: std::future::Future<Output = ()> + Send,
+    {
+        if let Some(l) = l {
+            tokio::spawn(async move {
+                let (s, _) = l.accept().await.unwrap();
+                serve(s).await;
+            });
+        }
+    }
+
     /// The error of one GET to `url`, with the server side run by `serve` on `l`.
     async fn error_of<F>(
         url: String,
@@ -145,12 +175,7 @@ mod tests {
     where
         F: std::future::Future<Output = ()> + Send,
     {
-        if let Some(l) = l {
-            tokio::spawn(async move {
-                let (s, _) = l.accept().await.unwrap();
-                serve(s).await;
-            });
-        }
+        serve_once(l, serve);
         client()
             .get(url)
             .timeout(Duration::from_millis(500))
@@ -172,11 +197,7 @@ mod tests {
 
         // Closed after the request was read, without an answer.
         let (l, addr) = listener().await;
-        let closed = error_of(format!("http://{addr}/"), Some(l), |mut s| async move {
-            let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf).await;
-        })
-        .await;
+        let closed = error_of(format!("http://{addr}/"), Some(l), read_then_close).await;
         assert_eq!(
             classify_error(&closed),
             Class::Transient,
@@ -195,14 +216,7 @@ mod tests {
 
         // TLS refused: the server does not speak TLS (rustls says the message is corrupt).
         let (l, addr) = listener().await;
-        let tls = error_of(format!("https://{addr}/"), Some(l), |mut s| async move {
-            let _ = s
-                .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
-                .await;
-            let _ = s.flush().await;
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        })
-        .await;
+        let tls = error_of(format!("https://{addr}/"), Some(l), answer_plain_http).await;
         assert_eq!(classify_error(&tls), Class::Fatal, "tls: {tls:?}");
 
         // A URL that cannot be sent at all.
@@ -224,12 +238,7 @@ mod tests {
     where
         F: std::future::Future<Output = ()> + Send,
     {
-        if let Some(l) = l {
-            tokio::spawn(async move {
-                let (s, _) = l.accept().await.unwrap();
-                serve(s).await;
-            });
-        }
+        serve_once(l, serve);
         let client = super::super::expect::PutClient::new(1, 0);
         let body = Box::pin(futures::stream::empty());
         client
@@ -249,22 +258,11 @@ mod tests {
         assert_eq!(classify_error(&*refused), Class::Transient, "refused");
 
         let (l, addr) = listener().await;
-        let closed = put_error_of(format!("http://{addr}/"), Some(l), |mut s| async move {
-            let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf).await;
-        })
-        .await;
+        let closed = put_error_of(format!("http://{addr}/"), Some(l), read_then_close).await;
         assert_eq!(classify_error(&*closed), Class::Transient, "{closed:?}");
 
         let (l, addr) = listener().await;
-        let tls = put_error_of(format!("https://{addr}/"), Some(l), |mut s| async move {
-            let _ = s
-                .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
-                .await;
-            let _ = s.flush().await;
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        })
-        .await;
+        let tls = put_error_of(format!("https://{addr}/"), Some(l), answer_plain_http).await;
         assert_eq!(classify_error(&*tls), Class::Fatal, "tls: {tls:?}");
 
         let bad = put_error_of("http://exa mple.org/".into(), None, |_| async {}).await;

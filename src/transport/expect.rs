@@ -221,6 +221,7 @@ mod tests {
     use md5::{Digest, Md5};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
+    use tokio::task::JoinHandle;
 
     const MIB: usize = 1 << 20;
 
@@ -283,6 +284,15 @@ mod tests {
         vec![("content-length".to_owned(), n.to_string())]
     }
 
+    /// PUTs `n` bytes with `client`; the answer is a 200 with their MD5 as ETag.
+    async fn put_whole(client: &PutClient, url: &str, n: usize) {
+        let (body, data) = chunks(n, Arc::new(AtomicUsize::new(0)));
+        let answer = client.put(url, headers(n), n as u64, body).await.unwrap();
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let md5 = hex::encode(Md5::digest(&data));
+        assert_eq!(answer.headers["etag"], format!("\"{md5}\"").as_str());
+    }
+
     // A refusal right after the head: hyper flushed the head while the body waited, read the
     // answer while the body was unfinished, and not one body byte went out. The connection is
     // closed, not pooled: the next PUT opens another and succeeds.
@@ -326,9 +336,7 @@ mod tests {
             "it did not wait out the 1 s"
         );
         assert_eq!((answer.status, answer.body.as_str()), (403, DENIED));
-        let (body, _) = chunks(2 * MIB, Arc::new(AtomicUsize::new(0)));
-        let next = client.put(&url, headers(2 * MIB), 2 * MIB as u64, body);
-        assert_eq!(next.await.unwrap().status, 200);
+        put_whole(&client, &url, 2 * MIB).await;
         assert_eq!(
             server.await.unwrap(),
             0,
@@ -337,64 +345,44 @@ mod tests {
         assert_eq!(taken.load(Ordering::SeqCst), 0, "no chunk was taken");
     }
 
+    /// A server for one PUT of `n` bytes with `Expect: 100-continue`, that says `100 Continue`
+    /// or nothing; it answers 200 with the MD5 and returns how long after the head (or the 100)
+    /// the body began.
+    fn serve_expecting(l: TcpListener, n: usize, say_100: bool) -> JoinHandle<Duration> {
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let (head, got) = read_head(&mut s).await;
+            assert!(head.contains("\r\nexpect: 100-continue"), "{head}");
+            assert!(got.is_empty(), "no body before the 100 or the wait");
+            let heard = Instant::now();
+            if say_100 {
+                s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.unwrap();
+            }
+            let (md5, first) = read_body(&mut s, got, n).await;
+            answer_ok(&mut s, &md5).await;
+            first - heard
+        })
+    }
+
     // `100 Continue` releases the body at once (well before the 1 s wait).
     #[tokio::test]
     async fn the_body_follows_100_continue() {
         let (l, url) = listener().await;
-        let server = tokio::spawn(async move {
-            let (mut s, _) = l.accept().await.unwrap();
-            let (head, got) = read_head(&mut s).await;
-            assert!(head.contains("\r\nexpect: 100-continue"), "{head}");
-            assert!(got.is_empty(), "no body before the 100");
-            let go = Instant::now();
-            s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.unwrap();
-            let (md5, first) = read_body(&mut s, got, 3 * MIB).await;
-            answer_ok(&mut s, &md5).await;
-            first - go
-        });
-        let client = PutClient::new(1, MIB as u64);
-        let (body, data) = chunks(3 * MIB, Arc::new(AtomicUsize::new(0)));
-        let answer = client
-            .put(&url, headers(3 * MIB), 3 * MIB as u64, body)
-            .await
-            .unwrap();
-        assert_eq!(answer.status, 200);
-        let md5 = hex::encode(Md5::digest(&data));
-        assert_eq!(answer.headers["etag"], format!("\"{md5}\"").as_str());
+        let server = serve_expecting(l, 3 * MIB, true);
+        put_whole(&PutClient::new(1, MIB as u64), &url, 3 * MIB).await;
         let delay = server.await.unwrap();
-        assert!(
-            delay < CONTINUE_WAIT / 2,
-            "the body waited {delay:?} after the 100"
-        );
+        assert!(delay < CONTINUE_WAIT / 2, "the body waited {delay:?}");
     }
 
     // A server that says nothing gets the body after the 1 s wait, as curl sends it.
     #[tokio::test]
     async fn a_silent_server_gets_the_body_after_the_wait() {
         let (l, url) = listener().await;
-        let server = tokio::spawn(async move {
-            let (mut s, _) = l.accept().await.unwrap();
-            let (head, got) = read_head(&mut s).await;
-            let heard = Instant::now();
-            assert!(head.contains("\r\nexpect: 100-continue"), "{head}");
-            let (md5, first) = read_body(&mut s, got, 2 * MIB).await;
-            answer_ok(&mut s, &md5).await;
-            first - heard
-        });
-        let client = PutClient::new(1, MIB as u64);
-        let (body, data) = chunks(2 * MIB, Arc::new(AtomicUsize::new(0)));
-        let answer = client
-            .put(&url, headers(2 * MIB), 2 * MIB as u64, body)
-            .await
-            .unwrap();
-        let md5 = hex::encode(Md5::digest(&data));
-        assert_eq!(answer.status, 200);
-        assert_eq!(answer.headers["etag"], format!("\"{md5}\"").as_str());
+        let server = serve_expecting(l, 2 * MIB, false);
+        put_whole(&PutClient::new(1, MIB as u64), &url, 2 * MIB).await;
         let delay = server.await.unwrap();
-        assert!(
-            delay >= CONTINUE_WAIT - Duration::from_millis(100),
-            "{delay:?}"
-        );
+        let wait = CONTINUE_WAIT - Duration::from_millis(100);
+        assert!(delay >= wait, "the body came after {delay:?}");
     }
 
     // Below the threshold, or with it 0, no `Expect`: the body goes with the head. Both PUTs
@@ -414,17 +402,13 @@ mod tests {
             heads
         });
         let small = PutClient::new(1, MIB as u64);
-        let (body, _) = chunks(1000, Arc::new(AtomicUsize::new(0)));
-        let a = small.put(&url, headers(1000), 1000, body).await.unwrap();
-        assert_eq!(a.status, 200);
+        put_whole(&small, &url, 1000).await;
         // A clone shares the pool.
         let off = PutClient {
             threshold: 0,
             ..small.clone()
         };
-        let (body, _) = chunks(2 * MIB, Arc::new(AtomicUsize::new(0)));
-        let b = off.put(&url, headers(2 * MIB), 2 * MIB as u64, body);
-        assert_eq!(b.await.unwrap().status, 200);
+        put_whole(&off, &url, 2 * MIB).await;
         for head in server.await.unwrap() {
             assert!(!head.contains("expect"), "{head}");
             assert!(head.starts_with("put /item/file http/1.1"), "{head}");
