@@ -108,6 +108,30 @@ pub fn read_hashing(file: std::fs::File, size: u64) -> HashedChunks {
     }
 }
 
+/// A part held in memory (stdin streamed in parts) as a request body: its chunks, sliced
+/// without copying, then its MD5, hashed on a blocking thread as the chunks go.
+pub fn memory_hashing(data: Bytes) -> HashedChunks {
+    let (tx, rx) = mpsc::channel(DEPTH);
+    let (md5_tx, md5_rx) = oneshot::channel();
+    tokio::task::spawn_blocking(move || {
+        let mut h = Md5::new();
+        let mut at = 0;
+        while at < data.len() {
+            let chunk = data.slice(at..(at + CHUNK).min(data.len()));
+            at += chunk.len();
+            h.update(&chunk);
+            if tx.blocking_send(Ok(chunk)).is_err() {
+                return; // the attempt was dropped
+            }
+        }
+        let _ = md5_tx.send(hex::encode(h.finalize()));
+    });
+    HashedChunks {
+        chunks: rx,
+        md5: md5_rx,
+    }
+}
+
 /// Where a download is written: `NAME.part` beside `NAME`, hashed while written. Only
 /// [`PartSink::finish`] puts it in place (fsync, then an atomic rename), so `NAME` is either
 /// absent, the old file, or the whole new one; never half of it. Dropping an unfinished sink

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::cli::{GlobalArgs, PlanArgs, UploadArgs};
+use crate::engine::stream::{StdinStream, DEFAULT_STREAM_PART};
 use crate::engine::{Engine, ItemWork, UploadOptions};
 use crate::error::{msg, AppError, ExitStatus};
 use crate::ias3;
@@ -29,12 +30,16 @@ use checks::{
 
 /// `iaup upload ID - --remote-name NAME`: stdin copied to a temporary file in the state
 /// folder (IAS3 needs the length before the body), removed when the returned handle drops.
-fn spool_stdin(
+/// With multipart on, stdin that holds more than one part is not copied: the file stays empty
+/// (the plan's stand-in for stdin) and the stream, its first part read, goes to the engine.
+fn read_stdin(
     args: &UploadArgs,
     printer: &Printer,
-) -> Result<Option<tempfile::NamedTempFile>, AppError> {
+    multipart: Option<crate::engine::multipart::MultipartOptions>,
+) -> Result<(Option<tempfile::NamedTempFile>, Option<StdinStream>), AppError> {
+    use std::io::Read;
     if !args.plan.files.iter().any(|f| f.as_os_str() == "-") {
-        return Ok(None);
+        return Ok((None, None));
     }
     if args.plan.files.len() != 1 || args.plan.remote_name.is_none() {
         return Err(AppError::usage(msg(
@@ -47,17 +52,35 @@ fn spool_stdin(
         .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
         .unwrap_or_else(std::env::temp_dir);
     std::fs::create_dir_all(&dir).map_err(AppError::usage)?;
+    let cannot = |e: std::io::Error| {
+        AppError::usage(msg(format!("cannot spool stdin in {}: {e}", dir.display())))
+    };
     let mut spool = tempfile::Builder::new()
         .prefix("stdin-")
         .tempfile_in(&dir)
-        .map_err(|e| {
-            AppError::usage(msg(format!("cannot spool stdin in {}: {e}", dir.display())))
-        })?;
-    let n = std::io::copy(&mut std::io::stdin().lock(), spool.as_file_mut()).map_err(|e| {
-        AppError::usage(msg(format!("cannot spool stdin in {}: {e}", dir.display())))
-    })?;
+        .map_err(cannot)?;
+    let mut stdin = std::io::stdin().lock();
+    let mut n = 0;
+    if let Some(m) = multipart {
+        let part_size = m.part_size.unwrap_or(DEFAULT_STREAM_PART);
+        let mut first = Vec::new();
+        (&mut stdin)
+            .take(part_size)
+            .read_to_end(&mut first)
+            .map_err(|e| AppError::usage(msg(format!("cannot read stdin: {e}"))))?;
+        if first.len() as u64 == part_size {
+            printer.note(&format!(
+                "streaming stdin in parts of {}",
+                indicatif::HumanBytes(part_size)
+            ));
+            return Ok((Some(spool), Some(StdinStream { first, part_size })));
+        }
+        std::io::Write::write_all(spool.as_file_mut(), &first).map_err(cannot)?;
+        n = first.len() as u64;
+    }
+    n += std::io::copy(&mut stdin, spool.as_file_mut()).map_err(cannot)?;
     printer.note(&format!("read {} from stdin", indicatif::HumanBytes(n)));
-    Ok(Some(spool))
+    Ok((Some(spool), None))
 }
 
 /// The plan from upload's (and verify's) inputs: identifier and files, `--spreadsheet`,
@@ -296,6 +319,7 @@ pub async fn run(
         interrupt.abort.clone(),
     );
     engine.claims = claims;
+    engine.stdin = std::sync::Mutex::new(ready.stream.take());
     // For the steps after the run (the engine goes with it, closing the event channel).
     let (client, creds, found) = (
         engine.client.clone(),
@@ -345,6 +369,8 @@ struct Ready {
     deletes: Option<LocalDeletes>,
     /// Keeps the stdin spool until the run ends.
     _stdin: Option<tempfile::NamedTempFile>,
+    /// Stdin to stream in parts, past its first part.
+    stream: Option<StdinStream>,
 }
 
 /// Reads and checks everything before a byte is sent: options, journal, plan, report file,
@@ -375,7 +401,7 @@ fn prepare(
         )),
         _ => None,
     };
-    let stdin = spool_stdin(args, printer)?;
+    let (stdin, stream) = read_stdin(args, printer, opts.multipart)?;
     let plan = build_plan(&args.plan, uploaded_paths, stdin.as_ref().map(|s| s.path()))?;
     let report_file = match (&args.report, report_format, args.dry_run) {
         (Some(path), Some(format), false) => {
@@ -414,6 +440,7 @@ fn prepare(
         report_file,
         deletes,
         _stdin: stdin,
+        stream,
     }))
 }
 

@@ -65,23 +65,51 @@ impl AttemptError {
 }
 
 /// What one attempt sends: `len` bytes of `local` from `offset` (a whole file, or one part of
-/// a multipart upload), where `local` must still be `file_size` bytes long.
-#[derive(Clone, Copy, Debug)]
-pub struct Source<'a> {
-    pub local: &'a Path,
-    pub file_size: u64,
-    pub offset: u64,
-    pub len: u64,
+/// a multipart upload), where `local` must still be `file_size` bytes long; or a part held in
+/// memory (stdin streamed in parts).
+#[derive(Clone, Debug)]
+pub enum Source<'a> {
+    File {
+        local: &'a Path,
+        file_size: u64,
+        offset: u64,
+        len: u64,
+    },
+    Memory(bytes::Bytes),
 }
 
 impl Source<'_> {
     /// All of a file of `size` bytes.
     pub fn whole(local: &Path, size: u64) -> Source<'_> {
-        Source {
+        Source::File {
             local,
             file_size: size,
             offset: 0,
             len: size,
+        }
+    }
+
+    /// The bytes it sends.
+    pub fn bytes(&self) -> u64 {
+        match self {
+            Source::File { len, .. } => *len,
+            Source::Memory(b) => b.len() as u64,
+        }
+    }
+
+    /// Its chunks and their MD5, read (and hashed) as they are sent.
+    async fn chunks(self) -> Result<HashedChunks, AttemptError> {
+        match self {
+            Source::File {
+                local,
+                file_size,
+                offset,
+                len,
+            } => {
+                let file = open_as_planned(local, file_size, offset).await?;
+                Ok(hash::read_hashing(file, len))
+            }
+            Source::Memory(b) => Ok(hash::memory_hashing(b)),
         }
     }
 }
@@ -95,12 +123,11 @@ pub async fn put(
     watch: &Watch,
     progress: Arc<Progress>,
 ) -> AttemptResult {
-    let file = match open_as_planned(source).await {
-        Ok(f) => f,
+    let size = source.bytes();
+    let HashedChunks { chunks, md5 } = match source.chunks().await {
+        Ok(c) => c,
         Err(e) => return AttemptResult::Failed(e),
     };
-    let size = source.len;
-    let HashedChunks { chunks, md5 } = hash::read_hashing(file, size);
     let marks = Marks::new(size);
     let body = counted_body(chunks, size, marks.clone(), move |n| {
         progress.add(n);
@@ -126,11 +153,13 @@ pub async fn put(
 }
 
 /// Opens the file at the source's offset, refusing one whose size is not the planned one.
-async fn open_as_planned(source: Source<'_>) -> Result<std::fs::File, AttemptError> {
+async fn open_as_planned(
+    local: &Path,
+    size: u64,
+    offset: u64,
+) -> Result<std::fs::File, AttemptError> {
     use std::io::{Seek, SeekFrom};
-    let (local, size) = (source.local, source.file_size);
     let path = local.to_path_buf();
-    let offset = source.offset;
     let opened = tokio::task::spawn_blocking(move || {
         let mut f = std::fs::File::open(path)?;
         f.seek(SeekFrom::Start(offset))?;

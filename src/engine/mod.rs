@@ -11,6 +11,7 @@ mod file;
 mod landed;
 pub mod multipart;
 mod part;
+pub mod stream;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -115,6 +116,8 @@ pub struct Engine {
     /// Multipart uploads earlier runs left unfinished (from the journal), by (item, key): a
     /// file's upload is taken from here to be resumed.
     pub resumable: std::sync::Mutex<std::collections::HashMap<(String, String), MultipartUpload>>,
+    /// Stdin to stream in parts (the plan's one file), handed over by the upload command.
+    pub stdin: std::sync::Mutex<Option<stream::StdinStream>>,
 }
 
 /// Work for one item: which of its files to send (the rest were skipped before).
@@ -165,6 +168,7 @@ impl Engine {
             claims: None,
             found: Default::default(),
             resumable: Default::default(),
+            stdin: Default::default(),
         }
     }
 
@@ -242,7 +246,9 @@ impl Engine {
             if !self.claim(item, file).await {
                 continue;
             }
-            let outcome = if self.goes_in_parts(&item.files[f]) {
+            let outcome = if let Some(stream) = self.take_stream() {
+                self.upload_stream(item, file, derive, stream).await
+            } else if self.goes_in_parts(&item.files[f]) {
                 // Checks an earlier run's upload itself (resumed, completed, or landed).
                 let check = work.check.get(&f).copied();
                 self.upload_multipart(item, file, derive, check).await

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::part::PartOutcome;
+use super::part::{PartOutcome, PartSpec};
 use super::{Engine, Event, FileOutcome, FileRef};
 use crate::events::Progress;
 use crate::ias3::multipart::{self as mp, Cut, ListedPart};
@@ -56,7 +56,7 @@ impl MultipartOptions {
 }
 
 /// Why a multipart upload did not finish; the upload stays in the journal to resume.
-enum Stop {
+pub(super) enum Stop {
     Failed(String),
     Interrupted,
 }
@@ -89,11 +89,18 @@ impl Engine {
                 FileOutcome::Done
             }
             Ok(None) => FileOutcome::Done,
-            Err(Stop::Interrupted) => {
+            Err(stop) => self.stopped(file, stop).await,
+        }
+    }
+
+    /// Reports how a multipart upload stopped short.
+    pub(super) async fn stopped(&self, file: FileRef, stop: Stop) -> FileOutcome {
+        match stop {
+            Stop::Interrupted => {
                 self.emit(Event::Interrupted { file, attempts: 1 }).await;
                 FileOutcome::Interrupted
             }
-            Err(Stop::Failed(reason)) => {
+            Stop::Failed(reason) => {
                 self.emit(Event::Failed {
                     file,
                     reason,
@@ -133,7 +140,10 @@ impl Engine {
                         upload_id: up.upload_id,
                     })
                     .await;
-                    (self.create(item, file, derive, cut).await?, BTreeMap::new())
+                    let id = self
+                        .create(item, file, derive, cut.part_size, false)
+                        .await?;
+                    (id, BTreeMap::new())
                 }
             },
             None => {
@@ -142,7 +152,10 @@ impl Engine {
                         return Ok(None);
                     }
                 }
-                (self.create(item, file, derive, cut).await?, BTreeMap::new())
+                let id = self
+                    .create(item, file, derive, cut.part_size, false)
+                    .await?;
+                (id, BTreeMap::new())
             }
         };
         self.wait_for_bucket(id).await?;
@@ -325,20 +338,22 @@ impl Engine {
         }
     }
 
-    /// Creates the upload and records it.
-    async fn create(
+    /// Creates the upload and records it. A `stream`'s size is unknown: no size hint is sent
+    /// unless `--size-hint` gave one.
+    pub(super) async fn create(
         &self,
         item: &ItemPlan,
         file: FileRef,
         derive: bool,
-        cut: Cut,
+        part_size: u64,
+        stream: bool,
     ) -> Result<String, Stop> {
         let fp = &item.files[file.file];
-        let spec = mp::create_request(
-            &self.s3_url,
-            &self.creds,
-            &self.opts.put_spec(item, fp, derive, None),
-        );
+        let mut put = self.opts.put_spec(item, fp, derive, None);
+        if stream && self.opts.size_hint.is_none() {
+            put.size_hint = None;
+        }
+        let spec = mp::create_request(&self.s3_url, &self.creds, &put);
         let headers = spec.headers_with_auth(&self.creds);
         let answer = self
             .s3_call("create multipart upload", || {
@@ -365,7 +380,7 @@ impl Engine {
         self.emit(Event::MultipartBegun {
             file,
             upload_id: upload_id.clone(),
-            part_size: cut.part_size,
+            part_size,
         })
         .await;
         Ok(upload_id)
@@ -373,7 +388,7 @@ impl Engine {
 
     /// Polls `HEAD {s3}/{id}` until the bucket exists: IAS3 creates a new item's bucket a while
     /// after the create call answered.
-    async fn wait_for_bucket(&self, id: &str) -> Result<(), Stop> {
+    pub(super) async fn wait_for_bucket(&self, id: &str) -> Result<(), Stop> {
         let url = ias3::join(&self.s3_url, &ias3::quote(id));
         let started = tokio::time::Instant::now();
         let mut wait = Duration::from_millis(250);
@@ -423,7 +438,10 @@ impl Engine {
         let upload: Arc<str> = upload_id.into();
         let mut results = crate::run::pool(todo, jobs, self.stop.clone(), move |n| {
             let (me, upload, progress) = (me.clone(), upload.clone(), progress.clone());
-            async move { me.send_part(file, &upload, cut, n, progress).await }
+            async move {
+                me.send_part(file, &upload, PartSpec::of_file(cut, n), progress)
+                    .await
+            }
         });
         let mut sent = BTreeMap::new();
         let mut failed: Vec<String> = Vec::new();
@@ -453,7 +471,7 @@ impl Engine {
     }
 
     /// Completes the upload; success only when the answer vouches for the file.
-    async fn complete(
+    pub(super) async fn complete(
         &self,
         item: &ItemPlan,
         fp: &FilePlan,

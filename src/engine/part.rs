@@ -28,14 +28,51 @@ pub(super) enum PartOutcome {
     Stopped,
 }
 
+/// One part to send: number, where its bytes are, and how many parts there are (if known).
+pub(super) struct PartSpec {
+    pub number: u32,
+    pub of: Option<u32>,
+    pub offset: u64,
+    pub len: u64,
+    pub memory: Option<bytes::Bytes>,
+}
+
+impl PartSpec {
+    /// Part `number` of a file cut as `cut`.
+    pub fn of_file(cut: Cut, number: u32) -> PartSpec {
+        let (offset, len) = cut.range(number);
+        PartSpec {
+            number,
+            of: Some(cut.parts()),
+            offset,
+            len,
+            memory: None,
+        }
+    }
+
+    /// Part `number` of a stream, held in memory.
+    pub fn in_memory(number: u32, data: bytes::Bytes) -> PartSpec {
+        PartSpec {
+            number,
+            of: None,
+            offset: 0,
+            len: data.len() as u64,
+            memory: Some(data),
+        }
+    }
+}
+
 struct PartPut<'a> {
     engine: &'a Engine,
     file: FileRef,
     number: u32,
-    parts: u32,
+    /// How many parts the file has, when known (not for a stream).
+    of: Option<u32>,
     spec: RequestSpec,
     offset: u64,
     len: u64,
+    /// The part's bytes, when they are not read from the file (stdin streamed in parts).
+    memory: Option<bytes::Bytes>,
     watch: Watch,
     progress: Arc<Progress>,
     redirects: u32,
@@ -47,18 +84,23 @@ impl Engine {
         &self,
         file: FileRef,
         upload_id: &str,
-        cut: Cut,
-        number: u32,
+        part: PartSpec,
         progress: Arc<Progress>,
     ) -> PartOutcome {
         let item = &self.plan.items[file.item];
         let fp = &item.files[file.file];
-        let (offset, len) = cut.range(number);
+        let PartSpec {
+            number,
+            of,
+            offset,
+            len,
+            memory,
+        } = part;
         let mut put = PartPut {
             engine: self,
             file,
             number,
-            parts: cut.parts(),
+            of,
             spec: RequestSpec {
                 method: "PUT",
                 url: mp::part_url(&self.s3_url, &item.identifier, &fp.key, upload_id, number),
@@ -72,6 +114,7 @@ impl Engine {
             },
             offset,
             len,
+            memory,
             watch: Watch {
                 stall: self.opts.stall_timeout,
                 answer_timeout: self.opts.answer_timeout,
@@ -112,11 +155,14 @@ impl Transfer for PartPut<'_> {
             return Tried::Stopped;
         };
         let fp = &e.plan.items[self.file.item].files[self.file.file];
-        let source = Source {
-            local: &fp.local,
-            file_size: fp.size,
-            offset: self.offset,
-            len: self.len,
+        let source = match &self.memory {
+            Some(b) => Source::Memory(b.clone()),
+            None => Source::File {
+                local: &fp.local,
+                file_size: fp.size,
+                offset: self.offset,
+                len: self.len,
+            },
         };
         let progress = Arc::new(Progress::part_of(&self.progress));
         let result = tokio::select! {
@@ -162,7 +208,10 @@ impl Transfer for PartPut<'_> {
     async fn on_step(&mut self, step: &Step, failed: &Failure, attempt: u32) {
         let e = self.engine;
         let id = &e.plan.items[self.file.item].identifier;
-        let reason = format!("part {} of {}: {}", self.number, self.parts, failed.reason);
+        let reason = match self.of {
+            Some(of) => format!("part {} of {of}: {}", self.number, failed.reason),
+            None => format!("part {}: {}", self.number, failed.reason),
+        };
         e.after_failure(self.file, id, step, failed, attempt, &reason)
             .await;
     }

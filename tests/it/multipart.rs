@@ -236,7 +236,7 @@ fn a_file_changed_between_runs_starts_a_new_upload_and_stale_ones_are_aborted() 
         bandwidth: Some(4 * MIB),
         ..Faults::default()
     });
-    let size = 24 * MIB;
+    let size = 16 * MIB;
     big_file(&bed.path("big.bin"), size, 5);
     big_file(&bed.path("gone.bin"), size, 6);
     let kill_after_a_part = |file: &str, id: &str| {
@@ -377,4 +377,63 @@ fn dry_run_shows_the_create_call_and_the_parts() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--part-size"), "{}", stderr(&o));
+}
+
+#[test]
+fn stdin_is_streamed_in_parts_without_a_spool() {
+    let bed = small_parts_bed(Faults::default());
+    let size = 10 * MIB + 12_345;
+    let md5 = big_file(&bed.path("source.bin"), size, 8);
+    let data = std::fs::read(bed.path("source.bin")).unwrap();
+    let o = bed
+        .cmd()
+        .args(["upload", "mp-stdin", "-", "--remote-name", "from-stdin.bin"])
+        .args(["--part-size", "2MiB", "--no-progress", "-m", "title:Piped"])
+        .write_stdin(data)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("streaming stdin in parts of 2.00 MiB"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(bed.stored("mp-stdin", "from-stdin.bin"), Some((md5, size)));
+    let reqs = bed.requests();
+    assert_eq!(reqs.iter().filter(|r| is_part(r)).count(), 6);
+    assert_eq!(part_bytes(&bed), size);
+    let create = reqs.iter().find(|r| is_create(r)).unwrap();
+    assert_eq!(
+        header(create, "x-archive-size-hint"),
+        None,
+        "the size is unknown"
+    );
+    assert_eq!(header(create, "x-archive-meta00-title"), Some("Piped"));
+    // Nothing was spooled: the state folder holds no copy of the data.
+    let spooled: u64 = walk_sizes(bed.home.path());
+    assert!(spooled < MIB, "{spooled} bytes under HOME");
+    // Input under one part is spooled and sent in one PUT, as before.
+    let o = bed
+        .cmd()
+        .args(["upload", "mp-stdin", "-", "--remote-name", "small.txt"])
+        .args(["--part-size", "2MiB", "--no-progress"])
+        .write_stdin(b"tiny".to_vec())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(bed.stored("mp-stdin", "small.txt").unwrap().1, 4);
+}
+
+/// Total size of the files under `dir`.
+fn walk_sizes(dir: &Path) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let m = e.metadata().unwrap();
+        if m.is_dir() {
+            total += walk_sizes(&e.path());
+        } else {
+            total += m.len();
+        }
+    }
+    total
 }
