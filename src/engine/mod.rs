@@ -248,7 +248,7 @@ impl Engine {
             }
             let outcome = if let Some(stream) = self.take_stream() {
                 self.upload_stream(item, file, derive, stream).await
-            } else if self.goes_in_parts(&item.files[f]) {
+            } else if self.goes_in_parts(item, &item.files[f]) {
                 // Checks an earlier run's upload itself (resumed, completed, or landed).
                 let check = work.check.get(&f).copied();
                 self.upload_multipart(item, file, derive, check).await

@@ -62,11 +62,18 @@ pub(super) enum Stop {
 }
 
 impl Engine {
-    /// Whether `fp` goes in parts.
-    pub(super) fn goes_in_parts(&self, fp: &FilePlan) -> bool {
-        self.opts
-            .multipart
-            .is_some_and(|m| fp.size >= m.threshold && fp.size > 0)
+    /// Whether `fp` of `item` goes in parts: it is big enough, or an earlier run began an
+    /// upload of it in parts (which is resumed, or aborted if the file changed).
+    pub(super) fn goes_in_parts(&self, item: &ItemPlan, fp: &FilePlan) -> bool {
+        let Some(m) = self.opts.multipart else {
+            return false;
+        };
+        (fp.size >= m.threshold && fp.size > 0)
+            || self
+                .resumable
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(&(item.identifier.clone(), fp.key.clone()))
     }
 
     /// Uploads one file in parts; `maybe_landed`: an earlier run may have finished it.
@@ -118,7 +125,7 @@ impl Engine {
         item: &ItemPlan,
         file: FileRef,
         derive: bool,
-        cut: Cut,
+        mut cut: Cut,
         maybe_landed: Option<Option<i64>>,
     ) -> Result<Option<String>, Stop> {
         let fp = &item.files[file.file];
@@ -126,7 +133,11 @@ impl Engine {
         let earlier = self.resumable_upload(item, fp).await;
         let (upload_id, mut done) = match earlier {
             Some(up) => match self.reconcile(item, fp, &up, cut).await? {
-                Some(done) => (up.upload_id, done),
+                Some(done) => {
+                    // The upload goes on in the parts it was begun with.
+                    cut = Cut::new(fp.size, up.part_size);
+                    (up.upload_id, done)
+                }
                 None => {
                     // Gone from the server: completed by the run that was killed, or aborted.
                     if self.landed_before(item, file, Some(up.created_at)).await {

@@ -220,12 +220,23 @@ fn journal_op(ev: &Event, plan: &Plan) -> Option<Op> {
             }
         }
         Event::DeleteLocal(path) => Op::AfterCommit(path.clone()),
+        Event::MultipartBegun { .. }
+        | Event::PartConfirmed { .. }
+        | Event::MultipartEnded { .. } => return multipart_op(ev, plan),
+        Event::NotStarted { .. } | Event::Notice(_) | Event::SlowDown => return None,
+    })
+}
+
+/// The journal's view of a multipart event.
+fn multipart_op(ev: &Event, plan: &Plan) -> Option<Op> {
+    Some(match ev {
         Event::MultipartBegun {
             file,
             upload_id,
             part_size,
         } => {
-            let (identifier, key) = ids(file);
+            let it = &plan.items[file.item];
+            let (identifier, key) = (it.identifier.clone(), it.files[file.file].key.clone());
             let fp = &plan.items[file.item].files[file.file];
             Op::MultipartBegun {
                 identifier,
@@ -252,7 +263,7 @@ fn journal_op(ev: &Event, plan: &Plan) -> Option<Op> {
         Event::MultipartEnded { upload_id } => Op::MultipartEnded {
             upload_id: upload_id.clone(),
         },
-        Event::NotStarted { .. } | Event::Notice(_) | Event::SlowDown => return None,
+        _ => return None,
     })
 }
 

@@ -166,8 +166,29 @@ fn kill_9_half_way_then_resume_sends_under_1_5x_the_file() {
         "{}",
         stdout(&s)
     );
-    let o = upload_big(&bed, "mp-kill", "big.bin", &["--part-jobs", "2"]);
+    // Resumed with another --part-size: the upload goes on in the parts it began with.
+    let o = bed
+        .cmd()
+        .args([
+            "upload",
+            "mp-kill",
+            "big.bin",
+            "--no-progress",
+            "--part-jobs",
+            "2",
+        ])
+        .args(["--multipart-threshold", "8MiB", "--part-size", "8MiB"])
+        .args(["--journal", "j.sqlite"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        bed.requests()
+            .iter()
+            .filter(|r| is_part(r))
+            .all(|r| r.body_size <= 4 * MIB),
+        "every part is 4 MiB"
+    );
     assert!(
         stderr(&o).contains("resuming multipart upload"),
         "{}",
