@@ -74,6 +74,14 @@ fn upload_big(bed: &Bed, id: &str, file: &str, extra: &[&str]) -> std::process::
         .unwrap()
 }
 
+/// `iaup status` of the tests' journal.
+fn status(bed: &Bed) -> std::process::Output {
+    bed.cmd()
+        .args(["status", "--journal", "j.sqlite"])
+        .output()
+        .unwrap()
+}
+
 fn small_parts_bed(faults: Faults) -> Bed {
     Bed::with_config(faults, |c| c.min_part_size = MIB)
 }
@@ -116,11 +124,7 @@ fn a_1gib_file_goes_in_parts_and_is_stored_with_its_md5() {
     // The item got the metadata; nothing is left unfinished.
     let item = bed.emu.item("mp-item").unwrap();
     assert_eq!(item.metadata["title"], "Big one");
-    let s = bed
-        .cmd()
-        .args(["status", "--journal", "j.sqlite"])
-        .output()
-        .unwrap();
+    let s = status(&bed);
     assert!(!stdout(&s).contains("not completed"), "{}", stdout(&s));
 }
 
@@ -151,11 +155,7 @@ fn kill_9_half_way_then_resume_sends_under_1_5x_the_file() {
         "killed before the end"
     );
     // status shows the unfinished upload and how far it got.
-    let s = bed
-        .cmd()
-        .args(["status", "--journal", "j.sqlite"])
-        .output()
-        .unwrap();
+    let s = status(&bed);
     assert!(
         stdout(&s).contains("1 multipart upload not completed"),
         "{}",
@@ -292,11 +292,7 @@ fn a_file_changed_between_runs_starts_a_new_upload_and_stale_ones_are_aborted() 
     // One file changes, the other goes.
     let md5 = big_file(&bed.path("big.bin"), size, 7);
     std::fs::remove_file(bed.path("gone.bin")).unwrap();
-    let s = bed
-        .cmd()
-        .args(["status", "--journal", "j.sqlite"])
-        .output()
-        .unwrap();
+    let s = status(&bed);
     assert!(
         stdout(&s).contains("2 multipart uploads not completed"),
         "{}",
@@ -350,11 +346,7 @@ fn a_file_changed_between_runs_starts_a_new_upload_and_stale_ones_are_aborted() 
         stderr(&o)
     );
     assert_eq!(aborts(&bed), 2);
-    let s = bed
-        .cmd()
-        .args(["status", "--journal", "j.sqlite"])
-        .output()
-        .unwrap();
+    let s = status(&bed);
     assert!(!stdout(&s).contains("not completed"), "{}", stdout(&s));
 }
 
