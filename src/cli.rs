@@ -270,6 +270,11 @@ pub struct UploadArgs {
     /// x-archive-size-hint in bytes (default: the item's total size).
     #[arg(long, value_name = "BYTES")]
     pub size_hint: Option<u64>,
+    /// Files of at least BYTES are sent with `Expect: 100-continue`: the body waits (up to 1 s)
+    /// for the server's go-ahead, so a refusal (403, SlowDown, a redirect) costs no body bytes.
+    /// 0 turns it off [default: 1048576].
+    #[arg(long, value_name = "BYTES")]
+    pub expect_continue_threshold: Option<u64>,
     /// Do not keep the old version of an overwritten file as a history copy.
     #[arg(long)]
     pub no_backup: bool,

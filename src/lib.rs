@@ -41,7 +41,11 @@ pub fn run(cli: cli::Cli) -> Result<ExitStatus, AppError> {
     let env = settings::Env::from_process();
     if cli.global.show_settings {
         let s = settings::Settings::resolve(&cli.global, &env)?;
-        output::data(&s.show_with(cli.command.transfer()));
+        let upload = match &cli.command {
+            cli::Command::Upload(a) => Some(&**a),
+            _ => None,
+        };
+        output::data(&s.show_with(cli.command.transfer(), upload));
         return Ok(ExitStatus::Success);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

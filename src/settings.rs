@@ -29,6 +29,8 @@ pub const DEFAULT_SLEEP: f64 = 2.0;
 pub const DEFAULT_TIMEOUT: f64 = 300.0;
 /// Seconds without a byte moving before an attempt is abandoned.
 pub const DEFAULT_STALL_TIMEOUT: f64 = 60.0;
+/// Bytes from which a PUT waits for `100 Continue` before its body.
+pub const DEFAULT_EXPECT_CONTINUE_THRESHOLD: u64 = 1 << 20;
 pub const DEFAULT_S3_URL: &str = "https://s3.us.archive.org";
 pub const DEFAULT_ARCHIVE_URL: &str = "https://archive.org";
 
@@ -248,6 +250,7 @@ pub struct UploadDefaults {
     pub sleep: (f64, Origin),
     pub timeout: (f64, Origin),
     pub stall_timeout: (f64, Origin),
+    pub expect_continue_threshold: (u64, Origin),
     pub journal: Option<(PathBuf, Origin)>,
     /// KEY:VALUE strings from the config, for fields no `--metadata` flag names.
     pub metadata: Vec<(String, Origin)>,
@@ -441,6 +444,10 @@ impl Settings {
             sleep: t.sleep,
             timeout: t.timeout,
             stall_timeout: t.stall_timeout,
+            expect_continue_threshold: args
+                .and_then(|a| a.expect_continue_threshold)
+                .map(|b| (b, Origin::Flag("--expect-continue-threshold")))
+                .unwrap_or((DEFAULT_EXPECT_CONTINUE_THRESHOLD, Origin::BuiltIn)),
             journal,
             metadata,
         }
@@ -456,6 +463,7 @@ impl Settings {
         out.transfer.sleep = Some(d.sleep.0);
         out.transfer.timeout = Some(d.timeout.0);
         out.transfer.stall_timeout = Some(d.stall_timeout.0);
+        out.expect_continue_threshold = Some(d.expect_continue_threshold.0);
         if !args.no_journal {
             out.journal = d.journal.map(|j| j.0);
         }
@@ -580,11 +588,16 @@ impl Settings {
 
     /// A human-readable dump with every secret redacted.
     pub fn show(&self) -> String {
-        self.show_with(None)
+        self.show_with(None, None)
     }
 
-    /// [`Settings::show`] with a command's own flags applied (`iaup upload --show-settings -j 8`).
-    pub fn show_with(&self, transfer: Option<&TransferArgs>) -> String {
+    /// [`Settings::show`] with a command's own flags applied (`iaup upload --show-settings -j 8`;
+    /// `upload` is given for `iaup upload`).
+    pub fn show_with(
+        &self,
+        transfer: Option<&TransferArgs>,
+        upload: Option<&UploadArgs>,
+    ) -> String {
         let src = match self.credentials_source {
             Some(Source::Environment) => "environment (IA_ACCESS_KEY_ID)",
             Some(Source::ConfigFile) => "config file",
@@ -630,6 +643,10 @@ impl Settings {
         s.push_str(&format!(
             "\nstall timeout: {} ({})",
             t.stall_timeout.0, t.stall_timeout.1
+        ));
+        let (expect, origin) = self.upload_defaults(upload).expect_continue_threshold;
+        s.push_str(&format!(
+            "\nupload expect-continue threshold: {expect} ({origin})"
         ));
         match &d.journal {
             Some((p, o)) => s.push_str(&format!("\nupload journal: {} ({o})", p.display())),

@@ -231,6 +231,9 @@ fn options(args: &UploadArgs, transfer: &settings::Transfer) -> Result<UploadOpt
         jobs: transfer.jobs,
         answer_timeout: transfer.answer_timeout,
         stall_timeout: transfer.stall_timeout,
+        expect_continue_threshold: args
+            .expect_continue_threshold
+            .unwrap_or(crate::settings::DEFAULT_EXPECT_CONTINUE_THRESHOLD),
         extra_headers,
         checksum: args.checksum,
         delete_local: args.delete,

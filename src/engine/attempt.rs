@@ -1,6 +1,7 @@
 //! One attempt at one PUT: the file is reopened, read on a blocking thread that hashes it while
 //! it streams (`hash::read_hashing`: bounded channel, so memory stays constant for any size),
-//! sent with an exact `Content-Length`, and watched for stalls and a late answer
+//! sent with an exact `Content-Length` by the PUT client (`transport::expect`, which holds a big
+//! body back until the server says `100 Continue`), and watched for stalls and a late answer
 //! (`transport::watch`). The result says whether the whole body went out, so the caller knows
 //! when a failure is ambiguous.
 
@@ -13,6 +14,7 @@ use tokio::sync::oneshot;
 use crate::hash::{self, HashedChunks};
 use crate::ias3::{self, Class, RequestSpec, S3Error};
 use crate::secret::Credentials;
+use crate::transport::expect::PutClient;
 use crate::transport::watch::{counted_body, Marks, Watch};
 use crate::transport::{self, error_chain, Answer};
 
@@ -86,7 +88,7 @@ impl Source<'_> {
 
 /// Sends one PUT and classifies the outcome. `progress` counts this attempt's bytes.
 pub async fn put(
-    client: &reqwest::Client,
+    client: &PutClient,
     creds: &Credentials,
     spec: &RequestSpec,
     source: Source<'_>,
@@ -103,12 +105,9 @@ pub async fn put(
     let body = counted_body(chunks, size, marks.clone(), move |n| {
         progress.add(n);
     });
-    let mut req = client.put(&spec.url);
-    for (k, v) in spec.headers_with_auth(creds) {
-        req = req.header(k, v);
-    }
+    let headers = spec.headers_with_auth(creds);
     let outcome = tokio::select! {
-        r = transport::receive(req.body(body)) => r,
+        r = client.put(&spec.url, headers, size, body) => r,
         stalled = watch.watchdog(&marks) => return abandoned(stalled, &marks, md5).await,
     };
     let md5 = if marks.body_done() {
@@ -118,7 +117,7 @@ pub async fn put(
     };
     match outcome {
         Err(e) => {
-            let mut err = AttemptError::new(transport::classify_error(&e), error_chain(&e));
+            let mut err = AttemptError::new(transport::classify_error(&*e), error_chain(&*e));
             err.sent_md5 = md5;
             AttemptResult::Failed(err)
         }

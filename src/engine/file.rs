@@ -119,7 +119,7 @@ impl Transfer for FilePut<'_> {
         .await;
         let (fp, creds) = (self.fp, &e.creds);
         let result = tokio::select! {
-            r = attempt::put(&e.client, creds, &self.spec, Source::whole(&fp.local, fp.size), &self.watch, progress) => r,
+            r = attempt::put(&e.put_client, creds, &self.spec, Source::whole(&fp.local, fp.size), &self.watch, progress) => r,
             _ = e.abort.cancelled() => {
                 drop(permit);
                 e.emit(Event::Interrupted { file: self.file, attempts: attempt }).await;

@@ -25,6 +25,7 @@ use crate::ias3::PutSpec;
 use crate::journal::MultipartUpload;
 use crate::plan::{ItemPlan, Plan};
 use crate::secret::Credentials;
+use crate::transport::expect::PutClient;
 use crate::transport::limiter::Limiter;
 use crate::transport::RetryPolicy;
 
@@ -40,6 +41,9 @@ pub struct UploadOptions {
     pub jobs: usize,
     pub answer_timeout: Duration,
     pub stall_timeout: Duration,
+    /// `--expect-continue-threshold`: PUTs of at least this many bytes wait for `100 Continue`
+    /// before the body (0: none do).
+    pub expect_continue_threshold: u64,
     pub extra_headers: Vec<(String, String)>,
     /// `--checksum`: compare with the item's remote MD5s before sending.
     pub checksum: bool,
@@ -87,6 +91,8 @@ pub use crate::events::{Event, FileRef};
 /// Everything one run shares.
 pub struct Engine {
     pub client: reqwest::Client,
+    /// The client of file PUTs (`Expect: 100-continue`); every other request uses `client`.
+    pub put_client: PutClient,
     pub s3_url: String,
     pub creds: Credentials,
     pub opts: UploadOptions,
@@ -145,6 +151,7 @@ impl Engine {
         let limiter = Limiter::new(opts.jobs);
         Engine {
             client,
+            put_client: PutClient::new(opts.jobs, opts.expect_continue_threshold),
             s3_url,
             creds,
             opts,

@@ -120,7 +120,7 @@ impl Transfer for PartPut<'_> {
         };
         let progress = Arc::new(Progress::part_of(&self.progress));
         let result = tokio::select! {
-            r = attempt::put(&e.client, &e.creds, &self.spec, source, &self.watch, progress.clone()) => r,
+            r = attempt::put(&e.put_client, &e.creds, &self.spec, source, &self.watch, progress.clone()) => r,
             _ = e.abort.cancelled() => {
                 progress.discard();
                 return Tried::Stopped;

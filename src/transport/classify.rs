@@ -1,6 +1,7 @@
 //! Transient or fatal: the class of a transport error (no HTTP answer at all), decided by
 //! walking its `source()` chain and downcasting each link to the types that say what happened
-//! (`reqwest::Error`, `hyper::Error`, `std::io::Error`, `rustls::Error`), as uv's `retry.rs`
+//! (`reqwest::Error`, hyper-util's `legacy::Error` (the PUT client's), `hyper::Error`,
+//! `std::io::Error`, `rustls::Error`), as uv's `retry.rs`
 //! does, never by matching message text.
 //!
 //! The rule, in order:
@@ -72,6 +73,15 @@ fn evidence(e: &(dyn Error + 'static)) -> Evidence {
             Evidence::Nothing
         };
     }
+    if let Some(l) = e.downcast_ref::<hyper_util::client::legacy::Error>() {
+        // Its cause (a hyper, io or rustls error) says more; a connection that could not be
+        // made is worth another attempt unless that cause is fatal (TLS).
+        return if l.is_connect() {
+            Evidence::Transient
+        } else {
+            Evidence::Nothing
+        };
+    }
     if let Some(h) = e.downcast_ref::<hyper::Error>() {
         return if h.is_user() {
             // The user body's own error (a file that shrank while sent) is the cause that
@@ -126,6 +136,36 @@ mod tests {
         super::super::client::client(1)
     }
 
+    /// A server that reads the request and closes the connection without an answer.
+    async fn read_then_close(mut s: tokio::net::TcpStream) {
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf).await;
+    }
+
+    /// A server that answers plain HTTP where TLS was expected.
+    async fn answer_plain_http(mut s: tokio::net::TcpStream) {
+        let _ = s
+            .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+            .await;
+        let _ = s.flush().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    /// Runs `serve` on the first connection to `l`, if any.
+    fn serve_once<F>(
+        l: Option<TcpListener>,
+        serve: impl FnOnce(tokio::net::TcpStream) -> F + Send + 'static,
+    ) where
+        F: std::future::Future<Output = ()> + Send,
+    {
+        if let Some(l) = l {
+            tokio::spawn(async move {
+                let (s, _) = l.accept().await.unwrap();
+                serve(s).await;
+            });
+        }
+    }
+
     /// The error of one GET to `url`, with the server side run by `serve` on `l`.
     async fn error_of<F>(
         url: String,
@@ -135,12 +175,7 @@ mod tests {
     where
         F: std::future::Future<Output = ()> + Send,
     {
-        if let Some(l) = l {
-            tokio::spawn(async move {
-                let (s, _) = l.accept().await.unwrap();
-                serve(s).await;
-            });
-        }
+        serve_once(l, serve);
         client()
             .get(url)
             .timeout(Duration::from_millis(500))
@@ -162,11 +197,7 @@ mod tests {
 
         // Closed after the request was read, without an answer.
         let (l, addr) = listener().await;
-        let closed = error_of(format!("http://{addr}/"), Some(l), |mut s| async move {
-            let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf).await;
-        })
-        .await;
+        let closed = error_of(format!("http://{addr}/"), Some(l), read_then_close).await;
         assert_eq!(
             classify_error(&closed),
             Class::Transient,
@@ -185,14 +216,7 @@ mod tests {
 
         // TLS refused: the server does not speak TLS (rustls says the message is corrupt).
         let (l, addr) = listener().await;
-        let tls = error_of(format!("https://{addr}/"), Some(l), |mut s| async move {
-            let _ = s
-                .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
-                .await;
-            let _ = s.flush().await;
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        })
-        .await;
+        let tls = error_of(format!("https://{addr}/"), Some(l), answer_plain_http).await;
         assert_eq!(classify_error(&tls), Class::Fatal, "tls: {tls:?}");
 
         // A URL that cannot be sent at all.
@@ -203,6 +227,46 @@ mod tests {
             .unwrap_err();
         assert!(builder.is_builder());
         assert_eq!(classify_error(&builder), Class::Fatal, "builder");
+    }
+
+    /// The error of one PUT of the PUT client (hyper-util's `legacy::Error` on top) to `url`.
+    async fn put_error_of<F>(
+        url: String,
+        l: Option<TcpListener>,
+        serve: impl FnOnce(tokio::net::TcpStream) -> F + Send + 'static,
+    ) -> Box<dyn Error + Send + Sync>
+    where
+        F: std::future::Future<Output = ()> + Send,
+    {
+        serve_once(l, serve);
+        let client = super::super::expect::PutClient::new(1, 0);
+        let body = Box::pin(futures::stream::empty());
+        client
+            .put(&url, vec![], 0, body)
+            .await
+            .expect_err("the PUT fails")
+    }
+
+    // The same table for the PUT client, whose errors are hyper-util's.
+    #[tokio::test]
+    async fn put_client_errors_are_classified_by_type_not_text() {
+        let (l, addr) = listener().await;
+        drop(l);
+        let refused = put_error_of(format!("http://{addr}/"), None, |_| async {}).await;
+        let legacy = refused.downcast_ref::<hyper_util::client::legacy::Error>();
+        assert!(legacy.is_some_and(|e| e.is_connect()), "{refused:?}");
+        assert_eq!(classify_error(&*refused), Class::Transient, "refused");
+
+        let (l, addr) = listener().await;
+        let closed = put_error_of(format!("http://{addr}/"), Some(l), read_then_close).await;
+        assert_eq!(classify_error(&*closed), Class::Transient, "{closed:?}");
+
+        let (l, addr) = listener().await;
+        let tls = put_error_of(format!("https://{addr}/"), Some(l), answer_plain_http).await;
+        assert_eq!(classify_error(&*tls), Class::Fatal, "tls: {tls:?}");
+
+        let bad = put_error_of("http://exa mple.org/".into(), None, |_| async {}).await;
+        assert_eq!(classify_error(&*bad), Class::Fatal, "bad url: {bad:?}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The shared transport under every command: the HTTP client and its redirect policy
-//! ([`client`]), the one retry loop with its policy, budget and decision table ([`retry`]),
+//! ([`client`]), the client of file PUTs with `Expect: 100-continue` ([`expect`]), the one retry loop with its policy, budget and decision table ([`retry`]),
 //! the transient-or-fatal class of transport errors ([`classify`]), the stall and answer
 //! timeouts of streamed bodies ([`watch`]) and the AIMD concurrency limiter ([`limiter`]).
 //!
@@ -10,6 +10,7 @@
 
 pub mod classify;
 pub mod client;
+pub mod expect;
 pub mod limiter;
 pub mod retry;
 pub mod watch;

@@ -45,14 +45,14 @@ impl Marks {
     }
 }
 
-/// A request body of `size` bytes from `chunks`, that marks each chunk the HTTP stack takes
-/// and tells `on_bytes` how many (the progress display).
+/// The chunks of a request body of `size` bytes from `chunks`, that mark each chunk the HTTP
+/// stack takes and tell `on_bytes` how many (the progress display).
 pub fn counted_body(
     chunks: mpsc::Receiver<Result<Bytes, std::io::Error>>,
     size: u64,
     marks: Arc<Marks>,
     on_bytes: impl Fn(u64) + Send + Sync + 'static,
-) -> reqwest::Body {
+) -> super::expect::Chunks {
     struct State<F> {
         chunks: mpsc::Receiver<Result<Bytes, std::io::Error>>,
         marks: Arc<Marks>,
@@ -80,7 +80,7 @@ pub fn counted_body(
         }
         Some((item, st))
     });
-    reqwest::Body::wrap_stream(stream)
+    Box::pin(stream)
 }
 
 impl Watch {

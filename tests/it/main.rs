@@ -7,6 +7,7 @@ mod delete;
 mod download;
 mod dropin;
 mod ecosystem;
+mod expect;
 mod folders;
 mod hardening;
 mod harness;
