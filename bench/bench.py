@@ -1512,7 +1512,7 @@ class Report:
                     f"- The emulator took {st['complete_s']:.1f} s to answer Complete (in the "
                     f"last run): it concatenates the parts into a new file on disk and hashes it "
                     f"before it answers. That is inside iaup's {fmt_s(wall)}; the rest, "
-                    f"{fmt_s(sent)}, is iaup's own (parts sent, create, list): curl -T's time "
+                    f"{fmt_s(sent)}, is iaup's own (create, the bucket check, the parts): curl -T's time "
                     f"over it is {fmt_ratio(loop.median / sent)}. How long IAS3 takes to answer "
                     f"Complete is not known (each part is a task on the item's queue there); the "
                     f"wall-time ratio above counts the emulator's assembly in and is the "
