@@ -1012,7 +1012,8 @@ class Bench:
                     ("7a", "big files, calm (WAN profile)", WAN, False),
                     ("7b", "SlowDown storm over big files", STORM, True)):
                 flags = flags + min_part_flags(part)
-                log(f"scenario {key}: {wl.name}, {'WAN + 20% SlowDown (Retry-After: 1)' if storm else 'WAN profile'}")
+                how = "WAN + 20% SlowDown (Retry-After: 1)" if storm else "WAN profile"
+                log(f"scenario {key}: {wl.name}, {how}")
                 self.fresh_runs(Scenario(key, title, wl, flags, " ".join(flags), storm=storm,
                                          iaup_args=["--no-multipart"],
                                          mp_args=multipart_args(part)), tools)
