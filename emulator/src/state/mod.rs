@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value};
 use crate::clock::{ia_date, unix_now};
 use crate::seed::SeedFile;
 
+pub mod frontier;
 mod uploads;
 
 pub use uploads::{concatenate, multipart_etag, CommitPlan, Upload, UploadRef, Uploads};

@@ -22,7 +22,7 @@ use crate::config::SlowDownKind;
 use crate::ctx::{Ctx, Reset};
 use crate::request::{query_pairs, query_param};
 use crate::respond::{self, s3_error, s3_error_with, Body, S3Code};
-use crate::state::{concatenate, multipart_etag, StateError, TaskRule, UploadRef};
+use crate::state::{concatenate, frontier, multipart_etag, StateError, TaskRule, UploadRef};
 
 /// A Complete body longer than this is refused (10,000 parts take about 1 MB).
 const MAX_COMPLETE_BODY: usize = 4 << 20;
@@ -234,7 +234,18 @@ async fn upload_part(
         .state()
         .store_part(t.upload(), number, &temp.0, size, md5.clone());
     match stored {
-        Ok(()) => answer(ctx, &t.path, t.attempt, &md5),
+        Ok(()) => {
+            let frontier = ctx
+                .shared
+                .state()
+                .upload_mut(t.upload())
+                .map(|u| u.frontier.clone());
+            if let Some(frontier) = frontier {
+                let (shared, upload_id) = (ctx.shared.clone(), t.upload_id.clone());
+                frontier::advance(&frontier, move |n| shared.state().part_of(&upload_id, n));
+            }
+            answer(ctx, &t.path, t.attempt, &md5)
+        }
         // Aborted or completed while the body was arriving.
         Err(StateError::NoSuchUpload) => Ok(t.error(S3Code::NoSuchUpload)),
         Err(_) => Ok(t.error(S3Code::InternalError)),
@@ -326,17 +337,23 @@ async fn assemble(ctx: &mut Ctx, t: &Target, listed: &[xml::PartRef]) -> Respons
         };
         (upload, TempFile(state.temp_path()))
     };
-    let paths: Vec<_> = listed
+    let parts: Vec<(u32, String, std::path::PathBuf)> = listed
         .iter()
-        .map(|l| upload.parts[&l.number].path.clone())
+        .map(|l| {
+            let p = &upload.parts[&l.number];
+            (l.number, p.md5.clone(), p.path.clone())
+        })
         .collect();
-    let md5s: Vec<&str> = listed
-        .iter()
-        .map(|l| upload.parts[&l.number].md5.as_str())
-        .collect();
+    let md5s: Vec<&str> = parts.iter().map(|p| p.1.as_str()).collect();
     let etag = multipart_etag(&md5s);
     let dest = temp.0.clone();
-    let joined = tokio::task::spawn_blocking(move || concatenate(&paths, &dest)).await;
+    let frontier = upload.frontier.clone();
+    let joined = tokio::task::spawn_blocking(move || {
+        let paths: Vec<_> = parts.iter().map(|p| p.2.clone()).collect();
+        let size = concatenate(&paths, &dest)?;
+        Ok::<_, std::io::Error>((size, frontier::finish(&frontier, &parts)?))
+    })
+    .await;
     let (size, md5) = match joined {
         Ok(Ok(done)) => done,
         _ => {
