@@ -130,6 +130,8 @@ pub enum Event {
         file: FileRef,
         upload_id: String,
         part_size: u64,
+        /// Of stdin: nothing of it can be resumed (recorded as `(stdin)`, always stale).
+        stream: bool,
     },
     /// One part of a multipart upload is stored: its ETag matched the MD5 of its bytes.
     PartConfirmed {

@@ -8,6 +8,8 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
@@ -40,6 +42,17 @@ pub async fn md5_file(path: &Path) -> std::io::Result<String> {
 /// Hashes at most `len` bytes of a file from `offset` (a part of a multipart upload), on a
 /// blocking thread.
 pub async fn md5_range(path: &Path, offset: u64, len: u64) -> std::io::Result<String> {
+    md5_range_until(path, offset, len, Arc::default()).await
+}
+
+/// [`md5_range`] that gives up (`Interrupted`) once `cancel` is set: a big file's read stops
+/// with the transfer it served instead of holding the run's end back.
+pub async fn md5_range_until(
+    path: &Path,
+    offset: u64,
+    len: u64,
+    cancel: Arc<AtomicBool>,
+) -> std::io::Result<String> {
     use std::io::{Seek, SeekFrom};
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
@@ -49,6 +62,12 @@ pub async fn md5_range(path: &Path, offset: u64, len: u64) -> std::io::Result<St
         let mut h = Md5::new();
         let mut buf = vec![0u8; CHUNK];
         loop {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::Interrupted,
+                    "stopped",
+                ));
+            }
             let n = f.read(&mut buf)?;
             if n == 0 {
                 break;

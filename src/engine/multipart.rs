@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::landed::LANDING_WINDOW;
 use super::part::{PartOutcome, PartSpec};
 use super::{Engine, Event, FileOutcome, FileRef};
 use crate::events::Progress;
@@ -131,6 +132,10 @@ impl Engine {
         let fp = &item.files[file.file];
         let id = &item.identifier;
         let earlier = self.resumable_upload(item, fp).await;
+        if earlier.is_some() {
+            // Its parts cannot be listed before the item exists.
+            self.wait_for_bucket(id).await?;
+        }
         let (upload_id, mut done) = match earlier {
             Some(up) => match self.reconcile(item, fp, &up, cut).await? {
                 Some(done) => {
@@ -139,8 +144,9 @@ impl Engine {
                     (up.upload_id, done)
                 }
                 None => {
-                    // Gone from the server: completed by the run that was killed, or aborted.
-                    if self.landed_before(item, file, Some(up.created_at)).await {
+                    // Gone from the server: completed by the run that was killed (IA may
+                    // show the file only a while later: the landed-check polls), or aborted.
+                    if self.landed_before(item, file, Some(unix_now())).await {
                         self.emit(Event::MultipartEnded {
                             upload_id: up.upload_id,
                         })
@@ -179,7 +185,13 @@ impl Engine {
         })
         .await;
         let local = fp.local.clone();
-        let whole = tokio::spawn(async move { crate::hash::md5_file(&local).await });
+        // Stops the whole-file read when the upload stops short (on drop).
+        let reading = CancelOnDrop::default();
+        let cancel = reading.0.clone();
+        let whole =
+            tokio::spawn(
+                async move { crate::hash::md5_range_until(&local, 0, u64::MAX, cancel).await },
+            );
         let sent = self
             .send_parts(file, &upload_id, cut, &done, progress)
             .await?;
@@ -194,7 +206,16 @@ impl Engine {
             }
             Err(e) => return Err(Stop::Failed(e.to_string())),
         };
-        self.complete(item, fp, &upload_id, &done, &whole_md5)
+        drop(reading);
+        if let Some(why) = changed_since_planned(fp) {
+            // Its parts and its MD5 may be of two versions: never complete that.
+            self.abort_upload(id, &fp.key, &upload_id).await;
+            return Err(Stop::Failed(format!(
+                "{} {why} while it was being uploaded; the upload was aborted, run again",
+                fp.local.display()
+            )));
+        }
+        self.complete(item, fp, &upload_id, &done, &whole_md5, Some(fp.size))
             .await?;
         self.emit(Event::MultipartEnded { upload_id }).await;
         Ok(Some(whole_md5))
@@ -224,30 +245,34 @@ impl Engine {
 
     /// Aborts an upload on the server (one already gone is fine) and forgets it.
     pub async fn abort_upload(&self, id: &str, key: &str, upload_id: &str) {
-        match abort(
-            &self.client,
-            &self.s3_url,
-            &self.creds,
-            &self.opts.policy,
-            id,
-            key,
-            upload_id,
-        )
-        .await
-        {
-            Ok(()) => {}
+        match self.abort_call(id, key, upload_id).await {
+            // Forgotten only once the server has let it go: else a later run tries again.
+            Ok(()) => {
+                self.emit(Event::MultipartEnded {
+                    upload_id: upload_id.to_owned(),
+                })
+                .await
+            }
             Err(reason) => {
                 self.emit(Event::Notice(format!(
                     "{id}/{key}: could not abort multipart upload {upload_id} ({reason}); \
-                     IA discards unfinished uploads in time"
+                     `iaup status` still lists it and `--abort-stale` tries again"
                 )))
                 .await
             }
         }
-        self.emit(Event::MultipartEnded {
-            upload_id: upload_id.to_owned(),
-        })
-        .await;
+    }
+
+    /// `DELETE ...?uploadId=U`: an upload aborted, or already gone (`NoSuchUpload`).
+    async fn abort_call(&self, id: &str, key: &str, upload_id: &str) -> Result<(), String> {
+        let url = mp::upload_id_url(&self.s3_url, id, key, upload_id);
+        let answer = self
+            .s3_call("abort multipart upload", || self.client.delete(&url))
+            .await?;
+        match (answer.status, s3_code(&answer).as_deref()) {
+            (200..=299, _) | (404, Some("NoSuchUpload")) => Ok(()),
+            _ => Err(S3.describe(&answer)),
+        }
     }
 
     /// The parts of `up` the server holds as the journal (or a hash of the local bytes) says
@@ -322,14 +347,8 @@ impl Engine {
                 Some(m) => format!("{base}&part-number-marker={m}"),
                 None => base.clone(),
             };
-            let answer = self
-                .s3_call("list parts", || {
-                    self.client
-                        .get(&url)
-                        .header("authorization", self.creds.authorization())
-                })
-                .await?;
-            if answer.status == 404 {
+            let answer = self.s3_call("list parts", || self.client.get(&url)).await?;
+            if answer.status == 404 && s3_code(&answer).as_deref() == Some("NoSuchUpload") {
                 return Ok(None);
             }
             if answer.status != 200 {
@@ -365,11 +384,11 @@ impl Engine {
             put.size_hint = None;
         }
         let spec = mp::create_request(&self.s3_url, &self.creds, &put);
-        let headers = spec.headers_with_auth(&self.creds);
         let answer = self
             .s3_call("create multipart upload", || {
                 let mut req = self.client.post(&spec.url);
-                for (k, v) in &headers {
+                // The keys are added by `s3_call`, as to every control call.
+                for (k, v) in spec.headers.iter().filter(|(k, _)| k != "authorization") {
                     req = req.header(k, v);
                 }
                 req
@@ -392,6 +411,7 @@ impl Engine {
             file,
             upload_id: upload_id.clone(),
             part_size,
+            stream,
         })
         .await;
         Ok(upload_id)
@@ -406,11 +426,7 @@ impl Engine {
         let mut told = false;
         loop {
             let answer = self
-                .s3_call("bucket check", || {
-                    self.client
-                        .head(&url)
-                        .header("authorization", self.creds.authorization())
-                })
+                .s3_call("bucket check", || self.client.head(&url))
                 .await;
             match answer {
                 Ok(a) if a.status == 404 && started.elapsed() < BUCKET_WAIT => {}
@@ -489,6 +505,7 @@ impl Engine {
         upload_id: &str,
         parts: &BTreeMap<u32, (u64, String)>,
         whole_md5: &str,
+        size: Option<u64>,
     ) -> Result<(), Stop> {
         let id = &item.identifier;
         let list: Vec<(u32, String)> = parts.iter().map(|(n, (_, m))| (*n, m.clone())).collect();
@@ -498,7 +515,6 @@ impl Engine {
             .s3_call("complete multipart upload", || {
                 self.client
                     .post(&url)
-                    .header("authorization", self.creds.authorization())
                     .header("content-type", "application/xml")
                     .body(body.clone())
             })
@@ -511,10 +527,11 @@ impl Engine {
                 "complete multipart upload: ETag {etag} is neither the file's MD5 ({whole_md5}) \
                  nor that of the parts sent: the server assembled other bytes"
             ))),
-            // An earlier attempt completed it and its answer was lost.
+            // An earlier attempt completed it and its answer was lost (IA may show the file
+            // only a while later: polled).
             (404, _)
                 if self
-                    .landed(id, &fp.key, whole_md5, Some(fp.size), Duration::ZERO)
+                    .landed(id, &fp.key, whole_md5, size, LANDING_WINDOW)
                     .await =>
             {
                 Ok(())
@@ -526,19 +543,26 @@ impl Engine {
         }
     }
 
-    /// A small S3 call, retried on transport errors, 5xx and SlowDown, paced by the limiter.
+    /// A small S3 call with the keys, retried on transport errors, 5xx and SlowDown, paced by
+    /// the limiter, each attempt bounded by `--timeout` (a server that never answers must not
+    /// hold the file forever).
     async fn s3_call(
         &self,
         what: &str,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Answer, String> {
         let noop = |_: u32, _: Duration, _: &str| {};
+        let authorized = || {
+            build()
+                .header("authorization", self.creds.authorization())
+                .timeout(self.opts.answer_timeout)
+        };
         transport::send_paced(
             what,
             &self.opts.policy,
             &S3,
             Some(&self.limiter),
-            build,
+            authorized,
             &noop,
         )
         .await
@@ -546,33 +570,37 @@ impl Engine {
     }
 }
 
-/// `DELETE ...?uploadId=U`: an upload aborted, or already gone.
-pub async fn abort(
-    client: &reqwest::Client,
-    s3_url: &str,
-    creds: &crate::secret::Credentials,
-    policy: &transport::RetryPolicy,
-    id: &str,
-    key: &str,
-    upload_id: &str,
-) -> Result<(), String> {
-    let url = mp::upload_id_url(s3_url, id, key, upload_id);
-    let noop = |_: u32, _: Duration, _: &str| {};
-    let answer = transport::send(
-        "abort multipart upload",
-        policy,
-        &S3,
-        || {
-            client
-                .delete(&url)
-                .header("authorization", creds.authorization())
-        },
-        &noop,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    match answer.status {
-        200..=299 | 404 => Ok(()),
-        _ => Err(S3.describe(&answer)),
+/// The S3 error code of an answer, if it has one.
+fn s3_code(answer: &Answer) -> Option<String> {
+    crate::ias3::S3Error::parse(&answer.body).map(|e| e.code)
+}
+
+/// Why `fp` is no longer the file the plan saw (size, mtime, inode or ctime), if it is not.
+fn changed_since_planned(fp: &FilePlan) -> Option<&'static str> {
+    match std::fs::metadata(&fp.local) {
+        Err(_) => Some("is gone"),
+        Ok(m) if m.len() != fp.size => Some("changed size"),
+        Ok(m) if crate::plan::files::mtime_ns(&m) != fp.mtime_ns => Some("was modified"),
+        Ok(m) if crate::plan::FileIdentity::of(&fp.local, &m) != fp.identity => {
+            Some("was replaced")
+        }
+        Ok(_) => None,
+    }
+}
+
+/// Unix seconds now.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A flag set when dropped: what watches it stops.
+#[derive(Default)]
+struct CancelOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }

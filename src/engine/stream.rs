@@ -28,6 +28,10 @@ pub struct StdinStream {
     pub part_size: u64,
 }
 
+/// The source the journal records for an upload from stdin: no file has that name, so the
+/// upload shows as stale (`--abort-stale` aborts it) once its run is gone.
+pub const STDIN_NAME: &str = "(stdin)";
+
 /// The default part size of a stream: its size is unknown, and its parts are held in memory.
 pub const DEFAULT_STREAM_PART: u64 = 64 << 20;
 
@@ -49,6 +53,17 @@ impl Engine {
         stream: StdinStream,
     ) -> FileOutcome {
         let part_size = stream.part_size;
+        let fp = &item.files[file.file];
+        let earlier = self
+            .resumable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(item.identifier.clone(), fp.key.clone()));
+        if let Some(up) = earlier {
+            // An earlier upload of this name cannot be resumed from a new stream.
+            self.abort_upload(&item.identifier, &fp.key, &up.upload_id)
+                .await;
+        }
         let upload_id = match self.create(item, file, derive, part_size, true).await {
             Ok(u) => u,
             Err(stop) => return self.stopped(file, stop).await,
@@ -65,24 +80,27 @@ impl Engine {
         .await;
         let (parts, end) = read_parts(stream);
         let sent = self.send_stream(file, &upload_id, parts, progress).await;
-        let (md5, size) = match (sent.as_ref(), end.await) {
-            (Ok(_), Ok(Ok(end))) => end,
-            (Err(_), _) => (String::new(), 0),
-            (Ok(_), Ok(Err(e))) => {
-                let stop = super::multipart::Stop::Failed(format!("reading stdin failed: {e}"));
-                return self.abandon(item, file, &upload_id, stop).await;
-            }
-            (Ok(_), Err(_)) => {
-                let stop = super::multipart::Stop::Failed("reading stdin failed".into());
-                return self.abandon(item, file, &upload_id, stop).await;
-            }
-        };
+        // A failed stream is abandoned at once, not after the reader's next part of stdin.
         let parts = match sent {
             Ok(p) => p,
             Err(stop) => return self.abandon(item, file, &upload_id, stop).await,
         };
+        let (md5, size) = match end.await {
+            Ok(Ok(end)) => end,
+            Ok(Err(e)) => {
+                let stop = super::multipart::Stop::Failed(format!("reading stdin failed: {e}"));
+                return self.abandon(item, file, &upload_id, stop).await;
+            }
+            Err(_) => {
+                let stop = super::multipart::Stop::Failed("reading stdin failed".into());
+                return self.abandon(item, file, &upload_id, stop).await;
+            }
+        };
         let fp = &item.files[file.file];
-        if let Err(stop) = self.complete(item, fp, &upload_id, &parts, &md5).await {
+        let done = self
+            .complete(item, fp, &upload_id, &parts, &md5, Some(size))
+            .await;
+        if let Err(stop) = done {
             return self.abandon(item, file, &upload_id, stop).await;
         }
         self.emit(Event::MultipartEnded { upload_id }).await;
@@ -214,6 +232,16 @@ fn read_parts(stream: StdinStream) -> (mpsc::Receiver<(u32, Bytes)>, oneshot::Re
                 return; // the sender gave up
             }
             number += 1;
+            if u64::from(number) > crate::ias3::multipart::MAX_PARTS {
+                let more = (&mut stdin).take(1).read(&mut [0u8; 1]);
+                if !matches!(more, Ok(0)) {
+                    break Err(std::io::Error::other(format!(
+                        "stdin holds more than {} parts of {}: give a larger --part-size",
+                        crate::ias3::multipart::MAX_PARTS,
+                        indicatif::HumanBytes(stream.part_size)
+                    )));
+                }
+            }
             let mut buf = Vec::with_capacity(stream.part_size as usize);
             if let Err(e) = (&mut stdin).take(stream.part_size).read_to_end(&mut buf) {
                 break Err(e);

@@ -234,18 +234,27 @@ fn multipart_op(ev: &Event, plan: &Plan) -> Option<Op> {
             file,
             upload_id,
             part_size,
+            stream,
         } => {
             let it = &plan.items[file.item];
-            let (identifier, key) = (it.identifier.clone(), it.files[file.file].key.clone());
-            let fp = &plan.items[file.item].files[file.file];
+            let fp = &it.files[file.file];
+            // Stdin has no file to resume from: `(stdin)` names none, so the upload is stale.
+            let identity = if *stream {
+                crate::plan::FileIdentity {
+                    canonical: crate::engine::stream::STDIN_NAME.to_owned(),
+                    ..Default::default()
+                }
+            } else {
+                fp.identity.clone()
+            };
             Op::MultipartBegun {
-                identifier,
-                key,
+                identifier: it.identifier.clone(),
+                key: fp.key.clone(),
                 upload_id: upload_id.clone(),
                 part_size: *part_size,
                 size: fp.size,
                 mtime_ns: fp.mtime_ns,
-                identity: fp.identity.clone(),
+                identity,
             }
         }
         Event::PartConfirmed {

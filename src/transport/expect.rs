@@ -110,9 +110,10 @@ impl PutClient {
             });
         }
         let (head, incoming) = self.client.request(req).await?.into_parts();
-        let body = incoming.collect().await?.to_bytes();
-        // A final answer while the body still waits: it is never sent.
+        // A final answer while the body still waits: it is never sent (settled at the head,
+        // so the 1 s wait cannot run out while the answer's body is read).
         gate.settle(Step::Refused);
+        let body = incoming.collect().await?.to_bytes();
         Ok(Answer {
             status: head.status.as_u16(),
             headers: head.headers,

@@ -450,3 +450,100 @@ fn walk_sizes(dir: &Path) -> u64 {
     }
     total
 }
+
+#[test]
+fn a_file_modified_during_its_upload_never_completes() {
+    let bed = small_parts_bed(Faults {
+        bandwidth: Some(4 * MIB),
+        ..Faults::default()
+    });
+    let size = 16 * MIB;
+    big_file(&bed.path("big.bin"), size, 9);
+    let child = bed
+        .child()
+        .args([
+            "upload",
+            "mp-mod",
+            "big.bin",
+            "--part-jobs",
+            "1",
+            "--no-progress",
+        ])
+        .args(["--multipart-threshold", "8MiB", "--part-size", "4MiB"])
+        .args(["--journal", "j.sqlite"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while part_bytes(&bed) == 0 && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The same size, other bytes, a new mtime: parts already sent are of the old version.
+    std::thread::sleep(Duration::from_millis(100));
+    big_file(&bed.path("big.bin"), size, 10);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("was modified while it was being uploaded"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(bed.stored("mp-mod", "big.bin").is_none(), "never completed");
+    assert!(
+        !bed.requests().iter().any(is_complete),
+        "no Complete was sent"
+    );
+    assert!(
+        bed.requests()
+            .iter()
+            .any(|r| r.method == "DELETE" && r.path.contains("uploadId=")),
+        "the upload was aborted"
+    );
+}
+
+#[test]
+fn ctrl_c_during_a_huge_file_does_not_wait_for_its_md5_read() {
+    let bed = small_parts_bed(Faults {
+        bandwidth: Some(MIB),
+        ..Faults::default()
+    });
+    // 64 GiB sparse: reading it for its MD5 takes far longer than the test allows.
+    let f = std::fs::File::create(bed.path("huge.img")).unwrap();
+    f.set_len(64 << 30).unwrap();
+    let mut child = bed
+        .child()
+        .args(["upload", "mp-huge", "huge.img", "-q"])
+        .args(["--multipart-threshold", "1GiB", "--part-size", "1GiB"])
+        .args(["--journal", "j.sqlite"])
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while part_bytes_in_flight(&bed) && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let interrupted = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    // Ctrl-C lets parts in flight go on for 10 s, then the run ends.
+    let mut code = None;
+    while interrupted.elapsed() < Duration::from_secs(25) {
+        if let Some(status) = child.try_wait().unwrap() {
+            code = status.code();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if code.is_none() {
+        child.kill().unwrap();
+        panic!("still running 25 s after Ctrl-C");
+    }
+    assert_eq!(code, Some(130));
+}
+
+/// True until the emulator has seen a create call (parts start right after).
+fn part_bytes_in_flight(bed: &Bed) -> bool {
+    !bed.requests().iter().any(is_create)
+}

@@ -100,8 +100,7 @@ pub fn finish(frontier: &Shared, listed: &[(u32, String, PathBuf)]) -> std::io::
     };
     let prefix = !f.broken
         && f.hashed.len() <= listed.len()
-        && f
-            .hashed
+        && f.hashed
             .iter()
             .zip(listed)
             .all(|((n, m), (ln, lm, _))| n == ln && m == lm);

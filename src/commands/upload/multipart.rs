@@ -61,7 +61,12 @@ impl Unfinished {
         let mut stale = Vec::new();
         for up in uploads {
             if planned.contains(&(up.identifier.as_str(), up.key.as_str())) {
-                resumable.insert((up.identifier.clone(), up.key.clone()), up);
+                // Oldest first: a newer upload of the same file is the one to resume, and an
+                // older one can never complete.
+                let key = (up.identifier.clone(), up.key.clone());
+                if let Some(older) = resumable.insert(key, up) {
+                    stale.push(older);
+                }
             } else if is_stale(&up) {
                 stale.push(up);
             }
@@ -78,8 +83,8 @@ impl Unfinished {
         }
         if !abort_stale {
             printer.note(&format!(
-                "{} begun by earlier runs for files that changed or are gone since ({}); \
-                 `--abort-stale` aborts them",
+                "{} begun by earlier runs can never be completed: their file changed, is \
+                 gone, or has a newer upload ({}); `--abort-stale` aborts them",
                 crate::reporter::plural(
                     self.stale.len(),
                     "multipart upload was",
