@@ -348,10 +348,17 @@ async fn assemble(ctx: &mut Ctx, t: &Target, listed: &[xml::PartRef]) -> Respons
     let etag = multipart_etag(&md5s);
     let dest = temp.0.clone();
     let frontier = upload.frontier.clone();
+    // The copy and the hash of what the frontier has not covered run side by side.
     let joined = tokio::task::spawn_blocking(move || {
         let paths: Vec<_> = parts.iter().map(|p| p.2.clone()).collect();
-        let size = concatenate(&paths, &dest)?;
-        Ok::<_, std::io::Error>((size, frontier::finish(&frontier, &parts)?))
+        std::thread::scope(|scope| {
+            let md5 = scope.spawn(|| frontier::finish(&frontier, &parts));
+            let size = concatenate(&paths, &dest)?;
+            let md5 = md5
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("hash panicked")))?;
+            Ok::<_, std::io::Error>((size, md5))
+        })
     })
     .await;
     let (size, md5) = match joined {
