@@ -618,10 +618,7 @@ fn print_dry_run(printer: &Printer, plan: &Plan, settings: &Settings, opts: &Upl
                 opts.verify.then_some("(md5 of the file)"),
             );
             printer.data(&format!("# {}", f.local.display()));
-            match opts
-                .multipart
-                .filter(|m| f.size >= m.threshold && f.size > 0)
-            {
+            match opts.multipart.filter(|m| m.applies(f.size)) {
                 Some(m) => {
                     let cut = m.cut(f.size);
                     let spec = ias3::multipart::create_request(&settings.s3_url, creds, &put);

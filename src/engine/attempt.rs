@@ -49,6 +49,8 @@ pub struct AttemptError {
     /// iaup gave up waiting (stall or answer timeout): the server may still be reading or
     /// storing what was sent.
     pub abandoned: bool,
+    /// The S3 error code of the answer, if it had one (`NoSuchBucket`, ...).
+    pub s3_code: Option<String>,
 }
 
 impl AttemptError {
@@ -60,6 +62,7 @@ impl AttemptError {
             sent_md5: None,
             stored_damaged: false,
             abandoned: false,
+            s3_code: None,
         }
     }
 }
@@ -224,6 +227,7 @@ fn judge(url: &str, answer: &Answer, md5: Option<String>) -> AttemptResult {
         class => {
             let mut err = AttemptError::new(class, ias3::describe(status, s3.as_ref(), body));
             err.retry_after = transport::retry_after(headers);
+            err.s3_code = s3.as_ref().map(|e| e.code.clone());
             if status >= 500 && s3.as_ref().is_none_or(|e| e.code != "SlowDown") {
                 err.sent_md5 = md5;
             }

@@ -164,19 +164,10 @@ impl FilePut<'_> {
 
     /// A redirect is not a failure: resend there at once, with the same keys, where allowed.
     fn redirect(&mut self, location: String, status: u16) -> Tried<End> {
-        self.redirects += 1;
-        if self.redirects > MAX_REDIRECTS || !redirect_allowed(&self.spec.url, &location) {
-            return Tried::Done(End::Refused(format!(
-                "HTTP {status} redirect to {location} not followed ({})",
-                if self.redirects > MAX_REDIRECTS {
-                    "too many redirects"
-                } else {
-                    "another site would receive your keys"
-                }
-            )));
+        match follow(&mut self.spec, &mut self.redirects, location, status) {
+            Ok(()) => Tried::Again,
+            Err(refused) => Tried::Done(End::Refused(refused)),
         }
-        self.spec.url = location;
-        Tried::Again
     }
 
     /// A failed attempt; when every byte went out and then the answer failed, the server is
@@ -279,6 +270,29 @@ impl FilePut<'_> {
             reason
         }
     }
+}
+
+/// Points `spec` at a redirect's `location` where the keys may go (the `redirects` followed so
+/// far counted); else why it is not followed.
+pub(super) fn follow(
+    spec: &mut RequestSpec,
+    redirects: &mut u32,
+    location: String,
+    status: u16,
+) -> Result<(), String> {
+    *redirects += 1;
+    if *redirects > MAX_REDIRECTS || !redirect_allowed(&spec.url, &location) {
+        return Err(format!(
+            "HTTP {status} redirect to {location} not followed ({})",
+            if *redirects > MAX_REDIRECTS {
+                "too many redirects"
+            } else {
+                "another site would receive your keys"
+            }
+        ));
+    }
+    spec.url = location;
+    Ok(())
 }
 
 impl Engine {

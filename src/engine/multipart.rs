@@ -46,6 +46,11 @@ pub const DEFAULT_THRESHOLD: u64 = 4 << 30;
 pub const DEFAULT_PART_JOBS: usize = 4;
 
 impl MultipartOptions {
+    /// Whether a file of `size` bytes goes in parts.
+    pub fn applies(&self, size: u64) -> bool {
+        size >= self.threshold && size > 0
+    }
+
     /// The cut of a file of `size` bytes.
     pub fn cut(&self, size: u64) -> Cut {
         Cut::new(
@@ -69,7 +74,7 @@ impl Engine {
         let Some(m) = self.opts.multipart else {
             return false;
         };
-        (fp.size >= m.threshold && fp.size > 0)
+        m.applies(fp.size)
             || self
                 .resumable
                 .lock()
@@ -132,9 +137,11 @@ impl Engine {
         let fp = &item.files[file.file];
         let id = &item.identifier;
         let earlier = self.resumable_upload(item, fp).await;
+        // An upload's parts can be neither listed nor sent before its item exists.
+        let mut bucket_seen = false;
         if earlier.is_some() {
-            // Its parts cannot be listed before the item exists.
             self.wait_for_bucket(id).await?;
+            bucket_seen = true;
         }
         let (upload_id, mut done) = match earlier {
             Some(up) => match self.reconcile(item, fp, &up, cut).await? {
@@ -175,7 +182,9 @@ impl Engine {
                 (id, BTreeMap::new())
             }
         };
-        self.wait_for_bucket(id).await?;
+        if !bucket_seen {
+            self.wait_for_bucket(id).await?;
+        }
         let progress = Arc::new(Progress::default());
         progress.add(done.values().map(|(size, _)| *size).sum());
         self.emit(Event::Started {
@@ -207,7 +216,9 @@ impl Engine {
             Err(e) => return Err(Stop::Failed(e.to_string())),
         };
         drop(reading);
-        if let Some(why) = changed_since_planned(fp) {
+        if let Some(why) =
+            crate::plan::files::changed(&fp.local, fp.size, fp.mtime_ns, &fp.identity)
+        {
             // Its parts and its MD5 may be of two versions: never complete that.
             self.abort_upload(id, &fp.key, &upload_id).await;
             return Err(Stop::Failed(format!(
@@ -573,19 +584,6 @@ impl Engine {
 /// The S3 error code of an answer, if it has one.
 fn s3_code(answer: &Answer) -> Option<String> {
     crate::ias3::S3Error::parse(&answer.body).map(|e| e.code)
-}
-
-/// Why `fp` is no longer the file the plan saw (size, mtime, inode or ctime), if it is not.
-fn changed_since_planned(fp: &FilePlan) -> Option<&'static str> {
-    match std::fs::metadata(&fp.local) {
-        Err(_) => Some("is gone"),
-        Ok(m) if m.len() != fp.size => Some("changed size"),
-        Ok(m) if crate::plan::files::mtime_ns(&m) != fp.mtime_ns => Some("was modified"),
-        Ok(m) if crate::plan::FileIdentity::of(&fp.local, &m) != fp.identity => {
-            Some("was replaced")
-        }
-        Ok(_) => None,
-    }
 }
 
 /// Unix seconds now.

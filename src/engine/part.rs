@@ -14,7 +14,6 @@ use super::{Engine, Event, FileRef};
 use crate::events::Progress;
 use crate::ias3::multipart::{self as mp, Cut};
 use crate::ias3::{Class, RequestSpec};
-use crate::transport::client::{redirect_allowed, MAX_REDIRECTS};
 use crate::transport::retry::{self, Budget, Failure, Outcome, Step, Transfer, Tried};
 use crate::transport::watch::Watch;
 
@@ -180,18 +179,14 @@ impl Transfer for PartPut<'_> {
             }
             AttemptResult::Redirect { location, status } => {
                 progress.discard();
-                self.redirects += 1;
-                if self.redirects > MAX_REDIRECTS || !redirect_allowed(&self.spec.url, &location) {
-                    return Tried::Done(Err(format!(
-                        "HTTP {status} redirect to {location} not followed"
-                    )));
+                match super::file::follow(&mut self.spec, &mut self.redirects, location, status) {
+                    Ok(()) => Tried::Again,
+                    Err(refused) => Tried::Done(Err(refused)),
                 }
-                self.spec.url = location;
-                Tried::Again
             }
             AttemptResult::Failed(err) => {
                 progress.discard();
-                let class = if err.reason.contains("NoSuchBucket") {
+                let class = if err.s3_code.as_deref() == Some("NoSuchBucket") {
                     Class::Transient
                 } else {
                     err.class

@@ -307,6 +307,23 @@ fn ends_with_separator(path: &Path) -> bool {
     text.ends_with('/') || text.ends_with(std::path::MAIN_SEPARATOR)
 }
 
+/// Why the file at `path` is no longer the one seen as `size`, `mtime_ns` and `identity`
+/// (gone, another size, modified, replaced), if it is not.
+pub fn changed(
+    path: &Path,
+    size: u64,
+    mtime: i64,
+    identity: &super::FileIdentity,
+) -> Option<&'static str> {
+    match fs::metadata(path) {
+        Err(_) => Some("is gone"),
+        Ok(m) if m.len() != size => Some("changed size"),
+        Ok(m) if mtime_ns(&m) != mtime => Some("was modified"),
+        Ok(m) if super::FileIdentity::of(path, &m) != *identity => Some("was replaced"),
+        Ok(_) => None,
+    }
+}
+
 /// A file's mtime in nanoseconds since the epoch, as plans and the journal keep it.
 pub fn mtime_ns(meta: &fs::Metadata) -> i64 {
     let Ok(modified) = meta.modified() else {

@@ -10,7 +10,7 @@ use crate::cli::UploadArgs;
 use crate::engine::multipart::{MultipartOptions, DEFAULT_PART_JOBS, DEFAULT_THRESHOLD};
 use crate::engine::Engine;
 use crate::journal::MultipartUpload;
-use crate::plan::{files::mtime_ns, FileIdentity, Plan, Problem};
+use crate::plan::{files::changed, Plan, Problem};
 use crate::printer::Printer;
 
 /// The smallest `--part-size`.
@@ -127,10 +127,5 @@ fn names(uploads: &[MultipartUpload]) -> String {
 /// Whether the file an upload was begun for changed or is gone.
 pub fn is_stale(up: &MultipartUpload) -> bool {
     let path = std::path::Path::new(&up.identity.canonical);
-    let Ok(meta) = std::fs::metadata(path) else {
-        return true;
-    };
-    meta.len() != up.size
-        || mtime_ns(&meta) != up.mtime_ns
-        || FileIdentity::of(path, &meta) != up.identity
+    changed(path, up.size, up.mtime_ns, &up.identity).is_some()
 }
